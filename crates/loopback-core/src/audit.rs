@@ -1,0 +1,348 @@
+//! `audit`: every listener, its owners, and whether hosts other than this one can reach it.
+
+use std::collections::HashSet;
+
+use loopback_model::{
+    AuditReport, BoundSocket, Listener, Owner, Proto, SocketSourceKind, Verdict, AUDIT_VERSION,
+};
+use loopback_sys::{OwnerScan, SourcePreference, SysError, SystemView};
+
+use crate::classify::is_wildcard;
+use crate::policy::Policy;
+use crate::redact::redact_argv;
+use crate::scope::{bind_scope, reach, Links};
+
+/// What to audit and how to judge it.
+#[derive(Debug, Clone, Default)]
+pub struct AuditOptions {
+    pub source: SourcePreference,
+    pub policy: Option<Policy>,
+}
+
+/// The capabilities that let a non-root user see every socket's owner, and how to grant them.
+pub const OWNER_PRIVILEGE_HINT: &str = "run as root, or grant the binary CAP_SYS_PTRACE and \
+     CAP_DAC_READ_SEARCH: sudo setcap cap_sys_ptrace,cap_dac_read_search+ep \"$(command -v loopback)\"";
+
+/// Read the namespace's interfaces and the sysctls that change who can reach what.
+pub fn read_links(sys: &dyn SystemView) -> Result<Links, SysError> {
+    let interfaces = sys.interfaces()?;
+    let route_localnet = interfaces
+        .iter()
+        .filter(|i| !i.loopback)
+        .filter(|i| {
+            sys.sysctl(&format!("net/ipv4/conf/{}/route_localnet", i.name))
+                .as_deref()
+                == Some("1")
+        })
+        .map(|i| i.name.clone())
+        .collect();
+    Ok(Links {
+        interfaces,
+        route_localnet,
+    })
+}
+
+/// `net.ipv4.ip_local_port_range` (shared by IPv6), the kernel's default when unreadable.
+fn ephemeral_range(sys: &dyn SystemView) -> (u16, u16) {
+    sys.sysctl("net/ipv4/ip_local_port_range")
+        .and_then(|s| {
+            let mut it = s.split_whitespace().map(|n| n.parse::<u16>());
+            match (it.next(), it.next()) {
+                (Some(Ok(a)), Some(Ok(b))) if a <= b => Some((a, b)),
+                _ => None,
+            }
+        })
+        .unwrap_or((32768, 60999))
+}
+
+/// A UDP socket on a wildcard address holding a port from the ephemeral range got that port from
+/// the kernel: a client that called `sendto()` without `bind()` (autobind), not a service. The
+/// kernel keeps no flag that tells autobind from an explicit `bind()`, so this is the rule `audit`
+/// uses; such sockets are reported apart in `udp_clients`.
+pub fn is_udp_client(sock: &BoundSocket, ephemeral: (u16, u16)) -> bool {
+    sock.proto == Proto::Udp
+        && is_wildcard(sock.address)
+        && sock.bound_ifindex.is_none()
+        && (ephemeral.0..=ephemeral.1).contains(&sock.port)
+}
+
+/// Run an audit.
+pub fn audit(sys: &dyn SystemView, options: &AuditOptions) -> Result<AuditReport, SysError> {
+    let scan = sys.sockets(options.source)?;
+    let links = read_links(sys)?;
+    let mut warnings = scan.warnings;
+    let source = scan.source.unwrap_or(SocketSourceKind::Netlink);
+
+    let inodes: HashSet<u64> = scan
+        .sockets
+        .iter()
+        .map(|s| s.inode)
+        .filter(|i| *i != 0)
+        .collect();
+    let owners = sys.owners(&inodes);
+    let privileged = sys.effective_uid() == 0;
+    if owners.unreadable > 0 {
+        warnings.push(format!(
+            "the descriptors of {} processes could not be read, so some owners are missing; {}",
+            owners.unreadable, OWNER_PRIVILEGE_HINT
+        ));
+    }
+    if source == SocketSourceKind::Proc {
+        warnings.push(
+            "read from /proc/net: IPV6_V6ONLY and SO_BINDTODEVICE are unknown; IPv6 wildcard \
+             sockets are assumed dual-stack"
+                .into(),
+        );
+    }
+
+    let ephemeral = ephemeral_range(sys);
+    let mut listeners = Vec::new();
+    let mut udp_clients = Vec::new();
+    for sock in &scan.sockets {
+        let listener = classify_socket(sys, sock, &links, &owners, privileged, options);
+        if is_udp_client(sock, ephemeral) {
+            udp_clients.push(listener);
+        } else {
+            listeners.push(listener);
+        }
+    }
+    sort(&mut listeners);
+    sort(&mut udp_clients);
+    Ok(AuditReport {
+        version: AUDIT_VERSION,
+        source,
+        listeners,
+        udp_clients,
+        warnings,
+    })
+}
+
+fn sort(list: &mut [Listener]) {
+    list.sort_by(|a, b| {
+        (a.verdict, !a.exposed, a.proto, a.port, a.address, a.inode)
+            .cmp(&(b.verdict, !b.exposed, b.proto, b.port, b.address, b.inode))
+    });
+}
+
+fn classify_socket(
+    sys: &dyn SystemView,
+    sock: &BoundSocket,
+    links: &Links,
+    owners: &OwnerScan,
+    privileged: bool,
+    options: &AuditOptions,
+) -> Listener {
+    let scope = bind_scope(sock, links);
+    let r = reach(sock, scope, links);
+    let mut notes = r.notes;
+    let interface = sock.bound_ifindex.map(|i| {
+        links
+            .by_index(i)
+            .map_or_else(|| format!("if{i}"), |d| d.name.clone())
+    });
+    let owner_list: Vec<Owner> = owners
+        .holders
+        .get(&sock.inode)
+        .map(|ps| {
+            ps.iter()
+                .map(|p| Owner {
+                    pid: p.pid,
+                    name: p.comm.clone(),
+                    user: p
+                        .euid
+                        .map(|u| sys.user_name(u).unwrap_or_else(|| u.to_string())),
+                    cmdline: if p.argv.is_empty() {
+                        format!("[{}]", p.comm)
+                    } else {
+                        redact_argv(&p.argv)
+                    },
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if owner_list.is_empty() {
+        if sock.inode == 0 {
+            notes.push("a kernel socket: no process holds it".into());
+        } else if owners.unreadable > 0 && !privileged {
+            notes.push(format!("owner not visible: {OWNER_PRIVILEGE_HINT}"));
+        } else {
+            notes.push(
+                "no process holds this socket now (it exited during the scan, or the socket \
+                 belongs to the kernel)"
+                    .into(),
+            );
+        }
+    }
+    if sock.v6only.is_none() && sock.address.is_ipv6() && is_wildcard(sock.address) {
+        notes.push("v6only unknown; assumed dual-stack".into());
+    }
+    let mut listener = Listener {
+        proto: sock.proto,
+        address: sock.address,
+        port: sock.port,
+        v6only: sock.v6only,
+        interface,
+        bind_scope: scope,
+        exposed: r.exposed,
+        reachable_via: r.via,
+        owners: owner_list,
+        verdict: Verdict::Ok,
+        uid: sock.uid,
+        inode: sock.inode,
+        allowed_by: None,
+        notes,
+    };
+    if listener.exposed {
+        listener.allowed_by = options.policy.as_ref().and_then(|p| p.allows(&listener));
+        listener.verdict = if listener.allowed_by.is_some() {
+            Verdict::Allowed
+        } else {
+            Verdict::Exposed
+        };
+    }
+    listener
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::FakeSystem;
+    use loopback_model::BindScope;
+    use loopback_sys::ProcessInfo;
+
+    #[test]
+    fn audit_classifies_orders_and_applies_policy() {
+        let mut sys = FakeSystem::lan();
+        sys.add_socket(Proto::Tcp, "127.0.0.1", 6379, None, 10);
+        sys.add_socket(Proto::Tcp, "::", 5432, Some(false), 11);
+        sys.add_socket(Proto::Tcp, "0.0.0.0", 22, None, 12);
+        sys.add_owner(
+            11,
+            ProcessInfo {
+                pid: 40,
+                comm: "postgres".into(),
+                euid: Some(105),
+                argv: vec!["postgres".into(), "-D".into(), "/var/lib/pg".into()],
+            },
+        );
+        sys.add_owner(
+            11,
+            ProcessInfo {
+                pid: 41,
+                comm: "postgres".into(),
+                euid: Some(105),
+                argv: vec!["postgres: walwriter".into()],
+            },
+        );
+        sys.add_owner(
+            12,
+            ProcessInfo {
+                pid: 7,
+                comm: "sshd".into(),
+                euid: Some(0),
+                argv: vec!["/usr/sbin/sshd".into(), "-D".into()],
+            },
+        );
+        sys.add_owner(
+            10,
+            ProcessInfo {
+                pid: 9,
+                comm: "redis-server".into(),
+                euid: Some(0),
+                argv: vec![
+                    "redis-server".into(),
+                    "--requirepass".into(),
+                    "hunter2".into(),
+                ],
+            },
+        );
+        let policy = Policy::parse("[[allow]]\nport = 22\nprocess = \"sshd\"\n").expect("policy");
+        let report = audit(
+            &sys,
+            &AuditOptions {
+                source: SourcePreference::Auto,
+                policy: Some(policy),
+            },
+        )
+        .expect("audit");
+        let verdicts: Vec<(u16, Verdict)> = report
+            .listeners
+            .iter()
+            .map(|l| (l.port, l.verdict))
+            .collect();
+        assert_eq!(
+            verdicts,
+            vec![
+                (5432, Verdict::Exposed),
+                (22, Verdict::Allowed),
+                (6379, Verdict::Ok)
+            ]
+        );
+        let pg = &report.listeners[0];
+        assert_eq!(pg.owners.len(), 2);
+        assert_eq!(pg.owners[0].user.as_deref(), Some("postgres"));
+        assert_eq!(pg.bind_scope, BindScope::Wildcard);
+        let redis = &report.listeners[2];
+        assert_eq!(
+            redis.owners[0].cmdline,
+            "redis-server --requirepass <redacted>"
+        );
+        assert_eq!(report.listeners[1].allowed_by, Some(0));
+    }
+
+    #[test]
+    fn udp_clients_are_reported_apart() {
+        let mut sys = FakeSystem::lan();
+        sys.add_socket(Proto::Udp, "0.0.0.0", 45000, None, 20);
+        sys.add_socket(Proto::Udp, "0.0.0.0", 53, None, 21);
+        sys.add_socket(Proto::Udp, "127.0.0.1", 45001, None, 22);
+        // 51820 is in the default ephemeral range: with the range moved it is a service.
+        sys.sysctls
+            .insert("net/ipv4/ip_local_port_range".into(), "52000 60999".into());
+        sys.add_socket(Proto::Udp, "0.0.0.0", 51820, None, 23);
+        let report = audit(&sys, &AuditOptions::default()).expect("audit");
+        let ports: Vec<u16> = report.listeners.iter().map(|l| l.port).collect();
+        // 45000 is outside the moved range: an explicitly bound service.
+        assert_eq!(ports, vec![53, 45000, 51820, 45001]);
+        assert!(report.udp_clients.is_empty());
+        sys.sysctls.remove("net/ipv4/ip_local_port_range");
+        let report = audit(&sys, &AuditOptions::default()).expect("audit");
+        let clients: Vec<u16> = report.udp_clients.iter().map(|l| l.port).collect();
+        assert_eq!(clients, vec![45000, 51820]);
+    }
+
+    #[test]
+    fn missing_owners_say_why() {
+        let mut sys = FakeSystem::lan();
+        sys.add_socket(Proto::Tcp, "0.0.0.0", 80, None, 30);
+        sys.add_socket(Proto::Udp, "0.0.0.0", 51820, None, 0);
+        sys.unreadable = 3;
+        sys.euid = 1000;
+        sys.sysctls
+            .insert("net/ipv4/ip_local_port_range".into(), "60000 60999".into());
+        let report = audit(&sys, &AuditOptions::default()).expect("audit");
+        let http = report.listeners.iter().find(|l| l.port == 80).expect("80");
+        assert!(http.notes[0].contains("CAP_SYS_PTRACE"), "{:?}", http.notes);
+        let wg = report
+            .listeners
+            .iter()
+            .find(|l| l.port == 51820)
+            .expect("wg");
+        assert!(wg.notes[0].contains("kernel socket"));
+        assert!(report.warnings.iter().any(|w| w.contains("3 processes")));
+    }
+
+    #[test]
+    fn proc_source_warns_and_assumes_dual_stack() {
+        let mut sys = FakeSystem::v4_only_lan();
+        sys.source = SocketSourceKind::Proc;
+        sys.add_socket(Proto::Tcp, "::", 8080, None, 40);
+        let report = audit(&sys, &AuditOptions::default()).expect("audit");
+        assert!(report.listeners[0].exposed);
+        assert!(report.listeners[0]
+            .notes
+            .iter()
+            .any(|n| n.contains("assumed dual-stack")));
+        assert!(report.warnings.iter().any(|w| w.contains("/proc/net")));
+    }
+}

@@ -1,0 +1,503 @@
+//! `explain`: what an address is and who can reach a service bound to it.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use loopback_model::{
+    AddressExplanation, AddressKind, Assignment, Explanation, Listener, EXPLAIN_VERSION,
+};
+use loopback_sys::{SysError, SystemView};
+
+use crate::audit::{audit, read_links, AuditOptions};
+use crate::classify::{classify, classify_net, unmap};
+use crate::scope::{families, Links};
+
+/// A parsed `explain` target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Addr(IpAddr, Option<u16>),
+    Net(IpNet),
+    Host(String, Option<u16>),
+}
+
+/// Errors from `explain`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExplainError {
+    #[error("{target:?} is not an address, a CIDR, a host name, HOST:PORT or [V6]:PORT: {why}")]
+    BadTarget { target: String, why: String },
+    #[error(transparent)]
+    Sys(#[from] SysError),
+}
+
+fn bad(target: &str, why: impl Into<String>) -> ExplainError {
+    ExplainError::BadTarget {
+        target: target.to_owned(),
+        why: why.into(),
+    }
+}
+
+fn parse_port(target: &str, p: &str) -> Result<u16, ExplainError> {
+    p.parse::<u16>()
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or_else(|| bad(target, format!("port {p:?} is not 1-65535")))
+}
+
+/// A DNS-style host name: labels of letters, digits, '-' and '_', separated by dots.
+fn is_host_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.trim_end_matches('.').split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
+}
+
+/// Parse `ADDR`, `CIDR`, `HOST`, `HOST:PORT`, `V4:PORT`, `[V6]` or `[V6]:PORT`.
+pub fn parse_target(s: &str) -> Result<Target, ExplainError> {
+    let t = s.trim();
+    if t.is_empty() {
+        return Err(bad(s, "it is empty"));
+    }
+    if let Ok(ip) = t.parse::<IpAddr>() {
+        return Ok(Target::Addr(ip, None));
+    }
+    if let Some(rest) = t.strip_prefix('[') {
+        let (inner, after) = rest.split_once(']').ok_or_else(|| bad(s, "missing ']'"))?;
+        let ip: IpAddr = inner
+            .parse()
+            .map_err(|_| bad(s, format!("{inner:?} is not an IPv6 address")))?;
+        if !ip.is_ipv6() {
+            return Err(bad(s, "brackets are for IPv6 addresses"));
+        }
+        return match after {
+            "" => Ok(Target::Addr(ip, None)),
+            _ => match after.strip_prefix(':') {
+                Some(p) => Ok(Target::Addr(ip, Some(parse_port(s, p)?))),
+                None => Err(bad(s, "expected ':PORT' after ']'")),
+            },
+        };
+    }
+    if t.contains('/') {
+        return t
+            .parse::<IpNet>()
+            .map(Target::Net)
+            .map_err(|_| bad(s, "not a valid CIDR"));
+    }
+    match t.matches(':').count() {
+        0 => {}
+        1 => {
+            let (host, port) = t.split_once(':').ok_or_else(|| bad(s, "unreadable"))?;
+            let port = parse_port(s, port)?;
+            if let Ok(ip) = host.parse::<IpAddr>() {
+                return Ok(Target::Addr(ip, Some(port)));
+            }
+            if is_host_name(host) {
+                return Ok(Target::Host(host.to_ascii_lowercase(), Some(port)));
+            }
+            return Err(bad(s, format!("{host:?} is not an address or host name")));
+        }
+        _ => {
+            return Err(bad(
+                s,
+                "not a valid IPv6 address (write [V6]:PORT for a port)",
+            ))
+        }
+    }
+    if is_host_name(t) {
+        return Ok(Target::Host(t.to_ascii_lowercase(), None));
+    }
+    Err(bad(s, "not an address or host name"))
+}
+
+/// Explain a target string.
+pub fn explain(sys: &dyn SystemView, target: &str) -> Result<Explanation, ExplainError> {
+    let parsed = parse_target(target)?;
+    let links = read_links(sys)?;
+    let bindv6only = sys.sysctl("net/ipv6/bindv6only").as_deref() == Some("1");
+    // (address, prefix length for a CIDR), the resolved name, the port
+    type Items = (Vec<(IpAddr, Option<u8>)>, Option<String>, Option<u16>);
+    let (items, name, port): Items = match &parsed {
+        Target::Addr(ip, port) => (vec![(*ip, None)], None, *port),
+        Target::Net(net) => (vec![(net.network(), Some(net.prefix_len()))], None, None),
+        Target::Host(host, port) => {
+            let ips = sys.resolve(host)?;
+            (
+                ips.into_iter().map(|ip| (ip, None)).collect(),
+                Some(host.clone()),
+                *port,
+            )
+        }
+    };
+    let mut warnings = Vec::new();
+    let listeners = match port {
+        Some(_) => {
+            let report = audit(sys, &AuditOptions::default())?;
+            warnings.extend(report.warnings);
+            Some(report.listeners)
+        }
+        None => None,
+    };
+    let addresses = items
+        .into_iter()
+        .map(|(ip, prefix_len)| {
+            let (class, homogeneous) = match prefix_len.and_then(|len| IpNet::new(ip, len).ok()) {
+                Some(net) => classify_net(net),
+                None => (classify(ip), true),
+            };
+            let assigned = assignments(ip, &links);
+            let mut reach =
+                reach_sentence(ip, prefix_len, class.kind, &assigned, &links, bindv6only);
+            if !homogeneous {
+                reach.push_str(&format!(
+                    " The network spans several special-purpose ranges; its first address is {}.",
+                    class.kind.as_str()
+                ));
+            }
+            let accepting = match (&listeners, port) {
+                (Some(all), Some(port)) => Some(
+                    all.iter()
+                        .filter(|l| l.port == port && accepts(l, ip, &links))
+                        .cloned()
+                        .collect(),
+                ),
+                _ => None,
+            };
+            AddressExplanation {
+                address: ip,
+                prefix_len,
+                class,
+                assigned,
+                reach,
+                listeners: accepting,
+            }
+        })
+        .collect();
+    Ok(Explanation {
+        version: EXPLAIN_VERSION,
+        target: target.to_owned(),
+        name,
+        port,
+        addresses,
+        warnings,
+    })
+}
+
+/// Where `ip` is local on this host: assigned exactly, or inside a prefix on a loopback
+/// interface (127.0.0.1/8 on `lo` makes the whole block local).
+pub fn assignments(ip: IpAddr, links: &Links) -> Vec<Assignment> {
+    let ip = unmap(ip);
+    let mut out = Vec::new();
+    for iface in &links.interfaces {
+        for a in &iface.addresses {
+            let exact = a.address == ip;
+            let covered = iface.loopback
+                && IpNet::new(a.address, a.prefix_len).is_ok_and(|n| n.contains(&ip));
+            if exact || covered {
+                out.push(Assignment {
+                    interface: iface.name.clone(),
+                    via: format!("{}/{}", a.address, a.prefix_len),
+                    exact,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Does `listener` accept connections addressed to `ip`?
+pub fn accepts(listener: &Listener, ip: IpAddr, links: &Links) -> bool {
+    let (v4, v6) = families(listener.address, listener.v6only);
+    let target_v4 = unmap(ip).is_ipv4();
+    let family_ok = if target_v4 { v4 } else { v6 };
+    if !family_ok {
+        return false;
+    }
+    let bound = unmap(listener.address);
+    let address_ok = bound.is_unspecified() || bound == unmap(ip);
+    // A socket bound to a device only sees packets that device delivers: local traffic arrives
+    // on a loopback device.
+    let device_ok = match &listener.interface {
+        None => true,
+        Some(dev) => {
+            let is_local = !assignments(ip, links).is_empty();
+            let dev_is_loopback = links
+                .interfaces
+                .iter()
+                .any(|i| i.loopback && &i.name == dev);
+            !is_local || dev_is_loopback
+        }
+    };
+    address_ok && device_ok
+}
+
+fn names(ifaces: &[&str]) -> String {
+    match ifaces {
+        [] => String::new(),
+        [one] => (*one).to_owned(),
+        [init @ .., last] => format!("{} and {}", init.join(", "), last),
+    }
+}
+
+fn reach_sentence(
+    ip: IpAddr,
+    prefix_len: Option<u8>,
+    kind: AddressKind,
+    assigned: &[Assignment],
+    links: &Links,
+    bindv6only: bool,
+) -> String {
+    let shown = match prefix_len {
+        Some(len) => format!("{ip}/{len}"),
+        None => ip.to_string(),
+    };
+    let v4 = unmap(ip).is_ipv4();
+    let external = |want_v4: bool, want_v6: bool| -> Vec<&str> {
+        links
+            .interfaces
+            .iter()
+            .filter(|i| !i.loopback)
+            .filter(|i| (want_v4 && i.has_family(true)) || (want_v6 && i.has_family(false)))
+            .map(|i| i.name.as_str())
+            .collect()
+    };
+    match kind {
+        AddressKind::Loopback => {
+            let mut s = format!(
+                "Only processes on this host, in this network namespace, can reach a service \
+                 bound to {shown}: the kernel delivers it over the loopback interface and drops \
+                 it when it arrives from a wire."
+            );
+            let leaky: Vec<&str> = links.route_localnet.iter().map(String::as_str).collect();
+            if v4 && !leaky.is_empty() {
+                s.push_str(&format!(
+                    " Except: route_localnet=1 on {} lets hosts on that link reach 127.0.0.0/8 \
+                     (CVE-2020-8558).",
+                    names(&leaky)
+                ));
+            }
+            if assigned.is_empty() {
+                s.push_str(
+                    " No loopback interface holds this address now, so nothing can bind to it.",
+                );
+            }
+            s
+        }
+        AddressKind::Unspecified => {
+            let (fam_v4, fam_v6) = if v4 {
+                (true, false)
+            } else {
+                (!bindv6only, true)
+            };
+            let ext = external(fam_v4, fam_v6);
+            let what = if v4 {
+                "every IPv4 address of this host".to_owned()
+            } else if bindv6only {
+                "every IPv6 address of this host (net.ipv6.bindv6only=1 makes new sockets IPv6-only)"
+                    .to_owned()
+            } else {
+                "every IPv6 address of this host, and every IPv4 address too unless the socket \
+                 sets IPV6_V6ONLY (net.ipv6.bindv6only=0 here)"
+                    .to_owned()
+            };
+            let mut s = format!("A service bound to {shown} accepts connections on {what}.");
+            if ext.is_empty() {
+                s.push_str(
+                    " No non-loopback interface holds such an address now, so today only this \
+                     host can reach it; that changes as soon as one does.",
+                );
+            } else {
+                s.push_str(&format!(
+                    " Other hosts can reach it through {}; this host reaches it over lo.",
+                    names(&ext)
+                ));
+            }
+            s
+        }
+        AddressKind::Multicast | AddressKind::Broadcast => format!(
+            "{shown} is a {} destination, not a host address: a UDP socket can join or receive \
+             it, and every host on the link (or in the multicast scope) can send to it.",
+            kind.as_str()
+        ),
+        AddressKind::ThisNetwork | AddressKind::DiscardOnly | AddressKind::Reserved
+            if assigned.is_empty() =>
+        {
+            format!("{shown} is not a usable unicast host address, and it is not assigned here.")
+        }
+        _ if prefix_len.is_some() => {
+            let local: Vec<&str> = assigned.iter().map(|a| a.interface.as_str()).collect();
+            if local.is_empty() {
+                format!("No address of {shown} is assigned on this host.")
+            } else {
+                format!(
+                    "{shown} includes addresses assigned here on {}.",
+                    names(&local)
+                )
+            }
+        }
+        _ if assigned.is_empty() => format!(
+            "{shown} is not assigned on this host: a service here cannot bind to it (bind fails \
+             with EADDRNOTAVAIL unless IP_FREEBIND or ip_nonlocal_bind is set); connecting to it \
+             leaves through the routing table."
+        ),
+        _ => {
+            let holders: Vec<&str> = assigned.iter().map(|a| a.interface.as_str()).collect();
+            let ext = external(v4, !v4);
+            let audience = match kind {
+                AddressKind::LinkLocal => "hosts on the same link",
+                AddressKind::Private => "hosts on networks that route to it (private range)",
+                AddressKind::Shared => "hosts behind the same carrier-grade NAT",
+                AddressKind::Public => {
+                    "any host on the Internet that can route to it, firewalls permitting"
+                }
+                _ => "hosts on networks that route to it",
+            };
+            let mut s = format!("{shown} is assigned here on {}. ", names(&holders));
+            if ext.is_empty() {
+                s.push_str(
+                    "No non-loopback interface has an address of its family now, so only this \
+                     host can reach a service bound to it today.",
+                );
+            } else {
+                s.push_str(&format!(
+                    "A service bound to it can be reached by {audience}, through {} (Linux \
+                     accepts traffic for any local address on any interface); traffic from this \
+                     host to {shown} still goes over lo.",
+                    names(&ext)
+                ));
+            }
+            s
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::FakeSystem;
+    use loopback_model::Proto;
+
+    #[test]
+    fn target_forms() {
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        assert_eq!(
+            parse_target("127.1.2.3").ok(),
+            Some(Target::Addr(ip("127.1.2.3"), None))
+        );
+        assert_eq!(
+            parse_target("::1").ok(),
+            Some(Target::Addr(ip("::1"), None))
+        );
+        assert_eq!(
+            parse_target("[::1]:8080").ok(),
+            Some(Target::Addr(ip("::1"), Some(8080)))
+        );
+        assert_eq!(
+            parse_target("[::1]").ok(),
+            Some(Target::Addr(ip("::1"), None))
+        );
+        assert_eq!(
+            parse_target("127.0.0.1:80").ok(),
+            Some(Target::Addr(ip("127.0.0.1"), Some(80)))
+        );
+        assert_eq!(
+            parse_target("::ffff:127.0.0.1").ok(),
+            Some(Target::Addr(ip("::ffff:127.0.0.1"), None))
+        );
+        assert_eq!(
+            parse_target("127.0.0.0/8").ok(),
+            Some(Target::Net("127.0.0.0/8".parse().expect("net")))
+        );
+        assert_eq!(
+            parse_target("LocalHost:3000").ok(),
+            Some(Target::Host("localhost".into(), Some(3000)))
+        );
+        assert_eq!(
+            parse_target("db.internal").ok(),
+            Some(Target::Host("db.internal".into(), None))
+        );
+        for bad in [
+            "",
+            "[::1",
+            "[127.0.0.1]:80",
+            "::1:80:x",
+            "host:0",
+            "host:99999",
+            "a b",
+            "10.0.0.0/33",
+            "[::1]80",
+            "-",
+        ] {
+            assert!(parse_target(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn explains_loopback_block_and_assignment() {
+        let sys = FakeSystem::lan();
+        let e = explain(&sys, "127.1.2.3").expect("explain");
+        let a = &e.addresses[0];
+        assert_eq!(a.class.kind, AddressKind::Loopback);
+        assert_eq!(a.assigned.len(), 1);
+        assert!(!a.assigned[0].exact);
+        assert_eq!(a.assigned[0].via, "127.0.0.1/8");
+        assert!(a.reach.starts_with("Only processes on this host"));
+        assert!(a.listeners.is_none());
+    }
+
+    #[test]
+    fn explains_lan_address_and_wildcard() {
+        let sys = FakeSystem::lan();
+        let a = &explain(&sys, "198.18.0.1").expect("explain").addresses[0];
+        assert_eq!(a.class.kind, AddressKind::Benchmarking);
+        assert!(a.assigned[0].exact);
+        assert!(a.reach.contains("through veth0"), "{}", a.reach);
+        assert!(a.reach.contains("still goes over lo"));
+        let w = &explain(&sys, "::").expect("explain").addresses[0];
+        assert!(w.reach.contains("IPV6_V6ONLY"), "{}", w.reach);
+        assert!(w.reach.contains("through veth0"));
+        let lo_only = FakeSystem::with_interfaces(vec![crate::testing::iface(
+            1,
+            "lo",
+            true,
+            &["127.0.0.1/8"],
+        )]);
+        let w = &explain(&lo_only, "0.0.0.0").expect("explain").addresses[0];
+        assert!(w.reach.contains("only this host"), "{}", w.reach);
+        let n = &explain(&sys, "8.8.8.8").expect("explain").addresses[0];
+        assert!(n.reach.contains("not assigned"));
+    }
+
+    #[test]
+    fn host_with_port_lists_accepting_listeners() {
+        let mut sys = FakeSystem::lan();
+        sys.names.insert(
+            "localhost".into(),
+            vec!["::1".parse().expect("ip"), "127.0.0.1".parse().expect("ip")],
+        );
+        sys.add_socket(Proto::Tcp, "127.0.0.1", 3000, None, 1);
+        let e = explain(&sys, "localhost:3000").expect("explain");
+        assert_eq!(e.name.as_deref(), Some("localhost"));
+        assert_eq!(e.addresses.len(), 2);
+        assert_eq!(e.addresses[0].listeners.as_ref().map(Vec::len), Some(0));
+        assert_eq!(e.addresses[1].listeners.as_ref().map(Vec::len), Some(1));
+        assert!(explain(&sys, "nonexistent.example:1").is_err());
+    }
+
+    #[test]
+    fn dual_stack_wildcard_accepts_v4_v6only_does_not() {
+        let mut sys = FakeSystem::lan();
+        sys.add_socket(Proto::Tcp, "::", 80, Some(false), 1);
+        sys.add_socket(Proto::Tcp, "::", 81, Some(true), 2);
+        let e = explain(&sys, "127.0.0.1:80").expect("explain");
+        assert_eq!(e.addresses[0].listeners.as_ref().map(Vec::len), Some(1));
+        let e = explain(&sys, "127.0.0.1:81").expect("explain");
+        assert_eq!(e.addresses[0].listeners.as_ref().map(Vec::len), Some(0));
+    }
+}

@@ -1,0 +1,20 @@
+//! The logic of `loopback`: classify addresses, judge who can reach a socket, audit listeners
+//! against a policy, and explain addresses. Every function takes its OS inputs through
+//! [`loopback_sys::SystemView`] and returns data; nothing here prints.
+//!
+//! - [`classify`]: the special-purpose address table (RFC 6890 and friends).
+//! - [`scope`]: bind scope (`loopback`, `wildcard`, `specific`) and exposure.
+//! - [`audit`]: listeners, owners, verdicts.
+//! - [`policy`]: the `[[allow]]` policy file.
+//! - [`redact`]: secrets out of command lines.
+//! - [`explain`]: what an address is and who can reach it.
+
+pub mod audit;
+pub mod classify;
+pub mod explain;
+pub mod policy;
+pub mod redact;
+pub mod scope;
+
+#[cfg(test)]
+mod testing;

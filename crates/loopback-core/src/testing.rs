@@ -1,0 +1,144 @@
+//! A fixture [`SystemView`] for unit tests.
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+
+use loopback_model::{BoundSocket, Interface, InterfaceAddress, Proto, SocketSourceKind};
+use loopback_sys::{OwnerScan, ProcessInfo, SocketScan, SourcePreference, SysError, SystemView};
+
+pub(crate) struct FakeSystem {
+    pub sockets: Vec<BoundSocket>,
+    pub interfaces: Vec<Interface>,
+    pub holders: HashMap<u64, Vec<ProcessInfo>>,
+    pub unreadable: usize,
+    pub sysctls: HashMap<String, String>,
+    pub euid: u32,
+    pub source: SocketSourceKind,
+    pub names: HashMap<String, Vec<IpAddr>>,
+}
+
+pub(crate) fn iface(index: u32, name: &str, loopback: bool, addrs: &[&str]) -> Interface {
+    Interface {
+        index,
+        name: name.into(),
+        up: true,
+        loopback,
+        addresses: addrs
+            .iter()
+            .filter_map(|a| {
+                let (ip, len) = a.split_once('/')?;
+                Some(InterfaceAddress {
+                    address: ip.parse().ok()?,
+                    prefix_len: len.parse().ok()?,
+                })
+            })
+            .collect(),
+    }
+}
+
+impl FakeSystem {
+    pub fn with_interfaces(interfaces: Vec<Interface>) -> Self {
+        FakeSystem {
+            sockets: vec![],
+            interfaces,
+            holders: HashMap::new(),
+            unreadable: 0,
+            sysctls: HashMap::new(),
+            euid: 0,
+            source: SocketSourceKind::Netlink,
+            names: HashMap::new(),
+        }
+    }
+
+    pub fn lan() -> Self {
+        Self::with_interfaces(vec![
+            iface(1, "lo", true, &["127.0.0.1/8", "::1/128"]),
+            iface(2, "veth0", false, &["198.18.0.1/24", "fd00::1/64"]),
+        ])
+    }
+
+    pub fn v4_only_lan() -> Self {
+        Self::with_interfaces(vec![
+            iface(1, "lo", true, &["127.0.0.1/8", "::1/128"]),
+            iface(2, "veth0", false, &["198.18.0.1/24"]),
+        ])
+    }
+
+    pub fn add_socket(
+        &mut self,
+        proto: Proto,
+        addr: &str,
+        port: u16,
+        v6only: Option<bool>,
+        inode: u64,
+    ) {
+        let address: IpAddr = addr.parse().expect("fixture address");
+        self.sockets.push(BoundSocket {
+            proto,
+            address,
+            port,
+            v6only: if address.is_ipv6() && self.source == SocketSourceKind::Netlink {
+                Some(v6only.unwrap_or(false))
+            } else {
+                v6only
+            },
+            bound_ifindex: None,
+            ifindex_known: self.source == SocketSourceKind::Netlink,
+            uid: 0,
+            inode,
+        });
+    }
+
+    pub fn add_owner(&mut self, inode: u64, p: ProcessInfo) {
+        self.holders.entry(inode).or_default().push(p);
+    }
+}
+
+impl SystemView for FakeSystem {
+    fn sockets(&self, _: SourcePreference) -> Result<SocketScan, SysError> {
+        Ok(SocketScan {
+            sockets: self.sockets.clone(),
+            source: Some(self.source),
+            warnings: vec![],
+        })
+    }
+    fn interfaces(&self) -> Result<Vec<Interface>, SysError> {
+        Ok(self.interfaces.clone())
+    }
+    fn owners(&self, inodes: &HashSet<u64>) -> OwnerScan {
+        OwnerScan {
+            holders: self
+                .holders
+                .iter()
+                .filter(|(i, _)| inodes.contains(i))
+                .map(|(i, p)| (*i, p.clone()))
+                .collect(),
+            unreadable: self.unreadable,
+        }
+    }
+    fn sysctl(&self, key: &str) -> Option<String> {
+        self.sysctls.get(key).cloned()
+    }
+    fn user_name(&self, uid: u32) -> Option<String> {
+        match uid {
+            0 => Some("root".into()),
+            105 => Some("postgres".into()),
+            _ => None,
+        }
+    }
+    fn effective_uid(&self) -> u32 {
+        self.euid
+    }
+    fn resolve(&self, host: &str) -> Result<Vec<IpAddr>, SysError> {
+        self.names
+            .get(host)
+            .cloned()
+            .ok_or_else(|| SysError::Resolve {
+                host: host.into(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no such name in fixture",
+                ),
+            })
+    }
+}

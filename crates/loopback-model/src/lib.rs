@@ -1,0 +1,235 @@
+//! Plain data shared by every `loopback` crate: what the kernel reports (sockets, interfaces,
+//! processes) and what the tool concludes about it (listeners, scopes, verdicts, explanations).
+//!
+//! Nothing here does I/O. Every type serialises with serde; the JSON documents built from these
+//! types are the contract described in `docs/json.md`, so renaming a field here is a schema change
+//! that must bump the document's `version`.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+mod address;
+
+pub use address::{AddressClass, AddressKind};
+
+/// Transport protocol of a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+impl Proto {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+        }
+    }
+}
+
+impl std::fmt::Display for Proto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A bound socket as the kernel reports it, before any classification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BoundSocket {
+    pub proto: Proto,
+    pub address: IpAddr,
+    pub port: u16,
+    /// `IPV6_V6ONLY` for IPv6 sockets; `None` for IPv4 sockets and when the source cannot tell
+    /// (the `/proc` fallback).
+    pub v6only: Option<bool>,
+    /// Interface index from `SO_BINDTODEVICE`; `None` when unbound or unknown.
+    pub bound_ifindex: Option<u32>,
+    /// Whether `bound_ifindex` could be read at all (netlink: yes; `/proc`: no).
+    pub ifindex_known: bool,
+    /// Owner uid of the socket as the kernel records it.
+    pub uid: u32,
+    /// Socket inode, the key that links a socket to the processes holding it.
+    pub inode: u64,
+}
+
+/// Where the socket table came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SocketSourceKind {
+    /// Netlink `sock_diag` (`NETLINK_SOCK_DIAG`), the complete source.
+    Netlink,
+    /// `/proc/net/{tcp,udp}{,6}`: no `v6only`, no bound device.
+    Proc,
+}
+
+/// An address assigned to an interface.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InterfaceAddress {
+    pub address: IpAddr,
+    pub prefix_len: u8,
+}
+
+/// A network interface of the current network namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Interface {
+    pub index: u32,
+    pub name: String,
+    /// `IFF_UP`.
+    pub up: bool,
+    /// `IFF_LOOPBACK`.
+    pub loopback: bool,
+    pub addresses: Vec<InterfaceAddress>,
+}
+
+impl Interface {
+    /// Whether the interface holds an address of the same family as `ip` (IPv4-mapped addresses
+    /// count as IPv4).
+    pub fn has_family(&self, v4: bool) -> bool {
+        self.addresses
+            .iter()
+            .any(|a| a.address.is_ipv4() == v4 && !is_mapped_v6(&a.address))
+    }
+}
+
+fn is_mapped_v6(ip: &IpAddr) -> bool {
+    matches!(ip, IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some())
+}
+
+/// A process that holds a socket, as read from `/proc/PID`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Owner {
+    pub pid: u32,
+    /// `comm`: the kernel's short process name.
+    pub name: String,
+    /// User name of the process's effective uid; the numeric uid when no name is known.
+    pub user: Option<String>,
+    /// Command line with secrets redacted.
+    pub cmdline: String,
+}
+
+/// How a socket's bind address limits who can reach it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BindScope {
+    /// 127.0.0.0/8, `::1`, `::ffff:127.0.0.0/104`, or bound to a loopback device.
+    Loopback,
+    /// `0.0.0.0` or `::`: every address of the family (and IPv4 too for a dual-stack `::`).
+    Wildcard,
+    /// Any other address.
+    Specific,
+}
+
+impl BindScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BindScope::Loopback => "loopback",
+            BindScope::Wildcard => "wildcard",
+            BindScope::Specific => "specific",
+        }
+    }
+}
+
+/// The audit's verdict on one listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Exposed, and no policy rule allows it.
+    Exposed,
+    /// Exposed, and a policy rule allows it.
+    Allowed,
+    /// Not exposed to other hosts.
+    Ok,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Exposed => "exposed",
+            Verdict::Allowed => "allowed",
+            Verdict::Ok => "ok",
+        }
+    }
+}
+
+/// A listening TCP socket or a bound, unconnected UDP socket, classified.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Listener {
+    pub proto: Proto,
+    /// The bound address, without brackets.
+    pub address: IpAddr,
+    pub port: u16,
+    pub v6only: Option<bool>,
+    /// Device from `SO_BINDTODEVICE`, if any.
+    pub interface: Option<String>,
+    pub bind_scope: BindScope,
+    pub exposed: bool,
+    pub reachable_via: Vec<String>,
+    pub owners: Vec<Owner>,
+    pub verdict: Verdict,
+    /// Socket owner uid as the kernel records it.
+    pub uid: u32,
+    pub inode: u64,
+    /// Index (from 0) of the policy `[[allow]]` rule that allowed it.
+    pub allowed_by: Option<usize>,
+    /// Caveats about this listener (missing owners, assumptions made).
+    pub notes: Vec<String>,
+}
+
+/// The `audit` JSON document (`docs/json.md`, version 1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditReport {
+    pub version: u32,
+    pub source: SocketSourceKind,
+    pub listeners: Vec<Listener>,
+    /// Unconnected UDP sockets on a wildcard address whose port the kernel chose from the
+    /// ephemeral range: clients that sent a datagram, not services.
+    pub udp_clients: Vec<Listener>,
+    pub warnings: Vec<String>,
+}
+
+/// Version of the `audit` JSON document.
+pub const AUDIT_VERSION: u32 = 1;
+/// Version of the `explain` JSON document.
+pub const EXPLAIN_VERSION: u32 = 1;
+
+/// Where an explained address is assigned on this host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assignment {
+    pub interface: String,
+    /// The interface address and prefix that make this address local.
+    pub via: String,
+    /// True when the address itself is assigned, false when a loopback prefix covers it.
+    pub exact: bool,
+}
+
+/// One explained address.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AddressExplanation {
+    pub address: IpAddr,
+    /// For CIDR targets, the prefix length; `None` for a single address.
+    pub prefix_len: Option<u8>,
+    #[serde(flatten)]
+    pub class: AddressClass,
+    /// Interfaces on this host that make the address local; empty when it is not local.
+    pub assigned: Vec<Assignment>,
+    /// Who can reach a service bound to this address, as a sentence.
+    pub reach: String,
+    /// Listeners on the target port that accept connections to this address (only when a port
+    /// was given).
+    pub listeners: Option<Vec<Listener>>,
+}
+
+/// The `explain` JSON document (`docs/json.md`, version 1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Explanation {
+    pub version: u32,
+    pub target: String,
+    /// The host name when the target was a name that had to be resolved.
+    pub name: Option<String>,
+    pub port: Option<u16>,
+    pub addresses: Vec<AddressExplanation>,
+    pub warnings: Vec<String>,
+}

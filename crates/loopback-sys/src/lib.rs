@@ -1,0 +1,146 @@
+//! Every operating-system input `loopback` reads, behind one trait.
+//!
+//! [`SystemView`] is the seam: the logic in `loopback-core` asks it for sockets, interfaces,
+//! the processes holding sockets, sysctl values, user names and name resolution, and never
+//! touches the OS itself. [`platform()`] is the one place that picks the implementation for the
+//! running OS (Linux today: netlink `sock_diag` with a `/proc/net` fallback, `/proc/PID/fd`,
+//! `getifaddrs`); tests substitute fixtures by implementing the trait.
+//!
+//! Parsers live in [`parse`]: each takes bytes (a `/proc/net/tcp` table, a `/proc/PID/status`
+//! file, a netlink dump, `/etc/passwd`) and is wrapped by the code that reads the file, so each
+//! is tested on recorded bytes. They skip lines they cannot read rather than fail, and never
+//! panic on system data.
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use loopback_model::{BoundSocket, Interface, SocketSourceKind};
+
+pub mod parse;
+
+/// The Linux backend; public for the fixture recorder in `examples/`.
+#[cfg(target_os = "linux")]
+pub mod linux;
+#[cfg(not(target_os = "linux"))]
+mod unsupported;
+
+/// Which socket source to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SourcePreference {
+    /// Netlink, falling back to `/proc` when netlink is unavailable (and saying so).
+    #[default]
+    Auto,
+    /// Netlink only; an error when it is unavailable.
+    Netlink,
+    /// `/proc/net` only.
+    Proc,
+}
+
+/// The bound sockets of the current network namespace.
+#[derive(Debug, Clone, Default)]
+pub struct SocketScan {
+    /// Listening TCP sockets and bound, unconnected UDP sockets.
+    pub sockets: Vec<BoundSocket>,
+    pub source: Option<SocketSourceKind>,
+    /// Why a fallback was taken, or what could not be read.
+    pub warnings: Vec<String>,
+}
+
+/// A process as read from `/proc/PID`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessInfo {
+    pub pid: u32,
+    /// `/proc/PID/comm`.
+    pub comm: String,
+    /// Effective uid from `/proc/PID/status`.
+    pub euid: Option<u32>,
+    /// `/proc/PID/cmdline`, split on NUL; empty for kernel threads and zombies.
+    pub argv: Vec<String>,
+}
+
+/// Which processes hold which socket inodes.
+#[derive(Debug, Clone, Default)]
+pub struct OwnerScan {
+    /// Socket inode to the processes holding it, in pid order.
+    pub holders: HashMap<u64, Vec<ProcessInfo>>,
+    /// Processes whose descriptors could not be read (permission denied).
+    pub unreadable: usize,
+}
+
+/// Errors reading the system. Each variant names what was being read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SysError {
+    #[error("netlink sock_diag request ({request}) failed: {source}")]
+    Netlink {
+        request: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("netlink sock_diag reply ({request}) could not be decoded: {detail}")]
+    NetlinkDecode { request: String, detail: String },
+    #[error("reading {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("listing network interfaces: {0}")]
+    Interfaces(String),
+    #[error("resolving {host:?}: {source}")]
+    Resolve {
+        host: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{what} is not supported on this platform yet")]
+    Unsupported { what: &'static str },
+}
+
+/// Every OS input the logic needs. One implementation per platform, plus fixtures in tests.
+pub trait SystemView {
+    /// Listening TCP sockets and bound, unconnected UDP sockets, IPv4 and IPv6.
+    fn sockets(&self, preference: SourcePreference) -> Result<SocketScan, SysError>;
+    /// Interfaces of the current network namespace with their addresses.
+    fn interfaces(&self) -> Result<Vec<Interface>, SysError>;
+    /// The processes holding any of `inodes`. Vanished processes are skipped silently.
+    fn owners(&self, inodes: &HashSet<u64>) -> OwnerScan;
+    /// A sysctl by its `/proc/sys` path, e.g. `net/ipv4/ip_local_port_range`, trimmed.
+    fn sysctl(&self, key: &str) -> Option<String>;
+    /// The name of a user id, if the user database knows it.
+    fn user_name(&self, uid: u32) -> Option<String>;
+    /// This process's effective uid.
+    fn effective_uid(&self) -> u32;
+    /// Resolve a host name with the system resolver, addresses in the resolver's order, each once.
+    fn resolve(&self, host: &str) -> Result<Vec<IpAddr>, SysError>;
+}
+
+/// The implementation for the running OS.
+pub fn platform() -> Box<dyn SystemView> {
+    #[cfg(target_os = "linux")]
+    {
+        Box::new(linux::LinuxSystem::new())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        Box::new(unsupported::Unsupported)
+    }
+}
+
+/// Resolve with the C library's `getaddrinfo` (through std), keeping the first occurrence of
+/// each address. Shared by every platform.
+pub(crate) fn resolve_with_libc(host: &str) -> Result<Vec<IpAddr>, SysError> {
+    use std::net::ToSocketAddrs;
+    let addrs = (host, 0u16)
+        .to_socket_addrs()
+        .map_err(|source| SysError::Resolve {
+            host: host.to_owned(),
+            source,
+        })?;
+    let mut seen = HashSet::new();
+    Ok(addrs
+        .map(|a| a.ip())
+        .filter(|ip| seen.insert(*ip))
+        .collect())
+}

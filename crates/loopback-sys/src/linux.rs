@@ -1,0 +1,316 @@
+//! The Linux backend: netlink `sock_diag`, `/proc/net` as fallback, `/proc/PID/fd` for owners,
+//! `getifaddrs(3)` for interfaces, `/proc/sys` for sysctls.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::ErrorKind;
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::OnceLock;
+
+use loopback_model::{BoundSocket, Interface, InterfaceAddress, SocketSourceKind};
+use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket, SocketAddr};
+
+use crate::parse::sock_diag::{decode_chunk, DumpError, DumpRequest};
+use crate::parse::{procfs, procnet};
+use crate::{OwnerScan, ProcessInfo, SocketScan, SourcePreference, SysError, SystemView};
+
+/// The Linux implementation of [`SystemView`].
+#[derive(Debug, Default)]
+pub struct LinuxSystem {
+    users: OnceLock<HashMap<u32, String>>,
+}
+
+impl LinuxSystem {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// Run one `sock_diag` dump and return the raw reply chunks, as the kernel sent them.
+pub fn dump_raw(req: DumpRequest) -> Result<Vec<Vec<u8>>, SysError> {
+    let err = |source: std::io::Error| SysError::Netlink {
+        request: req.name(),
+        source,
+    };
+    let mut socket = Socket::new(NETLINK_SOCK_DIAG).map_err(err)?;
+    socket.bind_auto().map_err(err)?;
+    socket.connect(&SocketAddr::new(0, 0)).map_err(err)?;
+    socket.send(&req.to_bytes(1), 0).map_err(err)?;
+    let mut chunks = Vec::new();
+    let mut scratch = Vec::new();
+    loop {
+        let (buf, _) = socket.recv_from_full().map_err(err)?;
+        if buf.is_empty() {
+            return Err(SysError::NetlinkDecode {
+                request: req.name(),
+                detail: "the kernel closed the dump without NLMSG_DONE".into(),
+            });
+        }
+        let done = match decode_chunk(&buf, req.proto, &mut scratch) {
+            Ok(done) => done,
+            Err(DumpError::Kernel(source)) => return Err(err(source)),
+            Err(DumpError::Decode(detail)) => {
+                return Err(SysError::NetlinkDecode {
+                    request: req.name(),
+                    detail,
+                })
+            }
+        };
+        chunks.push(buf);
+        if done {
+            return Ok(chunks);
+        }
+    }
+}
+
+fn netlink_dump(req: DumpRequest) -> Result<Vec<BoundSocket>, SysError> {
+    let mut out = Vec::new();
+    for chunk in dump_raw(req)? {
+        // Already validated by dump_raw; decoding again only collects the sockets.
+        let _ = decode_chunk(&chunk, req.proto, &mut out);
+    }
+    Ok(out)
+}
+
+fn proc_table(req: DumpRequest) -> Result<(Vec<BoundSocket>, Vec<String>), SysError> {
+    let path = format!("/proc/net/{}", req.name());
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let (sockets, bad) = procnet::parse_table(&bytes, req.proto);
+            let warnings = bad
+                .into_iter()
+                .map(|b| format!("{path}:{}: skipped a row: {}", b.line, b.reason))
+                .collect();
+            Ok((sockets, warnings))
+        }
+        // No tcp6/udp6 table: IPv6 is disabled at boot (ipv6.disable=1). Nothing listens there.
+        Err(e) if e.kind() == ErrorKind::NotFound && req.ipv6 => Ok((
+            Vec::new(),
+            vec![format!("{path} does not exist: IPv6 is disabled")],
+        )),
+        Err(source) => Err(SysError::Read {
+            path: path.into(),
+            source,
+        }),
+    }
+}
+
+impl SystemView for LinuxSystem {
+    fn sockets(&self, preference: SourcePreference) -> Result<SocketScan, SysError> {
+        let mut scan = SocketScan::default();
+        let mut used_proc = false;
+        for req in DumpRequest::ALL {
+            let from_netlink = match preference {
+                SourcePreference::Proc => None,
+                SourcePreference::Netlink => Some(netlink_dump(req)?),
+                SourcePreference::Auto => match netlink_dump(req) {
+                    Ok(s) => Some(s),
+                    Err(e) => {
+                        scan.warnings.push(format!(
+                            "{e}; read /proc/net/{} instead (no v6only, no bound device)",
+                            req.name()
+                        ));
+                        None
+                    }
+                },
+            };
+            match from_netlink {
+                Some(s) => scan.sockets.extend(s),
+                None => {
+                    used_proc = true;
+                    let (s, w) = proc_table(req)?;
+                    scan.sockets.extend(s);
+                    scan.warnings.extend(w);
+                }
+            }
+        }
+        scan.source = Some(if used_proc {
+            SocketSourceKind::Proc
+        } else {
+            SocketSourceKind::Netlink
+        });
+        Ok(scan)
+    }
+
+    fn interfaces(&self) -> Result<Vec<Interface>, SysError> {
+        use nix::net::if_::InterfaceFlags;
+        let addrs = nix::ifaddrs::getifaddrs().map_err(|e| SysError::Interfaces(e.to_string()))?;
+        let mut by_name: BTreeMap<String, Interface> = BTreeMap::new();
+        for ifa in addrs {
+            let entry = by_name
+                .entry(ifa.interface_name.clone())
+                .or_insert_with(|| Interface {
+                    // 0 when the interface vanished between the two calls; it is then skipped.
+                    index: nix::net::if_::if_nametoindex(ifa.interface_name.as_str()).unwrap_or(0),
+                    name: ifa.interface_name.clone(),
+                    up: ifa.flags.contains(InterfaceFlags::IFF_UP),
+                    loopback: ifa.flags.contains(InterfaceFlags::IFF_LOOPBACK),
+                    addresses: Vec::new(),
+                });
+            let (Some(addr), mask) = (ifa.address, ifa.netmask) else {
+                continue;
+            };
+            let ip: Option<IpAddr> = addr
+                .as_sockaddr_in()
+                .map(|a| IpAddr::V4(a.ip()))
+                .or_else(|| addr.as_sockaddr_in6().map(|a| IpAddr::V6(a.ip())));
+            let Some(ip) = ip else { continue };
+            let prefix_len = mask
+                .and_then(|m| {
+                    m.as_sockaddr_in()
+                        .map(|a| u32::from(a.ip()).count_ones() as u8)
+                        .or_else(|| {
+                            m.as_sockaddr_in6()
+                                .map(|a| u128::from(a.ip()).count_ones() as u8)
+                        })
+                })
+                .unwrap_or(if ip.is_ipv4() { 32 } else { 128 });
+            entry.addresses.push(InterfaceAddress {
+                address: ip,
+                prefix_len,
+            });
+        }
+        let mut list: Vec<Interface> = by_name.into_values().filter(|i| i.index != 0).collect();
+        list.sort_by_key(|i| i.index);
+        Ok(list)
+    }
+
+    fn owners(&self, inodes: &HashSet<u64>) -> OwnerScan {
+        scan_owners(Path::new("/proc"), inodes)
+    }
+
+    fn sysctl(&self, key: &str) -> Option<String> {
+        if key.split('/').any(|part| part == ".." || part.is_empty()) {
+            return None;
+        }
+        let text = std::fs::read_to_string(Path::new("/proc/sys").join(key)).ok()?;
+        Some(text.trim().to_owned())
+    }
+
+    fn user_name(&self, uid: u32) -> Option<String> {
+        self.users
+            .get_or_init(|| {
+                std::fs::read("/etc/passwd")
+                    .map(|b| procfs::parse_passwd(&b))
+                    .unwrap_or_default()
+            })
+            .get(&uid)
+            .cloned()
+    }
+
+    fn effective_uid(&self) -> u32 {
+        nix::unistd::geteuid().as_raw()
+    }
+
+    fn resolve(&self, host: &str) -> Result<Vec<IpAddr>, SysError> {
+        crate::resolve_with_libc(host)
+    }
+}
+
+/// Find the processes holding `inodes` by reading the `socket:[INODE]` links in
+/// `/proc/PID/fd`. Processes that exit mid-scan are skipped; processes whose descriptors
+/// cannot be read are counted in `unreadable`.
+fn scan_owners(proc_root: &Path, inodes: &HashSet<u64>) -> OwnerScan {
+    let mut scan = OwnerScan::default();
+    if inodes.is_empty() {
+        return scan;
+    }
+    let Ok(entries) = std::fs::read_dir(proc_root) else {
+        return scan;
+    };
+    let mut pids: Vec<u32> = entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    pids.sort_unstable();
+    let mut found: HashMap<u32, Vec<u64>> = HashMap::new();
+    for pid in pids {
+        let fd_dir = proc_root.join(pid.to_string()).join("fd");
+        let fds = match std::fs::read_dir(&fd_dir) {
+            Ok(fds) => fds,
+            Err(e) if e.kind() == ErrorKind::PermissionDenied => {
+                scan.unreadable += 1;
+                continue;
+            }
+            Err(_) => continue, // vanished, or a zombie
+        };
+        for fd in fds.flatten() {
+            let Ok(target) = std::fs::read_link(fd.path()) else {
+                continue;
+            };
+            let Some(inode) = procfs::parse_socket_link(target.as_os_str().as_encoded_bytes())
+            else {
+                continue;
+            };
+            if inodes.contains(&inode) {
+                let held = found.entry(pid).or_default();
+                if !held.contains(&inode) {
+                    held.push(inode);
+                }
+            }
+        }
+    }
+    let mut pids: Vec<u32> = found.keys().copied().collect();
+    pids.sort_unstable();
+    for pid in pids {
+        let Some(info) = read_process(proc_root, pid) else {
+            continue; // exited after its descriptors were read
+        };
+        for inode in &found[&pid] {
+            scan.holders.entry(*inode).or_default().push(info.clone());
+        }
+    }
+    scan
+}
+
+fn read_process(proc_root: &Path, pid: u32) -> Option<ProcessInfo> {
+    let dir = proc_root.join(pid.to_string());
+    let comm = procfs::parse_comm(&std::fs::read(dir.join("comm")).ok()?);
+    let euid = std::fs::read(dir.join("status"))
+        .ok()
+        .and_then(|b| procfs::parse_status_euid(&b));
+    let argv = std::fs::read(dir.join("cmdline"))
+        .map(|b| procfs::parse_cmdline(&b))
+        .unwrap_or_default();
+    Some(ProcessInfo {
+        pid,
+        comm,
+        euid,
+        argv,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use loopback_model::Proto;
+
+    #[test]
+    fn scan_owners_finds_own_socket() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let scan = LinuxSystem::new()
+            .sockets(SourcePreference::Auto)
+            .expect("scan");
+        let port = listener.local_addr().expect("addr").port();
+        let sock = scan
+            .sockets
+            .iter()
+            .find(|s| s.port == port && s.proto == Proto::Tcp)
+            .expect("own listener is listed");
+        let owners = scan_owners(Path::new("/proc"), &HashSet::from([sock.inode]));
+        let me = std::process::id();
+        assert!(owners.holders[&sock.inode].iter().any(|p| p.pid == me));
+    }
+
+    #[test]
+    fn scan_owners_on_missing_proc_is_empty() {
+        let scan = scan_owners(Path::new("/nonexistent/proc"), &HashSet::from([1]));
+        assert!(scan.holders.is_empty());
+    }
+
+    #[test]
+    fn sysctl_refuses_path_escape() {
+        let sys = LinuxSystem::new();
+        assert_eq!(sys.sysctl("../../etc/passwd"), None);
+        assert!(sys.sysctl("net/ipv4/ip_local_port_range").is_some());
+    }
+}

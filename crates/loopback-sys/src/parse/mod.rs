@@ -1,0 +1,11 @@
+//! Parsers that take bytes. The code that reads files and sockets wraps them.
+
+pub mod procfs;
+pub mod procnet;
+#[cfg(target_os = "linux")]
+pub mod sock_diag;
+
+/// Kernel TCP state numbers (`include/net/tcp_states.h`).
+pub const TCP_LISTEN: u8 = 10;
+/// Unconnected UDP sockets report `TCP_CLOSE`.
+pub const TCP_CLOSE: u8 = 7;

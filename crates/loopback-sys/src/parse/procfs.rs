@@ -1,0 +1,116 @@
+//! `/proc/PID/{status,cmdline}`, `/proc/PID/fd/*` link targets and `/etc/passwd`.
+
+use std::collections::HashMap;
+
+/// The effective uid from a `/proc/PID/status` file (`Uid:` real, effective, saved, fs).
+pub fn parse_status_euid(bytes: &[u8]) -> Option<u32> {
+    let text = String::from_utf8_lossy(bytes);
+    let line = text.lines().find(|l| l.starts_with("Uid:"))?;
+    line["Uid:".len()..].split_whitespace().nth(1)?.parse().ok()
+}
+
+/// `/proc/PID/cmdline`: arguments separated by NUL, usually with a trailing NUL. Programs that
+/// rewrite their title (`setproctitle`) may leave one space-separated string instead; that comes
+/// back as one argument. Invalid UTF-8 is replaced, never fatal.
+pub fn parse_cmdline(bytes: &[u8]) -> Vec<String> {
+    let bytes = bytes.strip_suffix(b"\0").unwrap_or(bytes);
+    if bytes.is_empty() {
+        return Vec::new();
+    }
+    bytes
+        .split(|b| *b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect()
+}
+
+/// `/proc/PID/comm`: the name, without the trailing newline.
+pub fn parse_comm(bytes: &[u8]) -> String {
+    let bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The inode of a `/proc/PID/fd/N` link target of the form `socket:[12345]`.
+pub fn parse_socket_link(target: &[u8]) -> Option<u64> {
+    let inner = target.strip_prefix(b"socket:[")?.strip_suffix(b"]")?;
+    std::str::from_utf8(inner).ok()?.parse().ok()
+}
+
+/// uid to name from an `/etc/passwd` file. Comments, blank and malformed lines are skipped; the
+/// first entry for a uid wins, as with `getpwuid`.
+pub fn parse_passwd(bytes: &[u8]) -> HashMap<u32, String> {
+    let mut users = HashMap::new();
+    for line in String::from_utf8_lossy(bytes).lines() {
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let mut fields = line.split(':');
+        let (Some(name), Some(_pw), Some(uid)) = (fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        if name.is_empty() {
+            continue;
+        }
+        if let Ok(uid) = uid.parse::<u32>() {
+            users.entry(uid).or_insert_with(|| name.to_owned());
+        }
+    }
+    users
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_effective_uid() {
+        let status = b"Name:\tsshd\nUmask:\t0022\nState:\tS (sleeping)\nUid:\t0\t1000\t0\t0\nGid:\t0\t0\t0\t0\n";
+        assert_eq!(parse_status_euid(status), Some(1000));
+        assert_eq!(parse_status_euid(b"Name:\tx\n"), None);
+        assert_eq!(parse_status_euid(b"Uid:\t\n"), None);
+        assert_eq!(parse_status_euid(b"\xff\xfeUid:\t1\t2\t3\t4\n"), None);
+    }
+
+    #[test]
+    fn cmdline_splits_on_nul() {
+        assert_eq!(
+            parse_cmdline(b"redis-server\0--requirepass\0s3cret\0"),
+            vec!["redis-server", "--requirepass", "s3cret"]
+        );
+        assert!(parse_cmdline(b"").is_empty());
+        assert!(parse_cmdline(b"\0").is_empty());
+        // setproctitle-style: one string with spaces
+        assert_eq!(
+            parse_cmdline(b"postgres: checkpointer "),
+            vec!["postgres: checkpointer "]
+        );
+        assert_eq!(parse_cmdline(b"a\xffb\0"), vec!["a\u{fffd}b"]);
+    }
+
+    #[test]
+    fn comm_with_awkward_names() {
+        assert_eq!(parse_comm(b"(sd-pam)\n"), "(sd-pam)");
+        assert_eq!(parse_comm(b"Web Content\n"), "Web Content");
+        assert_eq!(parse_comm(b"tmux: server\n"), "tmux: server");
+        assert_eq!(parse_comm(b""), "");
+    }
+
+    #[test]
+    fn socket_links() {
+        assert_eq!(parse_socket_link(b"socket:[31337]"), Some(31337));
+        assert_eq!(parse_socket_link(b"pipe:[31337]"), None);
+        assert_eq!(parse_socket_link(b"socket:[]"), None);
+        assert_eq!(parse_socket_link(b"socket:[12"), None);
+        assert_eq!(parse_socket_link(b"/dev/null"), None);
+    }
+
+    #[test]
+    fn passwd_skips_junk_and_keeps_first() {
+        let passwd = b"# comment\nroot:x:0:0:root:/root:/bin/bash\n\nbroken line\npostgres:x:105:110::/var/lib/postgresql:/bin/bash\ntoor:x:0:0::/:/bin/sh\n:x:7:7::/:/bin/sh\nbad:x:notanumber:0::/:/bin/sh\n";
+        let users = parse_passwd(passwd);
+        assert_eq!(users.get(&0).map(String::as_str), Some("root"));
+        assert_eq!(users.get(&105).map(String::as_str), Some("postgres"));
+        assert_eq!(users.get(&7), None);
+        assert_eq!(users.len(), 2);
+    }
+}

@@ -1,0 +1,96 @@
+//! Test helper: open real listeners, print `ready PID [PID…]`, hold them until stdin closes.
+//!
+//! `lb-listen SPEC… [-- ARGS…]`, where SPEC is `PROTO:ADDR:PORT[,OPTION…]`:
+//! - PROTO `tcp` (listen), `udp` (bind) or `udp-client` (send one datagram to ADDR:PORT from an
+//!   unbound socket, so the kernel autobinds it);
+//! - ADDR an IP address, IPv6 in brackets (`tcp:[::]:80`);
+//! - OPTION `v6only=0|1`, `dev=NAME` (SO_BINDTODEVICE), `shared` (also held by a child process:
+//!   a pre-forked server).
+//!
+//! Arguments after `--` are ignored; tests put fake secrets there to check redaction.
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("lb-listen: {e}");
+        std::process::exit(2);
+    }
+}
+
+fn run() -> Result<(), String> {
+    let args: Vec<String> = std::env::args().skip(1).take_while(|a| a != "--").collect();
+    let mut held = Vec::new();
+    let mut shared = Vec::new();
+    for spec in &args {
+        let (sock, share) = open(spec).map_err(|e| format!("{spec}: {e}"))?;
+        if share {
+            sock.set_cloexec(false)
+                .map_err(|e| format!("{spec}: {e}"))?;
+            shared.push(spec.clone());
+        }
+        held.push(sock);
+    }
+    let mut pids = vec![std::process::id()];
+    let mut child = None;
+    if !shared.is_empty() {
+        // `cat` inherits the non-CLOEXEC sockets and our stdin: it holds them until EOF.
+        let c = Command::new("cat")
+            .stdin(Stdio::inherit())
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("spawning the sharing child: {e}"))?;
+        pids.push(c.id());
+        child = Some(c);
+    }
+    let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
+    println!("ready {}", pids.join(" "));
+    let mut sink = Vec::new();
+    let _ = std::io::stdin().read_to_end(&mut sink);
+    if let Some(mut c) = child {
+        let _ = c.wait();
+    }
+    drop(held);
+    Ok(())
+}
+
+fn open(spec: &str) -> Result<(Socket, bool), String> {
+    let mut parts = spec.split(',');
+    let main = parts.next().ok_or("empty spec")?;
+    let (proto, rest) = main.split_once(':').ok_or("expected PROTO:ADDR:PORT")?;
+    let addr: SocketAddr = rest.parse().map_err(|e| format!("{rest}: {e}"))?;
+    let (ty, protocol) = match proto {
+        "tcp" => (Type::STREAM, Protocol::TCP),
+        "udp" | "udp-client" => (Type::DGRAM, Protocol::UDP),
+        other => return Err(format!("unknown protocol {other}")),
+    };
+    let sock =
+        Socket::new(Domain::for_address(addr), ty, Some(protocol)).map_err(|e| e.to_string())?;
+    let mut share = false;
+    for opt in parts {
+        match opt.split_once('=') {
+            Some(("v6only", v)) => sock.set_only_v6(v == "1").map_err(|e| e.to_string())?,
+            Some(("dev", d)) => sock
+                .bind_device(Some(d.as_bytes()))
+                .map_err(|e| e.to_string())?,
+            None if opt == "shared" => share = true,
+            _ => return Err(format!("unknown option {opt}")),
+        }
+    }
+    if proto == "udp-client" {
+        sock.send_to(b"x", &SockAddr::from(addr))
+            .map_err(|e| e.to_string())?;
+        return Ok((sock, share));
+    }
+    sock.set_reuse_address(true).map_err(|e| e.to_string())?;
+    sock.bind(&SockAddr::from(addr))
+        .map_err(|e| e.to_string())?;
+    if proto == "tcp" {
+        sock.listen(16).map_err(|e| e.to_string())?;
+    }
+    Ok((sock, share))
+}

@@ -1,0 +1,66 @@
+//! Command-line definitions.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "loopback",
+    version,
+    about = "Make this host's loopback networking visible, verified and safe",
+    after_help = "Exit codes: 0 clean, 1 findings, 2 error. JSON schemas: docs/json.md."
+)]
+pub struct Cli {
+    /// When to colour human output: auto honours NO_COLOR and only colours terminals.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true)]
+    pub color: ColorChoice,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List every listening TCP and bound UDP socket, its owners, and whether other hosts can
+    /// reach it. Exits 1 when a listener is exposed and no policy rule allows it.
+    Audit(AuditArgs),
+    /// Explain an address, CIDR, host name or HOST:PORT: what it is and who can reach a service
+    /// bound to it.
+    Explain(ExplainArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AuditArgs {
+    /// Print the JSON document (docs/json.md) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Policy file (TOML) with [[allow]] rules for intended exposure.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Where to read sockets from: netlink sock_diag with /proc fallback (auto), or only one.
+    #[arg(long, value_enum, default_value_t = Source::Auto)]
+    pub source: Source,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Source {
+    Auto,
+    Netlink,
+    Proc,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExplainArgs {
+    /// ADDR, CIDR, HOST, HOST:PORT, ADDR:PORT or [V6]:PORT.
+    pub target: String,
+    /// Print the JSON document (docs/json.md).
+    #[arg(long)]
+    pub json: bool,
+}

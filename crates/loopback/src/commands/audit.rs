@@ -1,0 +1,203 @@
+//! `loopback audit`.
+
+use anyhow::Context;
+use loopback_core::audit::{audit, AuditOptions};
+use loopback_core::policy::Policy;
+use loopback_model::{AuditReport, Listener, Verdict};
+use loopback_sys::{SourcePreference, SystemView};
+
+use crate::cli::{AuditArgs, Source};
+use crate::exit::ExitStatus;
+use crate::output::{self, Style, GREEN, RED, YELLOW};
+
+pub fn run(sys: &dyn SystemView, args: &AuditArgs, style: Style) -> anyhow::Result<ExitStatus> {
+    let policy = match &args.policy {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading policy file {}", path.display()))?;
+            Some(Policy::parse(&text).with_context(|| format!("policy file {}", path.display()))?)
+        }
+        None => None,
+    };
+    let source = match args.source {
+        Source::Auto => SourcePreference::Auto,
+        Source::Netlink => SourcePreference::Netlink,
+        Source::Proc => SourcePreference::Proc,
+    };
+    let report = audit(sys, &AuditOptions { source, policy }).context("auditing listeners")?;
+    for w in &report.warnings {
+        output::warn(w);
+    }
+    if args.json {
+        output::print_json(&report)?;
+    } else {
+        output::print_text(&render(&report, style))?;
+    }
+    Ok(status(&report))
+}
+
+/// 1 when any listener is exposed without a policy rule allowing it.
+pub fn status(report: &AuditReport) -> ExitStatus {
+    if report
+        .listeners
+        .iter()
+        .any(|l| l.verdict == Verdict::Exposed)
+    {
+        ExitStatus::Findings
+    } else {
+        ExitStatus::Clean
+    }
+}
+
+/// `addr:port` the way people type it: brackets around IPv6, `%dev` for a bound device.
+pub fn local(l: &Listener) -> String {
+    let dev = l
+        .interface
+        .as_ref()
+        .map(|d| format!("%{d}"))
+        .unwrap_or_default();
+    if l.address.is_ipv6() {
+        format!("[{}]{dev}:{}", l.address, l.port)
+    } else {
+        format!("{}{dev}:{}", l.address, l.port)
+    }
+}
+
+fn stack(l: &Listener) -> &'static str {
+    match (l.address.is_ipv6() && l.address.is_unspecified(), l.v6only) {
+        (true, Some(true)) => "v6only",
+        (true, Some(false)) => "dual-stack",
+        (true, None) => "dual-stack?",
+        _ => "",
+    }
+}
+
+fn owners(l: &Listener) -> String {
+    if l.owners.is_empty() {
+        return "-".into();
+    }
+    // group pre-forked workers: name[pid,pid] user
+    let mut groups: Vec<(String, Option<String>, Vec<u32>)> = Vec::new();
+    for o in &l.owners {
+        match groups
+            .iter_mut()
+            .find(|(n, u, _)| *n == o.name && *u == o.user)
+        {
+            Some(g) => g.2.push(o.pid),
+            None => groups.push((o.name.clone(), o.user.clone(), vec![o.pid])),
+        }
+    }
+    groups
+        .iter()
+        .map(|(name, user, pids)| {
+            let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
+            match user {
+                Some(u) => format!("{name}[{}] ({u})", pids.join(",")),
+                None => format!("{name}[{}]", pids.join(",")),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The human table: exposed listeners first, details under each one that needs attention.
+pub fn render(report: &AuditReport, style: Style) -> String {
+    let header = [
+        "VERDICT",
+        "PROTO",
+        "LOCAL",
+        "STACK",
+        "SCOPE",
+        "REACHABLE VIA",
+        "OWNER",
+    ];
+    let rows: Vec<[String; 7]> = report
+        .listeners
+        .iter()
+        .map(|l| {
+            [
+                l.verdict.as_str().to_owned(),
+                l.proto.to_string(),
+                local(l),
+                stack(l).to_owned(),
+                l.bind_scope.as_str().to_owned(),
+                l.reachable_via.join(","),
+                owners(l),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[String]| -> String {
+        let mut s = String::new();
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(cell);
+            } else {
+                s.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        s.trim_end().to_owned() + "\n"
+    };
+    let mut out = String::new();
+    if report.listeners.is_empty() {
+        out.push_str("No listening sockets in this network namespace.\n");
+    } else {
+        out.push_str(&line(&header.map(str::to_owned)));
+    }
+    for (l, row) in report.listeners.iter().zip(&rows) {
+        let mut text = line(row);
+        let color = match l.verdict {
+            Verdict::Exposed => RED,
+            Verdict::Allowed => YELLOW,
+            Verdict::Ok => GREEN,
+        };
+        if style.color {
+            let verdict = l.verdict.as_str();
+            text = text.replacen(verdict, &style.paint(verdict, color), 1);
+        }
+        out.push_str(&text);
+        if l.verdict != Verdict::Ok || !l.notes.is_empty() {
+            for o in &l.owners {
+                if l.verdict != Verdict::Ok {
+                    out.push_str(&format!("    pid {}: {}\n", o.pid, o.cmdline));
+                }
+            }
+            if let Some(rule) = l.allowed_by {
+                out.push_str(&format!("    allowed by policy rule #{}\n", rule + 1));
+            }
+            for n in &l.notes {
+                out.push_str(&format!("    note: {}\n", output::wrap(n, 100, 10)));
+            }
+        }
+    }
+    let count = |v: Verdict| report.listeners.iter().filter(|l| l.verdict == v).count();
+    out.push_str(&format!(
+        "\n{} listeners: {} exposed, {} allowed by policy, {} not reachable from other hosts (source: {}).\n",
+        report.listeners.len(),
+        count(Verdict::Exposed),
+        count(Verdict::Allowed),
+        count(Verdict::Ok),
+        match report.source {
+            loopback_model::SocketSourceKind::Netlink => "netlink sock_diag",
+            loopback_model::SocketSourceKind::Proc => "/proc/net",
+        }
+    ));
+    if !report.udp_clients.is_empty() {
+        out.push_str(&format!(
+            "{} UDP client sockets on kernel-chosen ephemeral ports are not listed (see udp_clients in --json).\n",
+            report.udp_clients.len()
+        ));
+    }
+    if count(Verdict::Exposed) > 0 {
+        out.push_str(
+            "Exposed listeners accept connections from other hosts. Bind them to 127.0.0.1 or ::1\n\
+             if only this host needs them, or allow them in a --policy file.\n",
+        );
+    }
+    out
+}

@@ -1,0 +1,92 @@
+//! `loopback explain`.
+
+use anyhow::Context;
+use loopback_core::explain::explain;
+use loopback_model::Explanation;
+use loopback_sys::SystemView;
+
+use crate::cli::ExplainArgs;
+use crate::exit::ExitStatus;
+use crate::output::{self, Style};
+
+pub fn run(sys: &dyn SystemView, args: &ExplainArgs, style: Style) -> anyhow::Result<ExitStatus> {
+    let e = explain(sys, &args.target).with_context(|| format!("explaining {}", args.target))?;
+    for w in &e.warnings {
+        output::warn(w);
+    }
+    if args.json {
+        output::print_json(&e)?;
+    } else {
+        output::print_text(&render(&e, style))?;
+    }
+    Ok(ExitStatus::Clean)
+}
+
+pub fn render(e: &Explanation, _style: Style) -> String {
+    let mut out = String::new();
+    if let Some(name) = &e.name {
+        let list: Vec<String> = e.addresses.iter().map(|a| a.address.to_string()).collect();
+        out.push_str(&format!("{name} resolves to {}\n\n", list.join(", ")));
+    }
+    for a in &e.addresses {
+        let shown = match a.prefix_len {
+            Some(len) => format!("{}/{len}", a.address),
+            None => a.address.to_string(),
+        };
+        out.push_str(&format!("{shown}\n"));
+        out.push_str(&format!(
+            "  kind       {}: {}, {}, {}\n",
+            a.class.kind.as_str(),
+            a.class.range_name,
+            a.class.range,
+            a.class.rfc
+        ));
+        let local = if a.class.kind == loopback_model::AddressKind::Unspecified {
+            "the wildcard: it stands for every address of this host".to_owned()
+        } else if a.assigned.is_empty() {
+            "no: not assigned on this host".to_owned()
+        } else {
+            a.assigned
+                .iter()
+                .map(|s| {
+                    if s.exact {
+                        format!("yes, on {} ({})", s.interface, s.via)
+                    } else {
+                        format!("yes, {} on {} covers it", s.via, s.interface)
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        out.push_str(&format!("  local      {local}\n"));
+        out.push_str(&format!(
+            "  reach      {}\n",
+            output::wrap(&a.reach, 100, 13)
+        ));
+        if let (Some(listeners), Some(port)) = (&a.listeners, e.port) {
+            if listeners.is_empty() {
+                out.push_str(&format!(
+                    "  port {port}  nothing here accepts connections to {shown}:{port}\n"
+                ));
+            } else {
+                for l in listeners {
+                    let who: Vec<String> = l
+                        .owners
+                        .iter()
+                        .map(|o| format!("{}[{}]", o.name, o.pid))
+                        .collect();
+                    out.push_str(&format!(
+                        "  port {port}  {} {} accepts it ({}{}{})\n",
+                        l.proto,
+                        super::audit::local(l),
+                        l.verdict.as_str(),
+                        if who.is_empty() { "" } else { ", " },
+                        who.join(", ")
+                    ));
+                }
+            }
+        }
+        out.push('\n');
+    }
+    out
+}

@@ -1,0 +1,17 @@
+//! One module per command; each returns an exit status.
+
+use crate::cli::{Cli, Command};
+use crate::exit::ExitStatus;
+use crate::output::Style;
+
+mod audit;
+mod explain;
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
+    let style = Style::choose(cli.color);
+    let sys = loopback_sys::platform();
+    match cli.command {
+        Command::Audit(args) => audit::run(sys.as_ref(), &args, style),
+        Command::Explain(args) => explain::run(sys.as_ref(), &args, style),
+    }
+}

@@ -1,0 +1,42 @@
+//! Exit codes, one documented enum (README.md, "Exit codes").
+
+use std::process::ExitCode;
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// 0: the command ran and found nothing that needs attention.
+    Clean,
+    /// 1: the command ran and found something (an exposed listener, a failed check).
+    Findings,
+    /// 2: the command could not do its job (bad arguments, unreadable input, OS error).
+    Error,
+}
+
+impl ExitStatus {
+    pub fn code(self) -> u8 {
+        match self {
+            ExitStatus::Clean => 0,
+            ExitStatus::Findings => 1,
+            ExitStatus::Error => 2,
+        }
+    }
+}
+
+impl From<ExitStatus> for ExitCode {
+    fn from(s: ExitStatus) -> ExitCode {
+        ExitCode::from(s.code())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_the_documented_ones() {
+        assert_eq!(ExitStatus::Clean.code(), 0);
+        assert_eq!(ExitStatus::Findings.code(), 1);
+        assert_eq!(ExitStatus::Error.code(), 2);
+    }
+}

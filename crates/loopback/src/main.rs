@@ -1,0 +1,28 @@
+//! `loopback`: make a host's loopback networking visible, verified and safe.
+//!
+//! This binary is flag definitions and glue: it parses arguments, calls `loopback-core`, and
+//! renders the data it returns as a human table or JSON. `main` only turns a result into an
+//! exit code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+mod cli;
+mod commands;
+mod exit;
+mod output;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match commands::run(cli) {
+        Ok(status) => status.into(),
+        Err(err) => {
+            if output::is_broken_pipe(&err) {
+                return exit::ExitStatus::Clean.into();
+            }
+            eprintln!("loopback: error: {err:#}");
+            exit::ExitStatus::Error.into()
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! Shared output helpers: colour choice, JSON printing, text wrapping, broken pipes.
+
+use std::io::{IsTerminal, Write};
+
+use serde::Serialize;
+
+use crate::cli::ColorChoice;
+
+/// Whether to emit ANSI colour. Order: `--color`, then `NO_COLOR`, then terminal detection.
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    pub color: bool,
+}
+
+impl Style {
+    pub fn choose(choice: ColorChoice) -> Style {
+        let color = match choice {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && std::io::stdout().is_terminal()
+            }
+        };
+        Style { color }
+    }
+
+    /// Paint `text` red (1) or green (2) or yellow (3) when colour is on.
+    pub fn paint(&self, text: &str, color: u8) -> String {
+        if self.color {
+            format!("\x1b[3{color}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+}
+
+pub const RED: u8 = 1;
+pub const GREEN: u8 = 2;
+pub const YELLOW: u8 = 3;
+
+/// Write a JSON document and a newline to stdout.
+pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Write human text to stdout.
+pub fn print_text(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Diagnostics go to stderr.
+pub fn warn(message: &str) {
+    eprintln!("loopback: warning: {message}");
+}
+
+/// True when the error is stdout closing under us (`loopback audit | head`).
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || e.downcast_ref::<serde_json::Error>()
+                .and_then(|j| j.io_error_kind())
+                == Some(std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Wrap `text` that starts at column `indent` (after a label) at `width` columns, indenting
+/// continuation lines by `indent` spaces.
+pub fn wrap(text: &str, width: usize, indent: usize) -> String {
+    let mut out = String::new();
+    let mut line_len = indent;
+    for word in text.split_whitespace() {
+        if line_len > indent && line_len + 1 + word.len() > width {
+            out.push('\n');
+            out.push_str(&" ".repeat(indent));
+            line_len = indent;
+        } else if line_len > indent {
+            out.push(' ');
+            line_len += 1;
+        }
+        out.push_str(word);
+        line_len += word.len();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrap_breaks_between_words() {
+        assert_eq!(wrap("aa bb cc", 7, 2), "aa bb\n  cc");
+        assert_eq!(wrap("", 5, 2), "");
+        assert_eq!(
+            wrap("averyveryverylongword x", 5, 0),
+            "averyveryverylongword\nx"
+        );
+    }
+
+    #[test]
+    fn paint_only_with_colour() {
+        assert_eq!(Style { color: false }.paint("x", RED), "x");
+        assert_eq!(Style { color: true }.paint("x", RED), "\x1b[31mx\x1b[0m");
+    }
+}

@@ -1,0 +1,8 @@
+//! Integration tests: the real binary against the real kernel, inside network namespaces each
+//! test creates and removes. They need root (CI runs as root); without it they are skipped
+//! loudly, and under `CI=true` they fail.
+
+mod audit;
+mod cli;
+mod explain;
+mod support;

@@ -1,0 +1,279 @@
+//! Test fixtures: network namespaces, a LAN-like veth link, real listeners, and the `ss` oracle.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// True when the test may run; false (after saying why) when it must be skipped.
+pub fn require_root() -> bool {
+    let uid = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    if uid.ok().as_deref() == Some("0") {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("namespace tests need root, and CI must run them");
+    }
+    eprintln!("SKIPPED: namespace tests need root (sudo ./scripts/test)");
+    false
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The `loopback` binary under test.
+pub fn loopback_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_loopback")
+}
+
+/// The `lb-listen` example, built by `cargo test` next to the test binary.
+pub fn listen_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test exe");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let bin = dir.join("examples").join("lb-listen");
+    assert!(
+        bin.exists(),
+        "{} missing: run the suite with `cargo test` (it builds examples)",
+        bin.display()
+    );
+    bin
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A network namespace that is deleted on drop, with `lo` up.
+pub struct Netns {
+    pub name: String,
+    peer: Option<String>,
+}
+
+impl Netns {
+    pub fn new(tag: &str) -> Netns {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let name = format!("lbt-{tag}-{}-{n}", std::process::id());
+        run(Command::new("ip").args(["netns", "add", &name]));
+        let ns = Netns { name, peer: None };
+        ns.ip(&["link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// A namespace with a LAN-like link `lan0` to a peer namespace: 198.18.0.1/24 and
+    /// fd00:1b::1/64 here, .2 and ::2 on the peer.
+    pub fn with_lan(tag: &str) -> Netns {
+        let mut ns = Netns::new(tag);
+        let peer = format!("{}-p", ns.name);
+        run(Command::new("ip").args(["netns", "add", &peer]));
+        ns.peer = Some(peer.clone());
+        ns.ip(&[
+            "link", "add", "lan0", "type", "veth", "peer", "name", "lan0", "netns", &peer,
+        ]);
+        ns.ip(&["addr", "add", "198.18.0.1/24", "dev", "lan0"]);
+        ns.ip(&["addr", "add", "fd00:1b::1/64", "dev", "lan0", "nodad"]);
+        ns.ip(&["link", "set", "lan0", "up"]);
+        for args in [
+            vec!["link", "set", "lo", "up"],
+            vec!["addr", "add", "198.18.0.2/24", "dev", "lan0"],
+            vec!["addr", "add", "fd00:1b::2/64", "dev", "lan0", "nodad"],
+            vec!["link", "set", "lan0", "up"],
+        ] {
+            run(Command::new("ip").args(["-n", &peer]).args(&args));
+        }
+        ns
+    }
+
+    /// `ip -n NS ARGS…`, asserting success.
+    pub fn ip(&self, args: &[&str]) {
+        run(Command::new("ip").args(["-n", &self.name]).args(args));
+    }
+
+    /// A command run inside the namespace.
+    pub fn cmd(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name]).arg(program);
+        c
+    }
+
+    /// `sysctl -w KEY=VALUE` inside the namespace.
+    pub fn sysctl(&self, kv: &str) {
+        run(self.cmd("sysctl").args(["-q", "-w", kv]));
+    }
+
+    /// Run `loopback ARGS…` inside the namespace.
+    pub fn loopback(&self, args: &[&str]) -> Output {
+        self.cmd(loopback_bin())
+            .args(args)
+            .output()
+            .expect("running loopback")
+    }
+
+    /// Start real listeners inside the namespace; they close when the returned value drops.
+    pub fn listen(&self, specs: &[&str], extra: &[&str]) -> Listeners {
+        let mut child = self
+            .cmd(listen_bin())
+            .args(specs)
+            .arg("--")
+            .args(extra)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawning lb-listen");
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("stdout");
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("reading lb-listen");
+        if !line.starts_with("ready") {
+            let out = child.wait_with_output().expect("lb-listen output");
+            panic!(
+                "lb-listen {specs:?} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let pids = line
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|p| p.parse().ok())
+            .collect();
+        Listeners {
+            stdin: child.stdin.take(),
+            child,
+            pids,
+        }
+    }
+
+    /// Install `/etc/netns/NAME/FILE` (bind-mounted over `/etc/FILE` by `ip netns exec`).
+    pub fn etc_file(&self, file: &str, contents: &str) {
+        let dir = PathBuf::from("/etc/netns").join(&self.name);
+        std::fs::create_dir_all(&dir).expect("creating /etc/netns dir");
+        std::fs::write(dir.join(file), contents).expect("writing netns etc file");
+    }
+
+    /// The `ss -H -tulnpe` view of this namespace.
+    pub fn ss(&self) -> Vec<SsSocket> {
+        let out = run(self.cmd("ss").arg("-Htulnpe"));
+        parse_ss(&String::from_utf8_lossy(&out.stdout))
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+        if let Some(peer) = &self.peer {
+            let _ = Command::new("ip").args(["netns", "del", peer]).status();
+        }
+        let _ = std::fs::remove_dir_all(PathBuf::from("/etc/netns").join(&self.name));
+    }
+}
+
+/// Running listeners; dropping closes stdin and waits for them to exit.
+pub struct Listeners {
+    stdin: Option<ChildStdin>,
+    child: Child,
+    pub pids: Vec<u32>,
+}
+
+impl Listeners {
+    pub fn pid(&self) -> u32 {
+        self.pids[0]
+    }
+}
+
+impl Drop for Listeners {
+    fn drop(&mut self) {
+        if let Some(mut s) = self.stdin.take() {
+            let _ = s.flush();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// One socket as `ss -tulnpe` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SsSocket {
+    pub proto: String,
+    pub address: String,
+    pub port: u16,
+    pub device: Option<String>,
+    pub inode: u64,
+    pub pids: BTreeSet<u32>,
+}
+
+/// Parse `ss -H -tulnpe` output. `*` (a dual-stack `::` socket) becomes `::`.
+pub fn parse_ss(text: &str) -> Vec<SsSocket> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 6 {
+            continue;
+        }
+        let (host, port) = f[4].rsplit_once(':').expect("ss local address has a port");
+        let (host, device) = match host.split_once('%') {
+            Some((h, d)) => (h, Some(d.to_owned())),
+            None => (host, None),
+        };
+        let address = match host.trim_start_matches('[').trim_end_matches(']') {
+            "*" => "::".to_owned(),
+            h => h
+                .parse::<std::net::IpAddr>()
+                .expect("ss address")
+                .to_string(),
+        };
+        let pids = line
+            .split("pid=")
+            .skip(1)
+            .filter_map(|s| s.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
+            .collect();
+        let inode = line
+            .split("ino:")
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0);
+        out.push(SsSocket {
+            proto: f[0].to_owned(),
+            address,
+            port: port.parse().expect("ss port"),
+            device,
+            inode,
+            pids,
+        });
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn ss_parser_reads_every_form() {
+    let text = "udp   UNCONN 0 0 127.0.0.1:7009 0.0.0.0:* users:((\"lb-listen\",pid=12,fd=10)) ino:4567 sk:5 <->
+tcp   LISTEN 0 16 *:7001 *:* users:((\"lb-listen\",pid=12,fd=3),(\"cat\",pid=13,fd=3)) ino:11 sk:1 <->
+tcp   LISTEN 0 16 0.0.0.0%lo:7007 0.0.0.0:* ino:12 sk:2 <->
+tcp   LISTEN 0 16 [::ffff:127.0.0.1]:7005 [::]:* ino:13 sk:3 v6only:0 <->
+";
+    let s = parse_ss(text);
+    assert_eq!(s.len(), 4);
+    let dual = s.iter().find(|x| x.port == 7001).expect("7001");
+    assert_eq!(dual.address, "::");
+    assert_eq!(dual.pids, BTreeSet::from([12, 13]));
+    let dev = s.iter().find(|x| x.port == 7007).expect("7007");
+    assert_eq!(dev.device.as_deref(), Some("lo"));
+    assert_eq!(dev.inode, 12);
+    assert_eq!(
+        s.iter().find(|x| x.port == 7005).expect("7005").address,
+        "::ffff:127.0.0.1"
+    );
+}
