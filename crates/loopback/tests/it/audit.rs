@@ -475,3 +475,33 @@ fn human_table_reads_without_colour() {
         .expect("run");
     assert!(!String::from_utf8_lossy(&no_color.stdout).contains('\x1b'));
 }
+
+#[test]
+fn dual_stack_wildcard_is_exposed_through_an_ipv4_only_link_and_v6only_is_not() {
+    if !require_root() {
+        return;
+    }
+    let ns = Netns::with_lan("v4only");
+    // No IPv6 at all on the LAN link, not even link-local.
+    ns.sysctl("net.ipv6.conf.lan0.disable_ipv6=1");
+    let _held = ns.listen(
+        &[
+            "tcp:[::]:7600,v6only=0",
+            "tcp:[::]:7601,v6only=1",
+            "udp:[::]:7602,v6only=1",
+        ],
+        &[],
+    );
+    let out = ns.loopback(&["audit", "--json"]);
+    let r = report(&out);
+    let dual = find(&r, Proto::Tcp, 7600);
+    assert!(dual.exposed);
+    assert_eq!(dual.reachable_via, vec!["lo", "lan0"]);
+    for (proto, port) in [(Proto::Tcp, 7601), (Proto::Udp, 7602)] {
+        let l = find(&r, proto, port);
+        assert_eq!(l.v6only, Some(true));
+        assert!(!l.exposed, "{l:#?}");
+        assert_eq!(l.reachable_via, vec!["lo"]);
+    }
+    assert_eq!(out.status.code(), Some(1));
+}
