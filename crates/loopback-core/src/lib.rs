@@ -8,10 +8,13 @@
 //! - [`policy`]: the `[[allow]]` policy file.
 //! - [`redact`]: secrets out of command lines.
 //! - [`explain`]: what an address is and who can reach it.
+//! - [`doctor`]: is the loopback stack healthy, and if not, why; [`firewall`] names the rules.
 
 pub mod audit;
 pub mod classify;
+pub mod doctor;
 pub mod explain;
+pub mod firewall;
 pub mod policy;
 pub mod redact;
 pub mod scope;

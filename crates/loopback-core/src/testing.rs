@@ -4,7 +4,12 @@ use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 use loopback_model::{BoundSocket, Interface, InterfaceAddress, Proto, SocketSourceKind};
-use loopback_sys::{OwnerScan, ProcessInfo, SocketScan, SourcePreference, SysError, SystemView};
+use std::time::Duration;
+
+use loopback_sys::{
+    FirewallDump, OwnerScan, ProbeOutcome, ProcessInfo, SocketScan, SourcePreference, SysError,
+    SystemView,
+};
 
 pub(crate) struct FakeSystem {
     pub sockets: Vec<BoundSocket>,
@@ -15,6 +20,12 @@ pub(crate) struct FakeSystem {
     pub euid: u32,
     pub source: SocketSourceKind,
     pub names: HashMap<String, Vec<IpAddr>>,
+    pub files: HashMap<String, Vec<u8>>,
+    /// What every round trip returns.
+    pub probe: ProbeOutcome,
+    /// What ICMP echo returns, when it differs from `probe`.
+    pub echo: Option<ProbeOutcome>,
+    pub firewall: FirewallDump,
 }
 
 pub(crate) fn iface(index: u32, name: &str, loopback: bool, addrs: &[&str]) -> Interface {
@@ -47,6 +58,12 @@ impl FakeSystem {
             euid: 0,
             source: SocketSourceKind::Netlink,
             names: HashMap::new(),
+            files: HashMap::new(),
+            probe: ProbeOutcome::Unavailable {
+                reason: "fixture".into(),
+            },
+            echo: None,
+            firewall: FirewallDump::default(),
         }
     }
 
@@ -140,5 +157,26 @@ impl SystemView for FakeSystem {
                     "no such name in fixture",
                 ),
             })
+    }
+    fn read_file(&self, path: &str) -> Result<Vec<u8>, SysError> {
+        self.files.get(path).cloned().ok_or_else(|| SysError::Read {
+            path: path.into(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file in fixture"),
+        })
+    }
+    fn icmp_echo(&self, _: IpAddr, _: Duration) -> ProbeOutcome {
+        self.echo.clone().unwrap_or_else(|| self.probe.clone())
+    }
+    fn tcp_round_trip(&self, _: IpAddr, _: Duration) -> ProbeOutcome {
+        self.probe.clone()
+    }
+    fn udp_round_trip(&self, _: IpAddr, _: Duration) -> ProbeOutcome {
+        self.probe.clone()
+    }
+    fn tcp_connect(&self, _: std::net::SocketAddr, _: Duration) -> ProbeOutcome {
+        self.probe.clone()
+    }
+    fn firewall(&self) -> FirewallDump {
+        self.firewall.clone()
     }
 }

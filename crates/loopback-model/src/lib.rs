@@ -233,3 +233,50 @@ pub struct Explanation {
     pub addresses: Vec<AddressExplanation>,
     pub warnings: Vec<String>,
 }
+
+/// Version of the `doctor` JSON document.
+pub const DOCTOR_VERSION: u32 = 1;
+
+/// The outcome of one doctor check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckStatus {
+    Fail,
+    Warn,
+    Skip,
+    Pass,
+}
+
+impl CheckStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckStatus::Fail => "fail",
+            CheckStatus::Warn => "warn",
+            CheckStatus::Skip => "skip",
+            CheckStatus::Pass => "pass",
+        }
+    }
+}
+
+/// One doctor check: a stable id, its status, what it found and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Check {
+    /// Stable identifier, e.g. `loopback.ipv4-tcp`.
+    pub id: String,
+    pub status: CheckStatus,
+    /// One line.
+    pub summary: String,
+    /// What was observed, one fact per entry.
+    pub evidence: Vec<String>,
+    /// What to do, when the check did not pass.
+    pub fix: Option<String>,
+}
+
+/// The `doctor` JSON document (`docs/json.md`, version 1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DoctorReport {
+    pub version: u32,
+    pub checks: Vec<Check>,
+    /// Wall time of the whole run.
+    pub elapsed_ms: u64,
+}

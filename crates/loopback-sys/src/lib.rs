@@ -15,9 +15,14 @@ use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+use std::time::Duration;
+
 use loopback_model::{BoundSocket, Interface, SocketSourceKind};
 
+pub use probe::ProbeOutcome;
+
 pub mod parse;
+pub mod probe;
 
 /// The Linux backend; public for the fixture recorder in `examples/`.
 #[cfg(target_os = "linux")]
@@ -98,8 +103,26 @@ pub enum SysError {
     Unsupported { what: &'static str },
 }
 
+/// A firewall ruleset as its own tool prints it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ruleset {
+    /// `nft`, `iptables` or `ip6tables`.
+    pub tool: String,
+    /// `nft -a list ruleset`, or `iptables-save` / `ip6tables-save` output.
+    pub text: String,
+}
+
+/// What could be read of the packet filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FirewallDump {
+    pub rulesets: Vec<Ruleset>,
+    /// Tools that exist but could not list their rules, and why.
+    pub unreadable: Vec<String>,
+}
+
 /// Every OS input the logic needs. One implementation per platform, plus fixtures in tests.
-pub trait SystemView {
+/// `Sync` so that checks can run on several threads at once.
+pub trait SystemView: Sync {
     /// Listening TCP sockets and bound, unconnected UDP sockets, IPv4 and IPv6.
     fn sockets(&self, preference: SourcePreference) -> Result<SocketScan, SysError>;
     /// Interfaces of the current network namespace with their addresses.
@@ -114,6 +137,18 @@ pub trait SystemView {
     fn effective_uid(&self) -> u32;
     /// Resolve a host name with the system resolver, addresses in the resolver's order, each once.
     fn resolve(&self, host: &str) -> Result<Vec<IpAddr>, SysError>;
+    /// The contents of a configuration or `/proc` file.
+    fn read_file(&self, path: &str) -> Result<Vec<u8>, SysError>;
+    /// One ICMP echo to `target`.
+    fn icmp_echo(&self, target: IpAddr, timeout: Duration) -> ProbeOutcome;
+    /// Bytes through a TCP listener opened on `addr` for the purpose.
+    fn tcp_round_trip(&self, addr: IpAddr, timeout: Duration) -> ProbeOutcome;
+    /// A datagram through a UDP socket bound on `addr` for the purpose.
+    fn udp_round_trip(&self, addr: IpAddr, timeout: Duration) -> ProbeOutcome;
+    /// A TCP connection attempt to `addr`, which someone else listens on.
+    fn tcp_connect(&self, addr: std::net::SocketAddr, timeout: Duration) -> ProbeOutcome;
+    /// The packet filter rules, as far as they can be read.
+    fn firewall(&self) -> FirewallDump;
 }
 
 /// The implementation for the running OS.
@@ -143,4 +178,12 @@ pub(crate) fn resolve_with_libc(host: &str) -> Result<Vec<IpAddr>, SysError> {
         .map(|a| a.ip())
         .filter(|ip| seen.insert(*ip))
         .collect())
+}
+
+/// Read a file, naming it in the error.
+pub(crate) fn read_path(path: &str) -> Result<Vec<u8>, SysError> {
+    std::fs::read(path).map_err(|source| SysError::Read {
+        path: path.into(),
+        source,
+    })
 }

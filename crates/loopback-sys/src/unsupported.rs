@@ -6,7 +6,11 @@ use std::net::IpAddr;
 
 use loopback_model::Interface;
 
-use crate::{OwnerScan, SocketScan, SourcePreference, SysError, SystemView};
+use std::time::Duration;
+
+use crate::{
+    FirewallDump, OwnerScan, ProbeOutcome, SocketScan, SourcePreference, SysError, SystemView,
+};
 
 pub(crate) struct Unsupported;
 
@@ -35,5 +39,25 @@ impl SystemView for Unsupported {
     }
     fn resolve(&self, host: &str) -> Result<Vec<IpAddr>, SysError> {
         crate::resolve_with_libc(host)
+    }
+    fn read_file(&self, path: &str) -> Result<Vec<u8>, SysError> {
+        crate::read_path(path)
+    }
+    fn icmp_echo(&self, _: IpAddr, _: Duration) -> ProbeOutcome {
+        ProbeOutcome::Unavailable {
+            reason: "ICMP echo is not implemented on this platform yet".into(),
+        }
+    }
+    fn tcp_round_trip(&self, addr: IpAddr, timeout: Duration) -> ProbeOutcome {
+        crate::probe::tcp_round_trip(addr, timeout)
+    }
+    fn udp_round_trip(&self, addr: IpAddr, timeout: Duration) -> ProbeOutcome {
+        crate::probe::udp_round_trip(addr, timeout)
+    }
+    fn tcp_connect(&self, addr: std::net::SocketAddr, timeout: Duration) -> ProbeOutcome {
+        crate::probe::tcp_connect(addr, timeout)
+    }
+    fn firewall(&self) -> FirewallDump {
+        FirewallDump::default()
     }
 }

@@ -31,6 +31,9 @@ pub enum Command {
     /// List every listening TCP and bound UDP socket, its owners, and whether other hosts can
     /// reach it. Exits 1 when a listener is exposed and no policy rule allows it.
     Audit(AuditArgs),
+    /// Check that loopback works here: interface, addresses, echo, TCP and UDP round trips,
+    /// firewall, route_localnet, localhost resolution. Exits 1 when a check fails.
+    Doctor(DoctorArgs),
     /// Explain an address, CIDR, host name or HOST:PORT: what it is and who can reach a service
     /// bound to it.
     Explain(ExplainArgs),
@@ -54,6 +57,20 @@ pub enum Source {
     Auto,
     Netlink,
     Proc,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DoctorArgs {
+    /// Print the JSON document (docs/json.md) instead of a report.
+    #[arg(long)]
+    pub json: bool,
+    /// Also try to reach HOST or HOST:PORT (ICMP echo, and TCP with a port). Without it no
+    /// packet leaves this host.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub reach: Option<String>,
+    /// Deadline of each network step, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub timeout_ms: u64,
 }
 
 #[derive(Debug, clap::Args)]

@@ -1,7 +1,9 @@
 //! Parsers that take bytes. The code that reads files and sockets wraps them.
 
+pub mod hosts;
 pub mod procfs;
 pub mod procnet;
+pub mod route;
 #[cfg(target_os = "linux")]
 pub mod sock_diag;
 

@@ -5,6 +5,7 @@ use crate::exit::ExitStatus;
 use crate::output::Style;
 
 mod audit;
+mod doctor;
 mod explain;
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
@@ -12,6 +13,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     let sys = loopback_sys::platform();
     match cli.command {
         Command::Audit(args) => audit::run(sys.as_ref(), &args, style),
+        Command::Doctor(args) => doctor::run(sys.as_ref(), &args, style),
         Command::Explain(args) => explain::run(sys.as_ref(), &args, style),
     }
 }

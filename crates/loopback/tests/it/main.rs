@@ -4,5 +4,6 @@
 
 mod audit;
 mod cli;
+mod doctor;
 mod explain;
 mod support;

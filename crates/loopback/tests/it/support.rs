@@ -67,6 +67,12 @@ impl Netns {
         run(Command::new("ip").args(["netns", "add", &name]));
         let ns = Netns { name, peer: None };
         ns.ip(&["link", "set", "lo", "up"]);
+        // Name look-ups inside test namespaces must never leave the machine: DNS goes to the
+        // namespace's own loopback, where nothing answers.
+        ns.etc_file(
+            "resolv.conf",
+            "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n",
+        );
         ns
     }
 
@@ -121,40 +127,56 @@ impl Netns {
 
     /// Start real listeners inside the namespace; they close when the returned value drops.
     pub fn listen(&self, specs: &[&str], extra: &[&str]) -> Listeners {
-        let mut child = self
-            .cmd(listen_bin())
-            .args(specs)
-            .arg("--")
-            .args(extra)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawning lb-listen");
-        let mut line = String::new();
-        let stdout = child.stdout.take().expect("stdout");
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("reading lb-listen");
-        if !line.starts_with("ready") {
-            let out = child.wait_with_output().expect("lb-listen output");
-            panic!(
-                "lb-listen {specs:?} failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        let pids = line
-            .split_whitespace()
-            .skip(1)
-            .filter_map(|p| p.parse().ok())
-            .collect();
-        Listeners {
-            stdin: child.stdin.take(),
-            child,
-            pids,
-        }
+        listen_in(&self.name, specs, extra)
     }
 
+    /// Start real listeners in the LAN peer namespace.
+    pub fn listen_on_peer(&self, specs: &[&str]) -> Listeners {
+        listen_in(
+            self.peer.as_deref().expect("namespace has a LAN peer"),
+            specs,
+            &[],
+        )
+    }
+}
+
+fn listen_in(ns: &str, specs: &[&str], extra: &[&str]) -> Listeners {
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", ns])
+        .arg(listen_bin())
+        .args(specs)
+        .arg("--")
+        .args(extra)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning lb-listen");
+    let mut line = String::new();
+    let stdout = child.stdout.take().expect("stdout");
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("reading lb-listen");
+    if !line.starts_with("ready") {
+        let out = child.wait_with_output().expect("lb-listen output");
+        panic!(
+            "lb-listen {specs:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let pids = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    Listeners {
+        stdin: child.stdin.take(),
+        child,
+        pids,
+    }
+}
+
+impl Netns {
     /// Install `/etc/netns/NAME/FILE` (bind-mounted over `/etc/FILE` by `ip netns exec`).
     pub fn etc_file(&self, file: &str, contents: &str) {
         let dir = PathBuf::from("/etc/netns").join(&self.name);

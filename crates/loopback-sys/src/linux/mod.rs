@@ -6,13 +6,19 @@ use std::io::ErrorKind;
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use loopback_model::{BoundSocket, Interface, InterfaceAddress, SocketSourceKind};
 use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket, SocketAddr};
 
 use crate::parse::sock_diag::{decode_chunk, DumpError, DumpRequest};
 use crate::parse::{procfs, procnet};
-use crate::{OwnerScan, ProcessInfo, SocketScan, SourcePreference, SysError, SystemView};
+use crate::probe::{self, ProbeOutcome};
+use crate::{
+    FirewallDump, OwnerScan, ProcessInfo, SocketScan, SourcePreference, SysError, SystemView,
+};
+
+mod firewall;
 
 /// The Linux implementation of [`SystemView`].
 #[derive(Debug, Default)]
@@ -204,6 +210,30 @@ impl SystemView for LinuxSystem {
 
     fn resolve(&self, host: &str) -> Result<Vec<IpAddr>, SysError> {
         crate::resolve_with_libc(host)
+    }
+
+    fn read_file(&self, path: &str) -> Result<Vec<u8>, SysError> {
+        crate::read_path(path)
+    }
+
+    fn icmp_echo(&self, target: IpAddr, timeout: Duration) -> ProbeOutcome {
+        probe::icmp_echo(target, timeout)
+    }
+
+    fn tcp_round_trip(&self, addr: IpAddr, timeout: Duration) -> ProbeOutcome {
+        probe::tcp_round_trip(addr, timeout)
+    }
+
+    fn udp_round_trip(&self, addr: IpAddr, timeout: Duration) -> ProbeOutcome {
+        probe::udp_round_trip(addr, timeout)
+    }
+
+    fn tcp_connect(&self, addr: std::net::SocketAddr, timeout: Duration) -> ProbeOutcome {
+        probe::tcp_connect(addr, timeout)
+    }
+
+    fn firewall(&self) -> FirewallDump {
+        firewall::dump()
     }
 }
 

@@ -1,0 +1,184 @@
+//! `/etc/hosts`, read the way glibc's `files` source reads it.
+//!
+//! Each line is `ADDRESS NAME [ALIAS…]`; `#` starts a comment anywhere; fields are separated by
+//! spaces or tabs. Lines whose address does not parse, or that have no name, are skipped (and
+//! reported, so the tool can say which line it ignored). Names compare case-insensitively.
+
+use std::net::IpAddr;
+
+/// One usable line of a hosts file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostsEntry {
+    /// 1-based line number.
+    pub line: usize,
+    pub address: IpAddr,
+    /// Canonical name first, then aliases, as written.
+    pub names: Vec<String>,
+}
+
+impl HostsEntry {
+    /// Whether `name` is this entry's canonical name or one of its aliases (case-insensitive).
+    pub fn has_name(&self, name: &str) -> bool {
+        self.names.iter().any(|n| n.eq_ignore_ascii_case(name))
+    }
+}
+
+/// A line that was skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedLine {
+    pub line: usize,
+    pub reason: String,
+}
+
+/// Parse a hosts file. A leading UTF-8 byte-order mark is ignored.
+pub fn parse_hosts(bytes: &[u8]) -> (Vec<HostsEntry>, Vec<SkippedLine>) {
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    let text = String::from_utf8_lossy(bytes);
+    let mut entries = Vec::new();
+    let mut skipped = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = i + 1;
+        let content = raw.split('#').next().unwrap_or("");
+        let mut fields = content.split([' ', '\t']).filter(|f| !f.is_empty());
+        let Some(addr) = fields.next() else { continue };
+        let names: Vec<String> = fields.map(str::to_owned).collect();
+        // glibc accepts an IPv6 scope (`fe80::1%eth0`) but the scope does not change the address.
+        let addr_only = addr.split('%').next().unwrap_or(addr);
+        let parsed = addr_only
+            .parse::<std::net::Ipv6Addr>()
+            .map(IpAddr::V6)
+            .ok()
+            .or_else(|| inet_aton_exact(addr_only).map(IpAddr::V4));
+        match parsed.ok_or(()) {
+            Ok(address) if !names.is_empty() => entries.push(HostsEntry {
+                line,
+                address,
+                names,
+            }),
+            Ok(_) => skipped.push(SkippedLine {
+                line,
+                reason: format!("{addr} has no name after it"),
+            }),
+            Err(_) => skipped.push(SkippedLine {
+                line,
+                reason: format!("{addr:?} is not an IP address"),
+            }),
+        }
+    }
+    (entries, skipped)
+}
+
+/// IPv4 text as glibc's `inet_aton` reads it, with nothing after it: one to four parts, each
+/// decimal, octal (`0` prefix) or hex (`0x`), the last part filling the remaining bytes
+/// (`127.1` is 127.0.0.1). glibc's hosts-file parser uses this, so a faithful model must too;
+/// no crate implements these legacy forms, hence by hand.
+pub fn inet_aton_exact(s: &str) -> Option<std::net::Ipv4Addr> {
+    let parts: Vec<&str> = s.split('.').collect();
+    if parts.is_empty() || parts.len() > 4 {
+        return None;
+    }
+    let mut values = Vec::with_capacity(4);
+    for p in &parts {
+        let (digits, radix) = if let Some(h) = p.strip_prefix("0x").or_else(|| p.strip_prefix("0X"))
+        {
+            (h, 16)
+        } else if p.len() > 1 && p.starts_with('0') {
+            (&p[1..], 8)
+        } else {
+            (*p, 10)
+        };
+        if digits.is_empty() && radix != 16 {
+            return None;
+        }
+        // "0x" alone is 0 for inet_aton
+        let v = if digits.is_empty() {
+            0
+        } else {
+            u32::from_str_radix(digits, radix).ok()?
+        };
+        if !digits.chars().all(|c| c.is_digit(radix)) {
+            return None;
+        }
+        values.push(v);
+    }
+    let (init, last) = values.split_at(values.len() - 1);
+    if init.iter().any(|v| *v > 0xff) {
+        return None;
+    }
+    let last_bits = 8 * (4 - init.len() as u32);
+    if last_bits < 32 && last[0] >= 1 << last_bits {
+        return None;
+    }
+    let mut addr: u32 = 0;
+    for (i, v) in init.iter().enumerate() {
+        addr |= v << (24 - 8 * i as u32);
+    }
+    addr |= last[0];
+    Some(std::net::Ipv4Addr::from(addr))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debian_default_hosts() {
+        let (e, s) = parse_hosts(
+            b"127.0.0.1\tlocalhost\n127.0.1.1\tbox.example.org\tbox\n\n# The following lines are desirable for IPv6 capable hosts\n::1     localhost ip6-localhost ip6-loopback\nff02::1 ip6-allnodes\nff02::2 ip6-allrouters\n",
+        );
+        assert!(s.is_empty());
+        assert_eq!(e.len(), 5);
+        assert_eq!(e[1].names, vec!["box.example.org", "box"]);
+        assert_eq!(e[2].line, 5);
+        assert!(e[2].has_name("LOCALHOST"));
+        assert!(e[2].has_name("ip6-loopback"));
+    }
+
+    #[test]
+    fn comments_bom_and_junk() {
+        let (e, s) = parse_hosts(
+            b"\xef\xbb\xbf127.0.0.1 localhost # trailing comment\n  \t\nnot-an-ip foo\n10.0.0.1\n192.168.1.1 a#b c\nfe80::1%eth0 router\n127.1 short\n",
+        );
+        let addrs: Vec<String> = e.iter().map(|x| x.address.to_string()).collect();
+        assert_eq!(
+            addrs,
+            vec!["127.0.0.1", "192.168.1.1", "fe80::1", "127.0.0.1"]
+        );
+        assert_eq!(e[1].names, vec!["a"], "# ends the line even inside a word");
+        let lines: Vec<usize> = s.iter().map(|x| x.line).collect();
+        assert_eq!(lines, vec![3, 4]);
+    }
+
+    #[test]
+    fn inet_aton_forms() {
+        let ok = |s: &str| inet_aton_exact(s).map(|a| a.to_string());
+        assert_eq!(ok("127.0.0.1").as_deref(), Some("127.0.0.1"));
+        assert_eq!(ok("127.1").as_deref(), Some("127.0.0.1"));
+        assert_eq!(ok("127.0.1").as_deref(), Some("127.0.0.1"));
+        assert_eq!(ok("2130706433").as_deref(), Some("127.0.0.1"));
+        assert_eq!(ok("0x7f.1").as_deref(), Some("127.0.0.1"));
+        assert_eq!(ok("0177.0.0.01").as_deref(), Some("127.0.0.1"));
+        assert_eq!(ok("10.0x10000").as_deref(), Some("10.1.0.0"));
+        for bad in [
+            "",
+            "1..2",
+            "1.2.3.4.5",
+            "256.0.0.1",
+            "1.2.3.256",
+            "08.0.0.1",
+            "1.2.3.",
+            "a.b.c.d",
+            "1.2.65536",
+            " 1.2.3.4",
+            "4294967296",
+        ] {
+            assert_eq!(inet_aton_exact(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_does_not_panic() {
+        let (e, _) = parse_hosts(b"127.0.0.1 caf\xe9\n");
+        assert_eq!(e.len(), 1);
+    }
+}

@@ -1,0 +1,345 @@
+//! Active probes: ICMP echo and TCP/UDP round trips through listeners opened for the purpose.
+//!
+//! Every probe has a deadline and returns an outcome instead of an error: a timeout is evidence
+//! (something drops packets), not a failure of the tool. Callers choose the targets; `doctor`
+//! only ever passes loopback addresses unless the user names a host.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// What happened to a probe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeOutcome {
+    /// The bytes (or the echo) came back.
+    Ok { rtt: Duration },
+    /// Nothing came back in time at `stage` (`connect`, `reply`): packets are being dropped.
+    Timeout { stage: &'static str },
+    /// The OS refused at `stage` (`bind`, `connect`, `send`, `reply`).
+    Error {
+        stage: &'static str,
+        message: String,
+        kind: ErrorKindName,
+    },
+    /// This probe cannot run with the privileges at hand.
+    Unavailable { reason: String },
+}
+
+/// A stable name for the error kinds the doctor reasons about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKindName {
+    AddrNotAvailable,
+    NetworkUnreachable,
+    HostUnreachable,
+    ConnectionRefused,
+    PermissionDenied,
+    Other,
+}
+
+impl ErrorKindName {
+    fn of(e: &std::io::Error) -> Self {
+        match e.raw_os_error() {
+            Some(libc_errno::EADDRNOTAVAIL) => ErrorKindName::AddrNotAvailable,
+            Some(libc_errno::ENETUNREACH) => ErrorKindName::NetworkUnreachable,
+            Some(libc_errno::EHOSTUNREACH) => ErrorKindName::HostUnreachable,
+            Some(libc_errno::ECONNREFUSED) => ErrorKindName::ConnectionRefused,
+            Some(libc_errno::EPERM) | Some(libc_errno::EACCES) => ErrorKindName::PermissionDenied,
+            _ => ErrorKindName::Other,
+        }
+    }
+}
+
+/// Linux errno values (asm-generic), spelled out to keep `libc` out of this crate's API.
+mod libc_errno {
+    pub const EPERM: i32 = 1;
+    pub const EACCES: i32 = 13;
+    pub const EADDRNOTAVAIL: i32 = 99;
+    pub const ENETUNREACH: i32 = 101;
+    pub const ECONNREFUSED: i32 = 111;
+    pub const EHOSTUNREACH: i32 = 113;
+}
+
+fn err(stage: &'static str, e: std::io::Error) -> ProbeOutcome {
+    if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock) {
+        return ProbeOutcome::Timeout { stage };
+    }
+    ProbeOutcome::Error {
+        stage,
+        kind: ErrorKindName::of(&e),
+        message: e.to_string(),
+    }
+}
+
+fn remaining(deadline: Instant) -> Option<Duration> {
+    deadline
+        .checked_duration_since(Instant::now())
+        .filter(|d| !d.is_zero())
+}
+
+const PAYLOAD: &[u8] = b"loopback-doctor-probe";
+
+/// Open a TCP listener on `addr` (ephemeral port), connect to it, and echo bytes through.
+pub fn tcp_round_trip(addr: IpAddr, timeout: Duration) -> ProbeOutcome {
+    let deadline = Instant::now() + timeout;
+    let listener = match TcpListener::bind((addr, 0)) {
+        Ok(l) => l,
+        Err(e) => return err("bind", e),
+    };
+    let target = match listener.local_addr() {
+        Ok(a) => a,
+        Err(e) => return err("bind", e),
+    };
+    let start = Instant::now();
+    let mut client = match TcpStream::connect_timeout(&target, timeout) {
+        Ok(c) => c,
+        Err(e) => return err("connect", e),
+    };
+    // The handshake completed, so the connection waits in the accept queue.
+    if let Err(e) = listener.set_nonblocking(true) {
+        return err("accept", e);
+    }
+    let mut server = match listener.accept() {
+        Ok((s, _)) => s,
+        Err(e) => return err("accept", e),
+    };
+    let mut exchange = || -> std::io::Result<bool> {
+        server.set_nonblocking(false)?;
+        let left = remaining(deadline).ok_or(ErrorKind::TimedOut)?;
+        client.set_read_timeout(Some(left))?;
+        server.set_read_timeout(Some(left))?;
+        client.write_all(PAYLOAD)?;
+        let mut buf = [0u8; PAYLOAD.len()];
+        server.read_exact(&mut buf)?;
+        server.write_all(&buf)?;
+        let mut back = [0u8; PAYLOAD.len()];
+        client.read_exact(&mut back)?;
+        Ok(back == PAYLOAD)
+    };
+    match exchange() {
+        Ok(true) => ProbeOutcome::Ok {
+            rtt: start.elapsed(),
+        },
+        Ok(false) => ProbeOutcome::Error {
+            stage: "reply",
+            message: "the bytes came back altered".into(),
+            kind: ErrorKindName::Other,
+        },
+        Err(e) => err("reply", e),
+    }
+}
+
+/// Connect to a listener someone else runs at `addr`; the connection is closed at once.
+pub fn tcp_connect(addr: SocketAddr, timeout: Duration) -> ProbeOutcome {
+    let start = Instant::now();
+    match TcpStream::connect_timeout(&addr, timeout) {
+        Ok(_) => ProbeOutcome::Ok {
+            rtt: start.elapsed(),
+        },
+        Err(e) => err("connect", e),
+    }
+}
+
+/// Bind a UDP socket on `addr`, send it a datagram from another socket, and echo it back.
+pub fn udp_round_trip(addr: IpAddr, timeout: Duration) -> ProbeOutcome {
+    let deadline = Instant::now() + timeout;
+    let server = match UdpSocket::bind((addr, 0)) {
+        Ok(s) => s,
+        Err(e) => return err("bind", e),
+    };
+    let target = match server.local_addr() {
+        Ok(a) => a,
+        Err(e) => return err("bind", e),
+    };
+    let any: IpAddr = match addr {
+        IpAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
+        IpAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
+    };
+    let client = match UdpSocket::bind((any, 0)) {
+        Ok(c) => c,
+        Err(e) => return err("bind", e),
+    };
+    let start = Instant::now();
+    if let Err(e) = client.send_to(PAYLOAD, target) {
+        return err("send", e);
+    }
+    let exchange = || -> std::io::Result<bool> {
+        let mut buf = [0u8; 64];
+        server.set_read_timeout(Some(remaining(deadline).ok_or(ErrorKind::TimedOut)?))?;
+        let (n, from) = server.recv_from(&mut buf)?;
+        server.send_to(&buf[..n], from)?;
+        client.set_read_timeout(Some(remaining(deadline).ok_or(ErrorKind::TimedOut)?))?;
+        let (m, _) = client.recv_from(&mut buf)?;
+        Ok(&buf[..m] == PAYLOAD)
+    };
+    match exchange() {
+        Ok(true) => ProbeOutcome::Ok {
+            rtt: start.elapsed(),
+        },
+        Ok(false) => ProbeOutcome::Error {
+            stage: "reply",
+            message: "the datagram came back altered".into(),
+            kind: ErrorKindName::Other,
+        },
+        Err(e) => err("reply", e),
+    }
+}
+
+/// The Internet checksum (RFC 1071).
+pub fn inet_checksum(data: &[u8]) -> u16 {
+    let mut sum: u32 = data
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// An ICMP or ICMPv6 echo request with `id` and `seq`.
+pub fn echo_request(v6: bool, id: u16, seq: u16) -> Vec<u8> {
+    let mut pkt = vec![if v6 { 128 } else { 8 }, 0, 0, 0];
+    pkt.extend_from_slice(&id.to_be_bytes());
+    pkt.extend_from_slice(&seq.to_be_bytes());
+    pkt.extend_from_slice(PAYLOAD);
+    if !v6 {
+        // ICMPv6 checksums cover a pseudo-header; the kernel fills them in.
+        let sum = inet_checksum(&pkt);
+        pkt[2..4].copy_from_slice(&sum.to_be_bytes());
+    }
+    pkt
+}
+
+/// Is `buf` (with any IPv4 header already stripped) the echo reply to `seq`? The id is checked
+/// only on raw sockets; ping sockets rewrite it and filter replies themselves.
+pub fn is_echo_reply(buf: &[u8], v6: bool, id: Option<u16>, seq: u16) -> bool {
+    buf.len() >= 8
+        && buf[0] == if v6 { 129 } else { 0 }
+        && id.is_none_or(|id| buf[4..6] == id.to_be_bytes())
+        && buf[6..8] == seq.to_be_bytes()
+}
+
+/// Sequence numbers differ between probes of one process and between processes.
+fn next_seq() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static SEQ: AtomicU16 = AtomicU16::new(0);
+    let salt = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    SEQ.fetch_add(1, Ordering::Relaxed) ^ (salt & 0xffff) as u16
+}
+
+/// Send one echo request to `target` and wait for the reply. Uses an unprivileged ping socket
+/// when `net.ipv4.ping_group_range` allows it, else a raw socket, else reports why it cannot.
+pub fn icmp_echo(target: IpAddr, timeout: Duration) -> ProbeOutcome {
+    let v6 = target.is_ipv6();
+    let (domain, proto) = if v6 {
+        (Domain::IPV6, Protocol::ICMPV6)
+    } else {
+        (Domain::IPV4, Protocol::ICMPV4)
+    };
+    let (socket, raw) = match Socket::new(domain, Type::DGRAM, Some(proto)) {
+        Ok(s) => (s, false),
+        Err(dgram_err) => match Socket::new(domain, Type::RAW, Some(proto)) {
+            Ok(s) => (s, true),
+            Err(raw_err) => {
+                return ProbeOutcome::Unavailable {
+                    reason: format!(
+                        "no ICMP socket: unprivileged ping sockets are not allowed for this \
+                         group ({dgram_err}: net.ipv4.ping_group_range) and a raw socket needs \
+                         CAP_NET_RAW ({raw_err})"
+                    ),
+                }
+            }
+        },
+    };
+    let socket: UdpSocket = socket.into();
+    let id = (std::process::id() & 0xffff) as u16;
+    let seq = next_seq();
+    let deadline = Instant::now() + timeout;
+    let start = Instant::now();
+    if let Err(e) = socket.send_to(&echo_request(v6, id, seq), SocketAddr::new(target, 0)) {
+        return err("send", e);
+    }
+    let mut buf = [0u8; 1500];
+    loop {
+        let Some(left) = remaining(deadline) else {
+            return ProbeOutcome::Timeout { stage: "reply" };
+        };
+        if let Err(e) = socket.set_read_timeout(Some(left)) {
+            return err("reply", e);
+        }
+        let n = match socket.recv(&mut buf) {
+            Ok(n) => n,
+            Err(e) => return err("reply", e),
+        };
+        let mut pkt = &buf[..n];
+        if raw && !v6 {
+            // Raw IPv4 sockets deliver the IP header too.
+            let ihl = usize::from(pkt.first().map_or(0, |b| b & 0x0f)) * 4;
+            pkt = pkt.get(ihl..).unwrap_or(&[]);
+        }
+        if is_echo_reply(pkt, v6, raw.then_some(id), seq) {
+            return ProbeOutcome::Ok {
+                rtt: start.elapsed(),
+            };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checksum_matches_rfc1071_example() {
+        // RFC 1071 §3: 0001 f203 f4f5 f6f7 sums to ddf2, checksum 220d.
+        assert_eq!(
+            inet_checksum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]),
+            0x220d
+        );
+        let pkt = echo_request(false, 0x1234, 7);
+        assert_eq!(
+            inet_checksum(&pkt),
+            0,
+            "a packet with its checksum sums to zero"
+        );
+        assert_eq!(echo_request(true, 1, 2)[0], 128);
+    }
+
+    #[test]
+    fn reply_matching() {
+        let mut reply = echo_request(false, 0x1234, 7);
+        reply[0] = 0;
+        assert!(is_echo_reply(&reply, false, Some(0x1234), 7));
+        assert!(is_echo_reply(&reply, false, None, 7));
+        assert!(!is_echo_reply(&reply, false, Some(0x1235), 7));
+        assert!(!is_echo_reply(&reply, false, None, 8));
+        assert!(
+            !is_echo_reply(&echo_request(false, 0x1234, 7), false, None, 7),
+            "a request is not a reply"
+        );
+        assert!(!is_echo_reply(&reply[..5], false, None, 7));
+    }
+
+    #[test]
+    fn round_trips_on_this_hosts_loopback() {
+        let v4 = tcp_round_trip(Ipv4Addr::LOCALHOST.into(), Duration::from_secs(2));
+        assert!(matches!(v4, ProbeOutcome::Ok { .. }), "{v4:?}");
+        let u4 = udp_round_trip(Ipv4Addr::LOCALHOST.into(), Duration::from_secs(2));
+        assert!(matches!(u4, ProbeOutcome::Ok { .. }), "{u4:?}");
+    }
+
+    #[test]
+    fn binding_an_address_not_assigned_is_reported() {
+        // 192.0.2.1 (TEST-NET-1) is never assigned here; bind fails before any packet is sent.
+        match tcp_round_trip("192.0.2.1".parse().expect("ip"), Duration::from_millis(100)) {
+            ProbeOutcome::Error { stage, kind, .. } => {
+                assert_eq!((stage, kind), ("bind", ErrorKindName::AddrNotAvailable))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

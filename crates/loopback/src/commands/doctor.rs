@@ -1,0 +1,99 @@
+//! `loopback doctor`.
+
+use std::time::Duration;
+
+use loopback_core::doctor::{doctor, DoctorOptions};
+use loopback_model::{CheckStatus, DoctorReport};
+use loopback_sys::SystemView;
+
+use crate::cli::DoctorArgs;
+use crate::exit::ExitStatus;
+use crate::output::{self, Style, GREEN, RED, YELLOW};
+
+pub fn run(sys: &dyn SystemView, args: &DoctorArgs, style: Style) -> anyhow::Result<ExitStatus> {
+    let report = doctor(
+        sys,
+        &DoctorOptions {
+            timeout: Duration::from_millis(args.timeout_ms),
+            reach: args.reach.clone(),
+            ..DoctorOptions::default()
+        },
+    );
+    if args.json {
+        output::print_json(&report)?;
+    } else {
+        output::print_text(&render(&report, style))?;
+    }
+    Ok(status(&report))
+}
+
+/// 1 when any check fails; warnings alone are 0.
+pub fn status(report: &DoctorReport) -> ExitStatus {
+    if report.checks.iter().any(|c| c.status == CheckStatus::Fail) {
+        ExitStatus::Findings
+    } else {
+        ExitStatus::Clean
+    }
+}
+
+/// Grouped by status, failures first; every check that did not pass shows its evidence and fix.
+pub fn render(report: &DoctorReport, style: Style) -> String {
+    let count = |s: CheckStatus| report.checks.iter().filter(|c| c.status == s).count();
+    let mut out = format!(
+        "loopback doctor: {} failed, {} warnings, {} skipped, {} passed ({} ms)\n",
+        count(CheckStatus::Fail),
+        count(CheckStatus::Warn),
+        count(CheckStatus::Skip),
+        count(CheckStatus::Pass),
+        report.elapsed_ms
+    );
+    let width = report.checks.iter().map(|c| c.id.len()).max().unwrap_or(0);
+    for status in [
+        CheckStatus::Fail,
+        CheckStatus::Warn,
+        CheckStatus::Skip,
+        CheckStatus::Pass,
+    ] {
+        let group: Vec<_> = report
+            .checks
+            .iter()
+            .filter(|c| c.status == status)
+            .collect();
+        if group.is_empty() {
+            continue;
+        }
+        out.push('\n');
+        for c in group {
+            let label = format!("{:<4}", status.as_str().to_uppercase());
+            let label = match status {
+                CheckStatus::Fail => style.paint(&label, RED),
+                CheckStatus::Warn => style.paint(&label, YELLOW),
+                CheckStatus::Pass => style.paint(&label, GREEN),
+                CheckStatus::Skip => label,
+            };
+            let indent = 4 + 2 + width + 2;
+            out.push_str(&format!(
+                "{label}  {:<width$}  {}\n",
+                c.id,
+                output::wrap(&c.summary, 100, indent)
+            ));
+            if status != CheckStatus::Pass {
+                for e in &c.evidence {
+                    out.push_str(&format!(
+                        "{:indent$}evidence: {}\n",
+                        "",
+                        output::wrap(e, 100, indent + 10)
+                    ));
+                }
+                if let Some(fix) = &c.fix {
+                    out.push_str(&format!(
+                        "{:indent$}fix: {}\n",
+                        "",
+                        output::wrap(fix, 100, indent + 5)
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
