@@ -1,8 +1,9 @@
 //! Every operating-system input `loopback` reads, behind one trait.
 //!
 //! [`SystemView`] is the seam: the logic in `loopback-core` asks it for sockets, interfaces,
-//! the processes holding sockets, sysctl values, user names and name resolution, and never
-//! touches the OS itself. [`platform()`] is the one place that picks the implementation for the
+//! the processes holding sockets, sysctl values, user names, name resolution, configuration
+//! files, the firewall ruleset, and for active probes (ICMP echo, TCP and UDP round trips, see
+//! [`probe`]), and never touches the OS itself. [`platform()`] is the one place that picks the implementation for the
 //! running OS (Linux today: netlink `sock_diag` with a `/proc/net` fallback, `/proc/PID/fd`,
 //! `getifaddrs`); tests substitute fixtures by implementing the trait.
 //!
