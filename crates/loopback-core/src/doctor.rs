@@ -920,12 +920,15 @@ mod tests {
         sys
     }
 
-    fn status(r: &DoctorReport, id: &str) -> CheckStatus {
+    fn get<'a>(r: &'a DoctorReport, id: &str) -> &'a Check {
         r.checks
             .iter()
             .find(|c| c.id == id)
             .unwrap_or_else(|| panic!("no check {id}"))
-            .status
+    }
+
+    fn status(r: &DoctorReport, id: &str) -> CheckStatus {
+        get(r, id).status
     }
 
     #[test]
@@ -947,11 +950,7 @@ mod tests {
         sys.probe = ProbeOutcome::Timeout { stage: "connect" };
         let r = doctor(&sys, &DoctorOptions::default());
         assert_eq!(status(&r, "loopback.interface"), CheckStatus::Fail);
-        let tcp = r
-            .checks
-            .iter()
-            .find(|c| c.id == "loopback.ipv4-tcp")
-            .expect("tcp");
+        let tcp = get(&r, "loopback.ipv4-tcp");
         assert!(tcp.summary.contains("lo is down"), "{tcp:?}");
         assert_eq!(tcp.fix.as_deref(), Some("ip link set lo up"));
         assert_eq!(status(&r, "loopback.firewall"), CheckStatus::Skip);
@@ -967,11 +966,7 @@ mod tests {
             text: "table inet t {\n\tchain in {\n\t\ttype filter hook input priority filter; policy accept;\n\t\tiif \"lo\" drop # handle 2\n\t}\n}\n".into(),
         });
         let r = doctor(&sys, &DoctorOptions::default());
-        let fw = r
-            .checks
-            .iter()
-            .find(|c| c.id == "loopback.firewall")
-            .expect("fw");
+        let fw = get(&r, "loopback.firewall");
         assert_eq!(fw.status, CheckStatus::Fail);
         assert!(
             fw.evidence
@@ -985,11 +980,7 @@ mod tests {
                 .is_some_and(|f| f.starts_with("nft delete rule inet t in handle 2")),
             "{fw:?}"
         );
-        let tcp = r
-            .checks
-            .iter()
-            .find(|c| c.id == "loopback.ipv4-tcp")
-            .expect("tcp");
+        let tcp = get(&r, "loopback.ipv4-tcp");
         assert_eq!(tcp.fix.as_deref(), Some("see loopback.firewall"));
     }
 
@@ -1021,18 +1012,10 @@ mod tests {
             kind: ErrorKindName::AddrNotAvailable,
         };
         let r = doctor(&sys, &DoctorOptions::default());
-        let a = r
-            .checks
-            .iter()
-            .find(|c| c.id == "loopback.ipv4-address")
-            .expect("addr");
+        let a = get(&r, "loopback.ipv4-address");
         assert_eq!(a.status, CheckStatus::Fail);
         assert_eq!(a.fix.as_deref(), Some("ip addr add 127.0.0.1/8 dev lo"));
-        let tcp = r
-            .checks
-            .iter()
-            .find(|c| c.id == "loopback.ipv4-tcp")
-            .expect("tcp");
+        let tcp = get(&r, "loopback.ipv4-tcp");
         assert!(tcp.summary.contains("127.0.0.1 is not assigned"), "{tcp:?}");
     }
 
@@ -1069,11 +1052,7 @@ mod tests {
             let mut sys = healthy();
             sys.files.insert("/etc/hosts".into(), text.to_vec());
             let r = doctor(&sys, &DoctorOptions::default());
-            let c = r
-                .checks
-                .iter()
-                .find(|c| c.id == "localhost.hosts-file")
-                .expect("hosts");
+            let c = get(&r, "localhost.hosts-file");
             assert_eq!(c.status, want, "{}: {c:?}", String::from_utf8_lossy(text));
             assert!(c.summary.contains(phrase), "{c:?}");
         }
@@ -1083,11 +1062,7 @@ mod tests {
             b"127.0.0.1 localhost\n::1 ip6-localhost\n".to_vec(),
         );
         let r = doctor(&sys, &DoctorOptions::default());
-        let c = r
-            .checks
-            .iter()
-            .find(|c| c.id == "localhost.hosts-file")
-            .expect("hosts");
+        let c = get(&r, "localhost.hosts-file");
         assert!(
             c.evidence
                 .iter()
@@ -1117,11 +1092,7 @@ mod tests {
         sys.sysctls
             .insert("net/ipv4/conf/veth0/route_localnet".into(), "1".into());
         let r = doctor(&sys, &DoctorOptions::default());
-        let c = r
-            .checks
-            .iter()
-            .find(|c| c.id == "loopback.route-localnet")
-            .expect("rln");
+        let c = get(&r, "loopback.route-localnet");
         assert_eq!(c.status, CheckStatus::Fail);
         assert!(c
             .fix
@@ -1136,11 +1107,7 @@ mod tests {
             reason: "no ICMP socket".into(),
         });
         let r = doctor(&sys, &DoctorOptions::default());
-        let c = r
-            .checks
-            .iter()
-            .find(|c| c.id == "loopback.ipv4-echo")
-            .expect("echo");
+        let c = get(&r, "loopback.ipv4-echo");
         assert_eq!(c.status, CheckStatus::Skip);
         assert!(c
             .fix

@@ -32,8 +32,20 @@ impl LinuxSystem {
     }
 }
 
-/// Run one `sock_diag` dump and return the raw reply chunks, as the kernel sent them.
+/// Run one `sock_diag` dump and return the raw reply chunks, as the kernel sent them (for
+/// recording test fixtures).
 pub fn dump_raw(req: DumpRequest) -> Result<Vec<Vec<u8>>, SysError> {
+    let mut chunks = Vec::new();
+    dump(req, Some(&mut chunks))?;
+    Ok(chunks)
+}
+
+/// Run one `sock_diag` dump, decoding each chunk once as it arrives; keep the raw chunks too
+/// when `raw` is given.
+fn dump(
+    req: DumpRequest,
+    mut raw: Option<&mut Vec<Vec<u8>>>,
+) -> Result<Vec<BoundSocket>, SysError> {
     let err = |source: std::io::Error| SysError::Netlink {
         request: req.name(),
         source,
@@ -42,8 +54,7 @@ pub fn dump_raw(req: DumpRequest) -> Result<Vec<Vec<u8>>, SysError> {
     socket.bind_auto().map_err(err)?;
     socket.connect(&SocketAddr::new(0, 0)).map_err(err)?;
     socket.send(&req.to_bytes(1), 0).map_err(err)?;
-    let mut chunks = Vec::new();
-    let mut scratch = Vec::new();
+    let mut sockets = Vec::new();
     loop {
         let (buf, _) = socket.recv_from_full().map_err(err)?;
         if buf.is_empty() {
@@ -52,7 +63,7 @@ pub fn dump_raw(req: DumpRequest) -> Result<Vec<Vec<u8>>, SysError> {
                 detail: "the kernel closed the dump without NLMSG_DONE".into(),
             });
         }
-        let done = match decode_chunk(&buf, req.proto, &mut scratch) {
+        let done = match decode_chunk(&buf, req.proto, &mut sockets) {
             Ok(done) => done,
             Err(DumpError::Kernel(source)) => return Err(err(source)),
             Err(DumpError::Decode(detail)) => {
@@ -62,20 +73,13 @@ pub fn dump_raw(req: DumpRequest) -> Result<Vec<Vec<u8>>, SysError> {
                 })
             }
         };
-        chunks.push(buf);
+        if let Some(raw) = raw.as_deref_mut() {
+            raw.push(buf);
+        }
         if done {
-            return Ok(chunks);
+            return Ok(sockets);
         }
     }
-}
-
-fn netlink_dump(req: DumpRequest) -> Result<Vec<BoundSocket>, SysError> {
-    let mut out = Vec::new();
-    for chunk in dump_raw(req)? {
-        // Already validated by dump_raw; decoding again only collects the sockets.
-        let _ = decode_chunk(&chunk, req.proto, &mut out);
-    }
-    Ok(out)
 }
 
 fn proc_table(req: DumpRequest) -> Result<(Vec<BoundSocket>, Vec<String>), SysError> {
@@ -108,8 +112,8 @@ impl SystemView for LinuxSystem {
         for req in DumpRequest::ALL {
             let from_netlink = match preference {
                 SourcePreference::Proc => None,
-                SourcePreference::Netlink => Some(netlink_dump(req)?),
-                SourcePreference::Auto => match netlink_dump(req) {
+                SourcePreference::Netlink => Some(dump(req, None)?),
+                SourcePreference::Auto => match dump(req, None) {
                     Ok(s) => Some(s),
                     Err(e) => {
                         scan.warnings.push(format!(
