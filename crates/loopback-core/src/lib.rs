@@ -8,6 +8,8 @@
 //! - [`policy`]: the `[[allow]]` policy file.
 //! - [`redact`]: secrets out of command lines.
 //! - [`explain`]: what an address is and who can reach it.
+//! - [`resolve`]: a model of glibc's `getaddrinfo` (nsswitch, hosts, AI_ADDRCONFIG, RFC 3484/6724
+//!   sorting with gai.conf) beside the C library's own answer; [`probe`] tries every address.
 //! - [`doctor`]: is the loopback stack healthy, and if not, why; [`firewall`] names the rules.
 
 pub mod audit;
@@ -16,7 +18,9 @@ pub mod doctor;
 pub mod explain;
 pub mod firewall;
 pub mod policy;
+pub mod probe;
 pub mod redact;
+pub mod resolve;
 pub mod scope;
 
 #[cfg(test)]

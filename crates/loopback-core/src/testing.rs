@@ -26,6 +26,8 @@ pub(crate) struct FakeSystem {
     /// What ICMP echo returns, when it differs from `probe`.
     pub echo: Option<ProbeOutcome>,
     pub firewall: FirewallDump,
+    /// Socket addresses where `tcp_connect` succeeds; elsewhere it is refused.
+    pub connect_ok: Vec<std::net::SocketAddr>,
 }
 
 pub(crate) fn iface(index: u32, name: &str, loopback: bool, addrs: &[&str]) -> Interface {
@@ -64,6 +66,7 @@ impl FakeSystem {
             },
             echo: None,
             firewall: FirewallDump::default(),
+            connect_ok: Vec::new(),
         }
     }
 
@@ -173,8 +176,52 @@ impl SystemView for FakeSystem {
     fn udp_round_trip(&self, _: IpAddr, _: Duration) -> ProbeOutcome {
         self.probe.clone()
     }
-    fn tcp_connect(&self, _: std::net::SocketAddr, _: Duration) -> ProbeOutcome {
-        self.probe.clone()
+    fn tcp_connect(&self, addr: std::net::SocketAddr, _: Duration) -> ProbeOutcome {
+        if self.connect_ok.contains(&addr) || matches!(self.probe, ProbeOutcome::Ok { .. }) {
+            ProbeOutcome::Ok {
+                rtt: Duration::from_micros(50),
+            }
+        } else {
+            ProbeOutcome::Error {
+                stage: "connect",
+                message: "Connection refused (os error 111)".into(),
+                kind: loopback_sys::probe::ErrorKindName::ConnectionRefused,
+            }
+        }
+    }
+    fn getaddrinfo(
+        &self,
+        name: &str,
+        _: loopback_sys::QueryFamily,
+        _: bool,
+    ) -> Result<Vec<IpAddr>, String> {
+        self.names
+            .get(name)
+            .cloned()
+            .ok_or_else(|| "Name or service not known".into())
+    }
+    fn source_address(&self, dest: IpAddr) -> Option<IpAddr> {
+        if dest.is_loopback() {
+            return Some(dest);
+        }
+        self.interfaces
+            .iter()
+            .flat_map(|i| &i.addresses)
+            .find_map(|a| {
+                let net = ipnet::IpNet::new(a.address, a.prefix_len).ok()?;
+                net.contains(&dest).then_some(a.address)
+            })
+    }
+    fn http_get(
+        &self,
+        addr: std::net::SocketAddr,
+        _: &str,
+        t: Duration,
+    ) -> (ProbeOutcome, Option<String>) {
+        (self.tcp_connect(addr, t), None)
+    }
+    fn udp_probe(&self, addr: std::net::SocketAddr, t: Duration) -> ProbeOutcome {
+        self.tcp_connect(addr, t)
     }
     fn firewall(&self) -> FirewallDump {
         self.firewall.clone()

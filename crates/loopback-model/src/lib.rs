@@ -280,3 +280,101 @@ pub struct DoctorReport {
     /// Wall time of the whole run.
     pub elapsed_ms: u64,
 }
+
+/// Version of the `resolve` JSON document.
+pub const RESOLVE_VERSION: u32 = 1;
+/// Version of the `probe` JSON document.
+pub const PROBE_VERSION: u32 = 1;
+
+/// How much a finding matters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Something is wrong and will break or expose things.
+    Problem,
+    /// Likely to surprise someone.
+    Warning,
+    /// Worth knowing; nothing to fix.
+    Info,
+}
+
+/// A named observation with a fix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// Stable code, e.g. `localhost-missing`.
+    pub code: String,
+    pub severity: Severity,
+    pub summary: String,
+    pub fix: Option<String>,
+}
+
+/// One step of a resolution, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResolveStep {
+    /// `nsswitch`, `addrconfig`, `source`, `hosts-line`, `source-address`, `sort`, `result`.
+    pub step: String,
+    pub detail: String,
+}
+
+/// The model's and the C library's answer for one address family.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FamilyAnswer {
+    pub addresses: Vec<IpAddr>,
+    pub system: Vec<IpAddr>,
+    /// Why the C library returned nothing, when it did not.
+    pub system_error: Option<String>,
+}
+
+/// The `resolve` JSON document (`docs/json.md`, version 1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResolveReport {
+    pub version: u32,
+    pub name: String,
+    pub port: Option<u16>,
+    /// The order the tool's model of glibc derives.
+    pub addresses: Vec<IpAddr>,
+    /// What `getaddrinfo(AF_UNSPEC, SOCK_STREAM, AI_ADDRCONFIG)` returned, each address once.
+    pub system: Vec<IpAddr>,
+    pub system_error: Option<String>,
+    /// Whether the model covers every source that answered (false when a source it does not
+    /// model, such as `dns`, would have to answer).
+    pub model_complete: bool,
+    pub ipv4_only: FamilyAnswer,
+    pub ipv6_only: FamilyAnswer,
+    pub steps: Vec<ResolveStep>,
+    pub findings: Vec<Finding>,
+}
+
+/// One connection attempt of `probe`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub address: IpAddr,
+    pub port: u16,
+    /// `connected`, `refused`, `timeout`, `unreachable` (or `error`).
+    pub result: String,
+    pub time_ms: Option<f64>,
+    pub http_status: Option<u16>,
+    pub http_status_line: Option<String>,
+    pub detail: Option<String>,
+}
+
+/// What `probe` concludes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Diagnosis {
+    /// `ok`, `mismatch`, `refused`, `filtered`, `unresolved`.
+    pub code: String,
+    pub summary: String,
+    pub fix: Option<String>,
+}
+
+/// The `probe` JSON document (`docs/json.md`, version 1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeReport {
+    pub version: u32,
+    pub target: String,
+    pub proto: Proto,
+    pub attempts: Vec<Attempt>,
+    pub diagnosis: Diagnosis,
+    /// Listeners on this host on the probed port, whatever their address.
+    pub listeners: Vec<Listener>,
+}

@@ -150,6 +150,62 @@ pub trait SystemView: Sync {
     fn tcp_connect(&self, addr: std::net::SocketAddr, timeout: Duration) -> ProbeOutcome;
     /// The packet filter rules, as far as they can be read.
     fn firewall(&self) -> FirewallDump;
+    /// What the C library's `getaddrinfo(name, SOCK_STREAM)` returns for `family`, with or
+    /// without `AI_ADDRCONFIG`: each address once, in the library's order.
+    fn getaddrinfo(
+        &self,
+        name: &str,
+        family: QueryFamily,
+        addrconfig: bool,
+    ) -> Result<Vec<IpAddr>, String>;
+    /// The source address the kernel would use to reach `dest` (a UDP `connect`, which sends
+    /// nothing), or `None` when `dest` is unreachable.
+    fn source_address(&self, dest: IpAddr) -> Option<IpAddr>;
+    /// Connect to `addr`, send `GET /` with `Host: host`, and read the status line.
+    fn http_get(
+        &self,
+        addr: std::net::SocketAddr,
+        host: &str,
+        timeout: Duration,
+    ) -> (ProbeOutcome, Option<String>);
+    /// Send a datagram to `addr` and wait for any reply or an ICMP port-unreachable.
+    fn udp_probe(&self, addr: std::net::SocketAddr, timeout: Duration) -> ProbeOutcome;
+}
+
+/// The address family a look-up asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryFamily {
+    Unspec,
+    V4,
+    V6,
+}
+
+/// `getaddrinfo` through the C library, shared by every platform that has one.
+pub(crate) fn libc_getaddrinfo(
+    name: &str,
+    family: QueryFamily,
+    addrconfig: bool,
+) -> Result<Vec<IpAddr>, String> {
+    let hints = dns_lookup::AddrInfoHints {
+        socktype: libc::SOCK_STREAM,
+        protocol: 0,
+        address: match family {
+            QueryFamily::Unspec => libc::AF_UNSPEC,
+            QueryFamily::V4 => libc::AF_INET,
+            QueryFamily::V6 => libc::AF_INET6,
+        },
+        flags: if addrconfig { libc::AI_ADDRCONFIG } else { 0 },
+    };
+    let iter = dns_lookup::getaddrinfo(Some(name), None, Some(hints)).map_err(|e| e.to_string())?;
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for ai in iter {
+        let ip = ai.map_err(|e| e.to_string())?.sockaddr.ip();
+        if seen.insert(ip) {
+            out.push(ip);
+        }
+    }
+    Ok(out)
 }
 
 /// The implementation for the running OS.

@@ -141,6 +141,91 @@ pub fn tcp_connect(addr: SocketAddr, timeout: Duration) -> ProbeOutcome {
     }
 }
 
+/// The source address for `dest`: connect a UDP socket (no packet is sent) and ask the kernel.
+pub fn source_address(dest: IpAddr) -> Option<IpAddr> {
+    let any: IpAddr = if dest.is_ipv4() {
+        Ipv4Addr::UNSPECIFIED.into()
+    } else {
+        Ipv6Addr::UNSPECIFIED.into()
+    };
+    let sock = UdpSocket::bind((any, 0)).ok()?;
+    sock.connect((dest, 9)).ok()?;
+    Some(sock.local_addr().ok()?.ip())
+}
+
+/// Connect, send `GET / HTTP/1.1`, and read the status line, all before `timeout`.
+pub fn http_get(addr: SocketAddr, host: &str, timeout: Duration) -> (ProbeOutcome, Option<String>) {
+    let deadline = Instant::now() + timeout;
+    let start = Instant::now();
+    let mut stream = match TcpStream::connect_timeout(&addr, timeout) {
+        Ok(s) => s,
+        Err(e) => return (err("connect", e), None),
+    };
+    let connected = start.elapsed();
+    let host = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    };
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: {host}:{}\r\nUser-Agent: loopback-probe\r\nAccept: */*\r\nConnection: close\r\n\r\n",
+        addr.port()
+    );
+    let mut read_status = || -> std::io::Result<String> {
+        stream.set_write_timeout(Some(remaining(deadline).ok_or(ErrorKind::TimedOut)?))?;
+        stream.write_all(request.as_bytes())?;
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 512];
+        while !buf.contains(&b'\n') && buf.len() < 8192 {
+            stream.set_read_timeout(Some(remaining(deadline).ok_or(ErrorKind::TimedOut)?))?;
+            let n = stream.read(&mut chunk)?;
+            if n == 0 {
+                break;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        let line = buf.split(|b| *b == b'\n').next().unwrap_or(&[]);
+        Ok(String::from_utf8_lossy(line).trim_end().to_owned())
+    };
+    let outcome = ProbeOutcome::Ok { rtt: connected };
+    match read_status() {
+        Ok(line) if !line.is_empty() => (outcome, Some(line)),
+        Ok(_) => (outcome, None),
+        Err(_) => (outcome, None),
+    }
+}
+
+/// Send one datagram to `addr` from a connected UDP socket; a reply means open, an ICMP
+/// port-unreachable (ECONNREFUSED) means closed, silence means filtered or ignored.
+pub fn udp_probe(addr: SocketAddr, timeout: Duration) -> ProbeOutcome {
+    let any: IpAddr = if addr.is_ipv4() {
+        Ipv4Addr::UNSPECIFIED.into()
+    } else {
+        Ipv6Addr::UNSPECIFIED.into()
+    };
+    let start = Instant::now();
+    let sock = match UdpSocket::bind((any, 0)) {
+        Ok(s) => s,
+        Err(e) => return err("bind", e),
+    };
+    if let Err(e) = sock.connect(addr) {
+        return err("connect", e);
+    }
+    if let Err(e) = sock.send(b"\n") {
+        return err("send", e);
+    }
+    let mut buf = [0u8; 512];
+    if let Err(e) = sock.set_read_timeout(Some(timeout)) {
+        return err("reply", e);
+    }
+    match sock.recv(&mut buf) {
+        Ok(_) => ProbeOutcome::Ok {
+            rtt: start.elapsed(),
+        },
+        Err(e) => err("reply", e),
+    }
+}
+
 /// Bind a UDP socket on `addr`, send it a datagram from another socket, and echo it back.
 pub fn udp_round_trip(addr: IpAddr, timeout: Duration) -> ProbeOutcome {
     let deadline = Instant::now() + timeout;

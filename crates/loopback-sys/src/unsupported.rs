@@ -57,6 +57,32 @@ impl SystemView for Unsupported {
     fn tcp_connect(&self, addr: std::net::SocketAddr, timeout: Duration) -> ProbeOutcome {
         crate::probe::tcp_connect(addr, timeout)
     }
+    fn getaddrinfo(
+        &self,
+        name: &str,
+        family: crate::QueryFamily,
+        addrconfig: bool,
+    ) -> Result<Vec<IpAddr>, String> {
+        crate::libc_getaddrinfo(name, family, addrconfig)
+    }
+
+    fn source_address(&self, dest: IpAddr) -> Option<IpAddr> {
+        crate::probe::source_address(dest)
+    }
+
+    fn http_get(
+        &self,
+        addr: std::net::SocketAddr,
+        host: &str,
+        timeout: Duration,
+    ) -> (ProbeOutcome, Option<String>) {
+        crate::probe::http_get(addr, host, timeout)
+    }
+
+    fn udp_probe(&self, addr: std::net::SocketAddr, timeout: Duration) -> ProbeOutcome {
+        crate::probe::udp_probe(addr, timeout)
+    }
+
     fn firewall(&self) -> FirewallDump {
         FirewallDump::default()
     }

@@ -34,6 +34,12 @@ pub enum Command {
     /// Check that loopback works here: interface, addresses, echo, TCP and UDP round trips,
     /// firewall, route_localnet, localhost resolution. Exits 1 when a check fails.
     Doctor(DoctorArgs),
+    /// How NAME (or NAME:PORT) resolves here and why: nsswitch, the hosts file, AI_ADDRCONFIG and
+    /// the RFC 6724 order with gai.conf, beside the C library's own answer. Exits 1 on findings.
+    Resolve(ResolveArgs),
+    /// Try every address HOST resolves to, in order, as curl and browsers do, and diagnose the
+    /// result. Exits 0 when every address accepts, 1 otherwise.
+    Probe(ProbeArgs),
     /// Explain an address, CIDR, host name or HOST:PORT: what it is and who can reach a service
     /// bound to it.
     Explain(ExplainArgs),
@@ -70,6 +76,33 @@ pub struct DoctorArgs {
     pub reach: Option<String>,
     /// Deadline of each network step, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ResolveArgs {
+    /// NAME, or NAME:PORT to also check where the service on PORT listens.
+    pub name: String,
+    /// Print the JSON document (docs/json.md).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ProbeArgs {
+    /// HOST:PORT or [V6]:PORT.
+    pub target: String,
+    /// Send `GET /` after connecting and report the HTTP status line.
+    #[arg(long, conflicts_with = "udp")]
+    pub http: bool,
+    /// Probe a UDP port (a reply means open, ICMP port unreachable means refused).
+    #[arg(long)]
+    pub udp: bool,
+    /// Print the JSON document (docs/json.md).
+    #[arg(long)]
+    pub json: bool,
+    /// Deadline of each attempt, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=30_000))]
     pub timeout_ms: u64,
 }
 

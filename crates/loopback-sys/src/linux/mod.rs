@@ -236,6 +236,32 @@ impl SystemView for LinuxSystem {
         probe::tcp_connect(addr, timeout)
     }
 
+    fn getaddrinfo(
+        &self,
+        name: &str,
+        family: crate::QueryFamily,
+        addrconfig: bool,
+    ) -> Result<Vec<IpAddr>, String> {
+        crate::libc_getaddrinfo(name, family, addrconfig)
+    }
+
+    fn source_address(&self, dest: IpAddr) -> Option<IpAddr> {
+        probe::source_address(dest)
+    }
+
+    fn http_get(
+        &self,
+        addr: std::net::SocketAddr,
+        host: &str,
+        timeout: Duration,
+    ) -> (ProbeOutcome, Option<String>) {
+        probe::http_get(addr, host, timeout)
+    }
+
+    fn udp_probe(&self, addr: std::net::SocketAddr, timeout: Duration) -> ProbeOutcome {
+        probe::udp_probe(addr, timeout)
+    }
+
     fn firewall(&self) -> FirewallDump {
         firewall::dump()
     }

@@ -44,12 +44,9 @@ pub fn parse_hosts(bytes: &[u8]) -> (Vec<HostsEntry>, Vec<SkippedLine>) {
         let names: Vec<String> = fields.map(str::to_owned).collect();
         // glibc accepts an IPv6 scope (`fe80::1%eth0`) but the scope does not change the address.
         let addr_only = addr.split('%').next().unwrap_or(addr);
-        let parsed = addr_only
-            .parse::<std::net::Ipv6Addr>()
-            .map(IpAddr::V6)
-            .ok()
-            .or_else(|| inet_aton_exact(addr_only).map(IpAddr::V4));
-        match parsed.ok_or(()) {
+        // glibc 2.36's nss_files uses inet_pton: strict dotted quads, no `127.1` or octal forms
+        // (checked against getent by the differential tests).
+        match addr_only.parse::<IpAddr>() {
             Ok(address) if !names.is_empty() => entries.push(HostsEntry {
                 line,
                 address,
@@ -66,55 +63,6 @@ pub fn parse_hosts(bytes: &[u8]) -> (Vec<HostsEntry>, Vec<SkippedLine>) {
         }
     }
     (entries, skipped)
-}
-
-/// IPv4 text as glibc's `inet_aton` reads it, with nothing after it: one to four parts, each
-/// decimal, octal (`0` prefix) or hex (`0x`), the last part filling the remaining bytes
-/// (`127.1` is 127.0.0.1). glibc's hosts-file parser uses this, so a faithful model must too;
-/// no crate implements these legacy forms, hence by hand.
-pub fn inet_aton_exact(s: &str) -> Option<std::net::Ipv4Addr> {
-    let parts: Vec<&str> = s.split('.').collect();
-    if parts.is_empty() || parts.len() > 4 {
-        return None;
-    }
-    let mut values = Vec::with_capacity(4);
-    for p in &parts {
-        let (digits, radix) = if let Some(h) = p.strip_prefix("0x").or_else(|| p.strip_prefix("0X"))
-        {
-            (h, 16)
-        } else if p.len() > 1 && p.starts_with('0') {
-            (&p[1..], 8)
-        } else {
-            (*p, 10)
-        };
-        if digits.is_empty() && radix != 16 {
-            return None;
-        }
-        // "0x" alone is 0 for inet_aton
-        let v = if digits.is_empty() {
-            0
-        } else {
-            u32::from_str_radix(digits, radix).ok()?
-        };
-        if !digits.chars().all(|c| c.is_digit(radix)) {
-            return None;
-        }
-        values.push(v);
-    }
-    let (init, last) = values.split_at(values.len() - 1);
-    if init.iter().any(|v| *v > 0xff) {
-        return None;
-    }
-    let last_bits = 8 * (4 - init.len() as u32);
-    if last_bits < 32 && last[0] >= 1 << last_bits {
-        return None;
-    }
-    let mut addr: u32 = 0;
-    for (i, v) in init.iter().enumerate() {
-        addr |= v << (24 - 8 * i as u32);
-    }
-    addr |= last[0];
-    Some(std::net::Ipv4Addr::from(addr))
 }
 
 #[cfg(test)]
@@ -147,33 +95,6 @@ mod tests {
         assert_eq!(e[1].names, vec!["a"], "# ends the line even inside a word");
         let lines: Vec<usize> = s.iter().map(|x| x.line).collect();
         assert_eq!(lines, vec![3, 4]);
-    }
-
-    #[test]
-    fn inet_aton_forms() {
-        let ok = |s: &str| inet_aton_exact(s).map(|a| a.to_string());
-        assert_eq!(ok("127.0.0.1").as_deref(), Some("127.0.0.1"));
-        assert_eq!(ok("127.1").as_deref(), Some("127.0.0.1"));
-        assert_eq!(ok("127.0.1").as_deref(), Some("127.0.0.1"));
-        assert_eq!(ok("2130706433").as_deref(), Some("127.0.0.1"));
-        assert_eq!(ok("0x7f.1").as_deref(), Some("127.0.0.1"));
-        assert_eq!(ok("0177.0.0.01").as_deref(), Some("127.0.0.1"));
-        assert_eq!(ok("10.0x10000").as_deref(), Some("10.1.0.0"));
-        for bad in [
-            "",
-            "1..2",
-            "1.2.3.4.5",
-            "256.0.0.1",
-            "1.2.3.256",
-            "08.0.0.1",
-            "1.2.3.",
-            "a.b.c.d",
-            "1.2.65536",
-            " 1.2.3.4",
-            "4294967296",
-        ] {
-            assert_eq!(inet_aton_exact(bad), None, "{bad:?}");
-        }
     }
 
     #[test]

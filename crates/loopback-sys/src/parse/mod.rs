@@ -1,6 +1,9 @@
 //! Parsers that take bytes. The code that reads files and sockets wraps them.
 
+pub mod gai;
 pub mod hosts;
+pub mod if_inet6;
+pub mod nsswitch;
 pub mod procfs;
 pub mod procnet;
 pub mod route;

@@ -7,6 +7,8 @@ use crate::output::Style;
 mod audit;
 mod doctor;
 mod explain;
+mod probe;
+mod resolve;
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     let style = Style::choose(cli.color);
@@ -14,6 +16,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     match cli.command {
         Command::Audit(args) => audit::run(sys.as_ref(), &args, style),
         Command::Doctor(args) => doctor::run(sys.as_ref(), &args, style),
+        Command::Resolve(args) => resolve::run(sys.as_ref(), &args, style),
+        Command::Probe(args) => probe::run(sys.as_ref(), &args, style),
         Command::Explain(args) => explain::run(sys.as_ref(), &args, style),
     }
 }

@@ -6,4 +6,6 @@ mod audit;
 mod cli;
 mod doctor;
 mod explain;
+mod probe;
+mod resolve;
 mod support;

@@ -1,0 +1,74 @@
+//! `loopback probe`.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use loopback_core::probe::{probe, ProbeOptions};
+use loopback_model::ProbeReport;
+use loopback_sys::SystemView;
+
+use crate::cli::ProbeArgs;
+use crate::exit::ExitStatus;
+use crate::output::{self, Style, GREEN, RED};
+
+pub fn run(sys: &dyn SystemView, args: &ProbeArgs, style: Style) -> anyhow::Result<ExitStatus> {
+    let opts = ProbeOptions {
+        timeout: Duration::from_millis(args.timeout_ms),
+        http: args.http,
+        udp: args.udp,
+    };
+    let report =
+        probe(sys, &args.target, &opts).with_context(|| format!("probing {}", args.target))?;
+    if args.json {
+        output::print_json(&report)?;
+    } else {
+        output::print_text(&render(&report, style))?;
+    }
+    Ok(if report.diagnosis.code == "ok" {
+        ExitStatus::Clean
+    } else {
+        ExitStatus::Findings
+    })
+}
+
+pub fn render(r: &ProbeReport, style: Style) -> String {
+    let mut out = String::new();
+    for a in &r.attempts {
+        let addr = if a.address.is_ipv6() {
+            format!("[{}]:{}", a.address, a.port)
+        } else {
+            format!("{}:{}", a.address, a.port)
+        };
+        let result = match a.result.as_str() {
+            "connected" => style.paint(&a.result, GREEN),
+            _ => style.paint(&a.result, RED),
+        };
+        let time = a
+            .time_ms
+            .map(|t| format!(" in {t:.3} ms"))
+            .unwrap_or_default();
+        let http = a
+            .http_status_line
+            .as_ref()
+            .map(|l| format!(", {l}"))
+            .unwrap_or_default();
+        let detail = a
+            .detail
+            .as_ref()
+            .map(|d| format!(" ({d})"))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "{} {addr:<28} {result}{time}{http}{detail}\n",
+            r.proto
+        ));
+    }
+    out.push_str(&format!(
+        "\ndiagnosis: {}\n  {}\n",
+        r.diagnosis.code,
+        output::wrap(&r.diagnosis.summary, 100, 2)
+    ));
+    if let Some(fix) = &r.diagnosis.fix {
+        out.push_str(&format!("  fix: {}\n", output::wrap(fix, 100, 7)));
+    }
+    out
+}

@@ -1,0 +1,86 @@
+//! `loopback resolve`.
+
+use anyhow::Context;
+use loopback_core::resolve::{resolve, ResolveOptions};
+use loopback_model::{ResolveReport, Severity};
+use loopback_sys::SystemView;
+
+use crate::cli::ResolveArgs;
+use crate::exit::ExitStatus;
+use crate::output::{self, Style, RED, YELLOW};
+
+pub fn run(sys: &dyn SystemView, args: &ResolveArgs, style: Style) -> anyhow::Result<ExitStatus> {
+    let report = resolve(sys, &args.name, &ResolveOptions::default())
+        .with_context(|| format!("resolving {}", args.name))?;
+    if args.json {
+        output::print_json(&report)?;
+    } else {
+        output::print_text(&render(&report, style))?;
+    }
+    Ok(status(&report))
+}
+
+/// 1 when a finding is a problem or a warning.
+pub fn status(r: &ResolveReport) -> ExitStatus {
+    if r.findings.iter().any(|f| f.severity != Severity::Info) {
+        ExitStatus::Findings
+    } else {
+        ExitStatus::Clean
+    }
+}
+
+fn list(v: &[std::net::IpAddr]) -> String {
+    if v.is_empty() {
+        "(nothing)".into()
+    } else {
+        v.iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+pub fn render(r: &ResolveReport, style: Style) -> String {
+    let mut out = format!("{} resolves to {}\n", r.name, list(&r.system));
+    if let Some(e) = &r.system_error {
+        out.push_str(&format!("  the C library says: {e}\n"));
+    }
+    out.push_str(&format!(
+        "  model: {}{}\n  IPv4-only query: {}\n  IPv6-only query: {}\n\nhow:\n",
+        list(&r.addresses),
+        if r.model_complete {
+            ""
+        } else {
+            " (incomplete: see the last source step)"
+        },
+        list(&r.ipv4_only.system),
+        list(&r.ipv6_only.system),
+    ));
+    for (i, s) in r.steps.iter().enumerate() {
+        out.push_str(&format!(
+            "  {:>2}. {:<14} {}\n",
+            i + 1,
+            s.step,
+            output::wrap(&s.detail, 100, 21)
+        ));
+    }
+    if !r.findings.is_empty() {
+        out.push_str("\nfindings:\n");
+        for f in &r.findings {
+            let tag = match f.severity {
+                Severity::Problem => style.paint("problem", RED),
+                Severity::Warning => style.paint("warning", YELLOW),
+                Severity::Info => "info".to_owned(),
+            };
+            out.push_str(&format!(
+                "  {tag} [{}] {}\n",
+                f.code,
+                output::wrap(&f.summary, 100, 4)
+            ));
+            if let Some(fix) = &f.fix {
+                out.push_str(&format!("    fix: {}\n", output::wrap(fix, 100, 9)));
+            }
+        }
+    }
+    out
+}

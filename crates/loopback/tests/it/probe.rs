@@ -1,0 +1,199 @@
+//! `loopback probe` scenarios in namespaces: what curl would hit, and why.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use loopback_model::ProbeReport;
+
+use crate::support::{require_root, Netns};
+
+fn probe(ns: &Netns, args: &[&str]) -> (ProbeReport, Option<i32>, Duration) {
+    let start = Instant::now();
+    let out = ns.loopback(&[&["probe", "--json"], args].concat());
+    let wall = start.elapsed();
+    let r = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("probe JSON {e}: {}", String::from_utf8_lossy(&out.stderr)));
+    (r, out.status.code(), wall)
+}
+
+fn results(r: &ProbeReport) -> Vec<(String, String)> {
+    r.attempts
+        .iter()
+        .map(|a| (a.address.to_string(), a.result.clone()))
+        .collect()
+}
+
+fn both_localhost(ns: &Netns) {
+    ns.etc_file("hosts", "127.0.0.1 localhost\n::1 localhost\n");
+}
+
+#[test]
+fn server_on_ipv4_only_while_localhost_resolves_to_ipv6_first_is_a_mismatch() {
+    if !require_root() {
+        return;
+    }
+    let ns = Netns::new("prbmis");
+    both_localhost(&ns);
+    let _srv = ns.listen(&["tcp:127.0.0.1:8100"], &[]);
+    let (r, code, _) = probe(&ns, &["localhost:8100"]);
+    assert_eq!(
+        results(&r),
+        vec![
+            ("::1".into(), "refused".into()),
+            ("127.0.0.1".into(), "connected".into())
+        ]
+    );
+    assert_eq!(r.diagnosis.code, "mismatch");
+    assert!(
+        r.diagnosis.summary.contains("only the first address (::1)"),
+        "{}",
+        r.diagnosis.summary
+    );
+    assert_eq!(code, Some(1));
+}
+
+#[test]
+fn server_on_ipv6_only_while_localhost_is_ipv4_only_is_refused_and_named() {
+    if !require_root() {
+        return;
+    }
+    let ns = Netns::new("prbref");
+    ns.etc_file("hosts", "127.0.0.1 localhost\n");
+    let srv = ns.listen(&["tcp:[::1]:8101"], &[]);
+    let (r, code, _) = probe(&ns, &["localhost:8101"]);
+    assert_eq!(results(&r), vec![("127.0.0.1".into(), "refused".into())]);
+    assert_eq!(r.diagnosis.code, "refused");
+    let s = &r.diagnosis.summary;
+    assert!(
+        s.contains(&format!("tcp [::1]:8101 (lb-listen[{}])", srv.pid())),
+        "{s}"
+    );
+    assert!(s.contains("does not reach it"), "{s}");
+    assert_eq!(r.listeners.len(), 1);
+    assert_eq!(code, Some(1));
+}
+
+#[test]
+fn dual_stack_server_is_ok() {
+    if !require_root() {
+        return;
+    }
+    let ns = Netns::new("prbok");
+    both_localhost(&ns);
+    let _srv = ns.listen(&["tcp:[::]:8102,v6only=0"], &[]);
+    let (r, code, _) = probe(&ns, &["localhost:8102"]);
+    assert_eq!(r.diagnosis.code, "ok", "{:?}", r.diagnosis);
+    assert!(r
+        .attempts
+        .iter()
+        .all(|a| a.result == "connected" && a.time_ms.is_some()));
+    assert_eq!(code, Some(0));
+}
+
+#[test]
+fn a_port_dropped_by_nftables_is_filtered_in_bounded_time() {
+    if !require_root() {
+        return;
+    }
+    let ns = Netns::new("prbnft");
+    both_localhost(&ns);
+    let _srv = ns.listen(&["tcp:[::]:8103,v6only=0"], &[]);
+    for args in [
+        vec!["add", "table", "inet", "lbtest"],
+        vec![
+            "add",
+            "chain",
+            "inet",
+            "lbtest",
+            "input",
+            "{ type filter hook input priority 0; }",
+        ],
+        vec![
+            "add", "rule", "inet", "lbtest", "input", "tcp", "dport", "8103", "drop",
+        ],
+    ] {
+        let out = ns.cmd("nft").args(&args).output().expect("nft");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let (r, code, wall) = probe(&ns, &["--timeout-ms", "400", "localhost:8103"]);
+    assert_eq!(r.diagnosis.code, "filtered", "{:?}", r.diagnosis);
+    assert!(r.attempts.iter().all(|a| a.result == "timeout"));
+    assert_eq!(code, Some(1));
+    // Two addresses at 400 ms each; the bound guards against hangs, not speed.
+    assert!(wall < Duration::from_secs(3), "{wall:?}");
+}
+
+#[test]
+fn http_status_from_a_real_http_server() {
+    if !require_root() {
+        return;
+    }
+    let ns = Netns::new("prbhttp");
+    both_localhost(&ns);
+    let dir = std::env::temp_dir();
+    let mut server = ns
+        .cmd("python3")
+        .args(["-u", "-m", "http.server", "--bind", "::", "8104"])
+        .current_dir(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("python3 (scripts/test installs it)");
+    // http.server prints "Serving HTTP on ..." once it is bound.
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("server output");
+    assert!(line.contains("Serving HTTP"), "{line}");
+    let (r, code, _) = probe(&ns, &["--http", "localhost:8104"]);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(r.diagnosis.code, "ok", "{:?}", r);
+    for a in &r.attempts {
+        assert_eq!(a.http_status, Some(200), "{a:?}");
+        assert!(
+            a.http_status_line
+                .as_deref()
+                .is_some_and(|l| l.starts_with("HTTP/1.0 200")),
+            "{a:?}"
+        );
+    }
+    assert_eq!(code, Some(0));
+}
+
+#[test]
+fn udp_probe_of_a_closed_port_is_refused() {
+    if !require_root() {
+        return;
+    }
+    let ns = Netns::new("prbudp");
+    ns.etc_file("hosts", "127.0.0.1 localhost\n");
+    let (r, code, _) = probe(&ns, &["--udp", "localhost:8105"]);
+    assert_eq!(r.proto, loopback_model::Proto::Udp);
+    assert_eq!(results(&r), vec![("127.0.0.1".into(), "refused".into())]);
+    assert_eq!(r.diagnosis.code, "refused");
+    assert_eq!(code, Some(1));
+}
+
+#[test]
+fn unresolvable_name_and_bad_target() {
+    if !require_root() {
+        return;
+    }
+    let ns = Netns::new("prbunres");
+    ns.etc_file("hosts", "127.0.0.1 localhost\n");
+    let (r, code, _) = probe(&ns, &["nothing.test:80"]);
+    assert_eq!(r.diagnosis.code, "unresolved");
+    assert_eq!(code, Some(1));
+    let out = Command::new(crate::support::loopback_bin())
+        .args(["probe", "localhost"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+}
