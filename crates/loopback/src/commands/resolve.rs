@@ -73,7 +73,7 @@ pub fn render(r: &ResolveReport, style: Style) -> String {
                 Severity::Info => "info".to_owned(),
             };
             out.push_str(&format!(
-                "  {tag} [{}] {}\n",
+                "  {tag} [{}]\n    {}\n",
                 f.code,
                 output::wrap(&f.summary, 100, 4)
             ));
