@@ -1,6 +1,7 @@
 //! `audit`: every listener, its owners, and whether hosts other than this one can reach it.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use loopback_model::{
     AuditReport, BoundSocket, Listener, Owner, Proto, SocketSourceKind, Verdict, AUDIT_VERSION,
@@ -96,11 +97,40 @@ pub fn audit(sys: &dyn SystemView, options: &AuditOptions) -> Result<AuditReport
     }
 
     let ephemeral = ephemeral_range(sys);
+    // One redacted owner per process, shared by every listener it holds.
+    let by_pid: HashMap<u32, Owner> = owners
+        .processes
+        .values()
+        .map(|p| {
+            let owner = Owner {
+                pid: p.pid,
+                name: p.comm.as_str().into(),
+                user: p
+                    .euid
+                    .map(|u| sys.user_name(u).unwrap_or_else(|| u.to_string()).into()),
+                cmdline: if p.argv.is_empty() {
+                    format!("[{}]", p.comm).into()
+                } else {
+                    redact_argv(&p.argv).into()
+                },
+            };
+            (p.pid, owner)
+        })
+        .collect();
+    let mut shared = Interner::default();
     let mut listeners = Vec::new();
     let mut udp_clients = Vec::new();
-    for sock in &scan.sockets {
-        let listener = classify_socket(sys, sock, &links, &owners, privileged, options);
-        if is_udp_client(sock, ephemeral) {
+    for sock in scan.sockets {
+        let listener = classify_socket(
+            &sock,
+            &links,
+            &owners,
+            &by_pid,
+            &mut shared,
+            privileged,
+            options,
+        );
+        if is_udp_client(&sock, ephemeral) {
             udp_clients.push(listener);
         } else {
             listeners.push(listener);
@@ -117,18 +147,49 @@ pub fn audit(sys: &dyn SystemView, options: &AuditOptions) -> Result<AuditReport
     })
 }
 
+/// Listeners of one host share a handful of `reachable_via` sets and owner lists; keeping one
+/// copy of each keeps an audit of 100,000 sockets small (BENCHMARKS.md).
+#[derive(Default)]
+struct Interner {
+    via: HashMap<Vec<String>, Arc<[String]>>,
+    owners: HashMap<Vec<u32>, Arc<[Owner]>>,
+}
+
+impl Interner {
+    fn via(&mut self, via: Vec<String>) -> Arc<[String]> {
+        if let Some(v) = self.via.get(&via) {
+            return v.clone();
+        }
+        let shared: Arc<[String]> = via.clone().into();
+        self.via.insert(via, shared.clone());
+        shared
+    }
+
+    fn owners(&mut self, pids: &[u32], by_pid: &HashMap<u32, Owner>) -> Arc<[Owner]> {
+        if let Some(o) = self.owners.get(pids) {
+            return o.clone();
+        }
+        let shared: Arc<[Owner]> = pids.iter().filter_map(|p| by_pid.get(p).cloned()).collect();
+        self.owners.insert(pids.to_vec(), shared.clone());
+        shared
+    }
+}
+
+/// Exposed first, then by protocol, port and address; the inode makes the order total, so an
+/// in-place unstable sort (no scratch buffer) gives the same result as a stable one.
 fn sort(list: &mut [Listener]) {
-    list.sort_by(|a, b| {
+    list.sort_unstable_by(|a, b| {
         (a.verdict, !a.exposed, a.proto, a.port, a.address, a.inode)
             .cmp(&(b.verdict, !b.exposed, b.proto, b.port, b.address, b.inode))
     });
 }
 
 fn classify_socket(
-    sys: &dyn SystemView,
     sock: &BoundSocket,
     links: &Links,
     owners: &OwnerScan,
+    by_pid: &HashMap<u32, Owner>,
+    shared: &mut Interner,
     privileged: bool,
     options: &AuditOptions,
 ) -> Listener {
@@ -140,26 +201,10 @@ fn classify_socket(
             .by_index(i)
             .map_or_else(|| format!("if{i}"), |d| d.name.clone())
     });
-    let owner_list: Vec<Owner> = owners
-        .holders
-        .get(&sock.inode)
-        .map(|ps| {
-            ps.iter()
-                .map(|p| Owner {
-                    pid: p.pid,
-                    name: p.comm.clone(),
-                    user: p
-                        .euid
-                        .map(|u| sys.user_name(u).unwrap_or_else(|| u.to_string())),
-                    cmdline: if p.argv.is_empty() {
-                        format!("[{}]", p.comm)
-                    } else {
-                        redact_argv(&p.argv)
-                    },
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let owner_list = shared.owners(
+        owners.holders.get(&sock.inode).map_or(&[], Vec::as_slice),
+        by_pid,
+    );
     if owner_list.is_empty() {
         if sock.inode == 0 {
             notes.push("a kernel socket: no process holds it".into());
@@ -184,7 +229,7 @@ fn classify_socket(
         interface,
         bind_scope: scope,
         exposed: r.exposed,
-        reachable_via: r.via,
+        reachable_via: shared.via(r.via),
         owners: owner_list,
         verdict: Verdict::Ok,
         uid: sock.uid,
@@ -284,7 +329,7 @@ mod tests {
         assert_eq!(pg.bind_scope, BindScope::Wildcard);
         let redis = &report.listeners[2];
         assert_eq!(
-            redis.owners[0].cmdline,
+            &*redis.owners[0].cmdline,
             "redis-server --requirepass <redacted>"
         );
         assert_eq!(report.listeners[1].allowed_by, Some(0));

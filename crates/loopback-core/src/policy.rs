@@ -160,7 +160,7 @@ impl Rule {
             })
             && self.process.as_ref().is_none_or(|want| {
                 l.owners.iter().any(|o| {
-                    o.name == *want
+                    *o.name == **want
                         || o.cmdline
                             .split_whitespace()
                             .next()
@@ -189,13 +189,13 @@ mod tests {
             interface: None,
             bind_scope: BindScope::Wildcard,
             exposed: true,
-            reachable_via: vec![],
+            reachable_via: vec![].into(),
             owners: owner
                 .map(|(name, user)| Owner {
                     pid: 1,
                     name: name.into(),
                     user: Some(user.into()),
-                    cmdline: format!("/usr/sbin/{name} -D"),
+                    cmdline: format!("/usr/sbin/{name} -D").into(),
                 })
                 .into_iter()
                 .collect(),
@@ -274,7 +274,9 @@ mod tests {
     fn process_matches_argv0_basename() {
         let p = Policy::parse("[[allow]]\nprocess = \"sshd\"\n").expect("parses");
         let mut l = listener(Proto::Tcp, "::", 22, Some(("sshd-session", "root")));
-        l.owners[0].cmdline = "/usr/sbin/sshd -D".into();
+        let mut owner = l.owners[0].clone();
+        owner.cmdline = "/usr/sbin/sshd -D".into();
+        l.owners = vec![owner].into();
         assert_eq!(p.allows(&l), Some(0));
     }
 

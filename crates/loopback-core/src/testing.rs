@@ -126,15 +126,17 @@ impl SystemView for FakeSystem {
         Ok(self.interfaces.clone())
     }
     fn owners(&self, inodes: &HashSet<u64>) -> OwnerScan {
-        OwnerScan {
-            holders: self
-                .holders
-                .iter()
-                .filter(|(i, _)| inodes.contains(i))
-                .map(|(i, p)| (*i, p.clone()))
-                .collect(),
+        let mut scan = OwnerScan {
             unreadable: self.unreadable,
+            ..OwnerScan::default()
+        };
+        for (inode, procs) in self.holders.iter().filter(|(i, _)| inodes.contains(i)) {
+            for p in procs {
+                scan.holders.entry(*inode).or_default().push(p.pid);
+                scan.processes.insert(p.pid, p.clone());
+            }
         }
+        scan
     }
     fn sysctl(&self, key: &str) -> Option<String> {
         self.sysctls.get(key).cloned()

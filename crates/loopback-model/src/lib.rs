@@ -99,15 +99,18 @@ fn is_mapped_v6(ip: &IpAddr) -> bool {
 }
 
 /// A process that holds a socket, as read from `/proc/PID`.
+///
+/// The strings are shared (`Arc<str>`): one process often holds many listeners, and an audit of
+/// 100,000 sockets must not copy each owner's command line 100,000 times.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Owner {
     pub pid: u32,
     /// `comm`: the kernel's short process name.
-    pub name: String,
+    pub name: std::sync::Arc<str>,
     /// User name of the process's effective uid; the numeric uid when no name is known.
-    pub user: Option<String>,
+    pub user: Option<std::sync::Arc<str>>,
     /// Command line with secrets redacted.
-    pub cmdline: String,
+    pub cmdline: std::sync::Arc<str>,
 }
 
 /// How a socket's bind address limits who can reach it.
@@ -166,8 +169,10 @@ pub struct Listener {
     pub interface: Option<String>,
     pub bind_scope: BindScope,
     pub exposed: bool,
-    pub reachable_via: Vec<String>,
-    pub owners: Vec<Owner>,
+    /// Shared between listeners with the same set (most listeners of a host have one of few).
+    pub reachable_via: std::sync::Arc<[String]>,
+    /// Shared between the listeners of the same processes.
+    pub owners: std::sync::Arc<[Owner]>,
     pub verdict: Verdict,
     /// Socket owner uid as the kernel records it.
     pub uid: u32,

@@ -68,8 +68,10 @@ pub struct ProcessInfo {
 /// Which processes hold which socket inodes.
 #[derive(Debug, Clone, Default)]
 pub struct OwnerScan {
-    /// Socket inode to the processes holding it, in pid order.
-    pub holders: HashMap<u64, Vec<ProcessInfo>>,
+    /// Socket inode to the pids holding it, in pid order.
+    pub holders: HashMap<u64, Vec<u32>>,
+    /// Each holding process, read once.
+    pub processes: HashMap<u32, ProcessInfo>,
     /// Processes whose descriptors could not be read (permission denied).
     pub unreadable: usize,
 }

@@ -39,9 +39,15 @@ pub const RED: u8 = 1;
 pub const GREEN: u8 = 2;
 pub const YELLOW: u8 = 3;
 
+/// Buffered stdout. Stdout itself is line-buffered; a large report would otherwise cost one
+/// write per line.
+pub fn stdout_writer() -> std::io::BufWriter<std::io::StdoutLock<'static>> {
+    std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock())
+}
+
 /// Write a JSON document and a newline to stdout.
 pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
+    let mut out = stdout_writer();
     serde_json::to_writer_pretty(&mut out, value)?;
     writeln!(out)?;
     out.flush()?;

@@ -270,6 +270,12 @@ impl SystemView for LinuxSystem {
 /// Find the processes holding `inodes` by reading the `socket:[INODE]` links in
 /// `/proc/PID/fd`. Processes that exit mid-scan are skipped; processes whose descriptors
 /// cannot be read are counted in `unreadable`.
+///
+/// Every owner must be found (a pre-forked server has several), so every descriptor of every
+/// process is read, as `ss -p` does. What makes it cheaper: each process's `fd` directory is
+/// opened once and its links are read relative to it (`readlinkat` into a stack buffer, no
+/// path walk from `/` and no allocation per descriptor), and processes are spread over all
+/// cores. See BENCHMARKS.md.
 fn scan_owners(proc_root: &Path, inodes: &HashSet<u64>) -> OwnerScan {
     let mut scan = OwnerScan::default();
     if inodes.is_empty() {
@@ -282,44 +288,94 @@ fn scan_owners(proc_root: &Path, inodes: &HashSet<u64>) -> OwnerScan {
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
         .collect();
     pids.sort_unstable();
-    let mut found: HashMap<u32, Vec<u64>> = HashMap::new();
-    for pid in pids {
-        let fd_dir = proc_root.join(pid.to_string()).join("fd");
-        let fds = match std::fs::read_dir(&fd_dir) {
-            Ok(fds) => fds,
-            Err(e) if e.kind() == ErrorKind::PermissionDenied => {
-                scan.unreadable += 1;
-                continue;
-            }
-            Err(_) => continue, // vanished, or a zombie
-        };
-        for fd in fds.flatten() {
-            let Ok(target) = std::fs::read_link(fd.path()) else {
-                continue;
-            };
-            let Some(inode) = procfs::parse_socket_link(target.as_os_str().as_encoded_bytes())
-            else {
-                continue;
-            };
-            if inodes.contains(&inode) {
-                let held = found.entry(pid).or_default();
-                if !held.contains(&inode) {
-                    held.push(inode);
-                }
-            }
-        }
+    let Ok(root) = rustix::fs::open(
+        proc_root,
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    ) else {
+        return scan;
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(16);
+    // Per thread: (pid, socket inodes it holds) for each holding process, and the count of
+    // processes whose descriptors were unreadable.
+    type Part = (Vec<(u32, Vec<u64>)>, usize);
+    let parts: Vec<Part> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let (pids, root) = (&pids, &root);
+                s.spawn(move || {
+                    let mut found = Vec::new();
+                    let mut unreadable = 0;
+                    for pid in pids.iter().skip(t).step_by(threads) {
+                        match socket_inodes_of(root, *pid, inodes) {
+                            Ok(held) if !held.is_empty() => found.push((*pid, held)),
+                            Ok(_) => {}
+                            Err(rustix::io::Errno::ACCESS) | Err(rustix::io::Errno::PERM) => {
+                                unreadable += 1
+                            }
+                            Err(_) => {} // vanished, or a zombie
+                        }
+                    }
+                    (found, unreadable)
+                })
+            })
+            .collect();
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    });
+    let mut found: Vec<(u32, Vec<u64>)> = Vec::new();
+    for (f, u) in parts {
+        found.extend(f);
+        scan.unreadable += u;
     }
-    let mut pids: Vec<u32> = found.keys().copied().collect();
-    pids.sort_unstable();
-    for pid in pids {
+    found.sort_unstable_by_key(|(pid, _)| *pid);
+    for (pid, held) in found {
         let Some(info) = read_process(proc_root, pid) else {
             continue; // exited after its descriptors were read
         };
-        for inode in &found[&pid] {
-            scan.holders.entry(*inode).or_default().push(info.clone());
+        scan.processes.insert(pid, info);
+        for inode in held {
+            scan.holders.entry(inode).or_default().push(pid);
         }
     }
     scan
+}
+
+/// The wanted socket inodes among one process's descriptors, each once.
+fn socket_inodes_of(
+    root: &rustix::fd::OwnedFd,
+    pid: u32,
+    wanted: &HashSet<u64>,
+) -> Result<Vec<u64>, rustix::io::Errno> {
+    use rustix::fs::{openat, readlinkat_raw, Dir, Mode, OFlags};
+    let fd_dir = openat(
+        root,
+        format!("{pid}/fd"),
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let dir = Dir::read_from(&fd_dir)?;
+    let mut held = Vec::new();
+    // "socket:[18446744073709551615]" is 29 bytes; anything longer is not a socket.
+    let mut buf = [0u8; 32];
+    for entry in dir {
+        let Ok(entry) = entry else { break };
+        let name = entry.file_name();
+        if name.to_bytes().first().is_none_or(|b| !b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(len) = readlinkat_raw(&fd_dir, name, &mut buf[..]) else {
+            continue; // closed since the listing
+        };
+        // A target longer than the buffer is truncated, and so is not a socket link.
+        if let Some(inode) = procfs::parse_socket_link(&buf[..len.min(buf.len())]) {
+            if wanted.contains(&inode) && !held.contains(&inode) {
+                held.push(inode);
+            }
+        }
+    }
+    Ok(held)
 }
 
 fn read_process(proc_root: &Path, pid: u32) -> Option<ProcessInfo> {
@@ -358,7 +414,8 @@ mod tests {
             .expect("own listener is listed");
         let owners = scan_owners(Path::new("/proc"), &HashSet::from([sock.inode]));
         let me = std::process::id();
-        assert!(owners.holders[&sock.inode].iter().any(|p| p.pid == me));
+        assert!(owners.holders[&sock.inode].contains(&me));
+        assert_eq!(owners.processes[&me].pid, me);
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! `loopback audit`.
 
+use std::io::Write;
+
 use anyhow::Context;
 use loopback_core::audit::{audit, AuditOptions};
 use loopback_core::policy::Policy;
@@ -31,7 +33,9 @@ pub fn run(sys: &dyn SystemView, args: &AuditArgs, style: Style) -> anyhow::Resu
     if args.json {
         output::print_json(&report)?;
     } else {
-        output::print_text(&render(&report, style))?;
+        let mut out = output::stdout_writer();
+        render(&report, style, &mut out)?;
+        out.flush()?;
     }
     Ok(status(&report))
 }
@@ -77,14 +81,14 @@ fn owners(l: &Listener) -> String {
         return "-".into();
     }
     // group pre-forked workers: name[pid,pid] user
-    let mut groups: Vec<(String, Option<String>, Vec<u32>)> = Vec::new();
-    for o in &l.owners {
+    let mut groups: Vec<(&str, Option<&str>, Vec<u32>)> = Vec::new();
+    for o in l.owners.iter() {
         match groups
             .iter_mut()
-            .find(|(n, u, _)| *n == o.name && *u == o.user)
+            .find(|(n, u, _)| *n == &*o.name && *u == o.user.as_deref())
         {
             Some(g) => g.2.push(o.pid),
-            None => groups.push((o.name.clone(), o.user.clone(), vec![o.pid])),
+            None => groups.push((&o.name, o.user.as_deref(), vec![o.pid])),
         }
     }
     groups
@@ -100,8 +104,22 @@ fn owners(l: &Listener) -> String {
         .join(", ")
 }
 
+fn cells(l: &Listener) -> [String; 7] {
+    [
+        l.verdict.as_str().to_owned(),
+        l.proto.to_string(),
+        local(l),
+        stack(l).to_owned(),
+        l.bind_scope.as_str().to_owned(),
+        l.reachable_via.join(","),
+        owners(l),
+    ]
+}
+
 /// The human table: exposed listeners first, details under each one that needs attention.
-pub fn render(report: &AuditReport, style: Style) -> String {
+/// Written as it goes (two passes: widths, then rows), so a host with 100,000 listeners does
+/// not hold the whole table in memory.
+pub fn render(report: &AuditReport, style: Style, out: &mut impl Write) -> std::io::Result<()> {
     let header = [
         "VERDICT",
         "PROTO",
@@ -111,24 +129,9 @@ pub fn render(report: &AuditReport, style: Style) -> String {
         "REACHABLE VIA",
         "OWNER",
     ];
-    let rows: Vec<[String; 7]> = report
-        .listeners
-        .iter()
-        .map(|l| {
-            [
-                l.verdict.as_str().to_owned(),
-                l.proto.to_string(),
-                local(l),
-                stack(l).to_owned(),
-                l.bind_scope.as_str().to_owned(),
-                l.reachable_via.join(","),
-                owners(l),
-            ]
-        })
-        .collect();
     let mut widths = header.map(str::len);
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
+    for l in &report.listeners {
+        for (w, cell) in widths.iter_mut().zip(cells(l)) {
             *w = (*w).max(cell.chars().count());
         }
     }
@@ -143,14 +146,13 @@ pub fn render(report: &AuditReport, style: Style) -> String {
         }
         s.trim_end().to_owned() + "\n"
     };
-    let mut out = String::new();
     if report.listeners.is_empty() {
-        out.push_str("No listening sockets in this network namespace.\n");
+        out.write_all(b"No listening sockets in this network namespace.\n")?;
     } else {
-        out.push_str(&line(&header.map(str::to_owned)));
+        out.write_all(line(&header.map(str::to_owned)).as_bytes())?;
     }
-    for (l, row) in report.listeners.iter().zip(&rows) {
-        let mut text = line(row);
+    for l in &report.listeners {
+        let mut text = line(&cells(l));
         let color = match l.verdict {
             Verdict::Exposed => RED,
             Verdict::Allowed => YELLOW,
@@ -160,24 +162,25 @@ pub fn render(report: &AuditReport, style: Style) -> String {
             let verdict = l.verdict.as_str();
             text = text.replacen(verdict, &style.paint(verdict, color), 1);
         }
-        out.push_str(&text);
+        out.write_all(text.as_bytes())?;
         if l.verdict != Verdict::Ok || !l.notes.is_empty() {
-            for o in &l.owners {
-                if l.verdict != Verdict::Ok {
-                    out.push_str(&format!("    pid {}: {}\n", o.pid, o.cmdline));
+            if l.verdict != Verdict::Ok {
+                for o in l.owners.iter() {
+                    writeln!(out, "    pid {}: {}", o.pid, o.cmdline)?;
                 }
             }
             if let Some(rule) = l.allowed_by {
-                out.push_str(&format!("    allowed by policy rule #{}\n", rule + 1));
+                writeln!(out, "    allowed by policy rule #{}", rule + 1)?;
             }
             for n in &l.notes {
-                out.push_str(&format!("    note: {}\n", output::wrap(n, 100, 10)));
+                writeln!(out, "    note: {}", output::wrap(n, 100, 10))?;
             }
         }
     }
     let count = |v: Verdict| report.listeners.iter().filter(|l| l.verdict == v).count();
-    out.push_str(&format!(
-        "\n{} listeners: {} exposed, {} allowed by policy, {} not reachable from other hosts (source: {}).\n",
+    writeln!(
+        out,
+        "\n{} listeners: {} exposed, {} allowed by policy, {} not reachable from other hosts (source: {}).",
         report.listeners.len(),
         count(Verdict::Exposed),
         count(Verdict::Allowed),
@@ -186,18 +189,19 @@ pub fn render(report: &AuditReport, style: Style) -> String {
             loopback_model::SocketSourceKind::Netlink => "netlink sock_diag",
             loopback_model::SocketSourceKind::Proc => "/proc/net",
         }
-    ));
+    )?;
     if !report.udp_clients.is_empty() {
-        out.push_str(&format!(
-            "{} UDP client sockets on kernel-chosen ephemeral ports are not listed (see udp_clients in --json).\n",
+        writeln!(
+            out,
+            "{} UDP client sockets on kernel-chosen ephemeral ports are not listed (see udp_clients in --json).",
             report.udp_clients.len()
-        ));
+        )?;
     }
     if count(Verdict::Exposed) > 0 {
-        out.push_str(
-            "Exposed listeners accept connections from other hosts. Bind them to 127.0.0.1 or ::1\n\
+        out.write_all(
+            b"Exposed listeners accept connections from other hosts. Bind them to 127.0.0.1 or ::1\n\
              if only this host needs them, or allow them in a --policy file.\n",
-        );
+        )?;
     }
-    out
+    Ok(())
 }

@@ -210,7 +210,7 @@ fn audit_classifies_every_kind_of_listener_in_a_lan_namespace() {
         assert_eq!(l.interface.as_deref(), iface, "{ctx}");
         assert_eq!(l.bind_scope, scope, "{ctx}");
         assert_eq!(l.exposed, exposed, "{ctx}");
-        assert_eq!(&l.reachable_via, via, "{ctx}");
+        assert_eq!(&*l.reachable_via, via.as_slice(), "{ctx}");
         assert_eq!(
             l.verdict,
             if exposed {
@@ -227,7 +227,7 @@ fn audit_classifies_every_kind_of_listener_in_a_lan_namespace() {
             assert_eq!(pids, vec![held.pid()], "{ctx}");
         }
         let me = &l.owners[0];
-        assert_eq!(me.name, "lb-listen");
+        assert_eq!(&*me.name, "lb-listen");
         assert_eq!(me.user.as_deref(), Some("root"));
         assert!(
             me.cmdline.contains("--requirepass <redacted>"),
@@ -317,7 +317,7 @@ fn lo_only_namespace_exposes_nothing() {
         let l = find(&r, proto, port);
         assert_eq!(l.bind_scope, BindScope::Wildcard);
         assert!(!l.exposed);
-        assert_eq!(l.reachable_via, vec!["lo"]);
+        assert_eq!(*l.reachable_via, ["lo"]);
         assert_eq!(l.verdict, Verdict::Ok);
     }
 }
@@ -371,7 +371,7 @@ fn route_localnet_exposes_loopback_listeners_to_the_link() {
     let v4 = find(&r, Proto::Tcp, 7200);
     assert_eq!(v4.bind_scope, BindScope::Loopback);
     assert!(v4.exposed);
-    assert_eq!(v4.reachable_via, vec!["lo", "lan0"]);
+    assert_eq!(*v4.reachable_via, ["lo", "lan0"]);
     assert!(v4.notes.iter().any(|n| n.contains("CVE-2020-8558")));
     assert!(
         !find(&r, Proto::Tcp, 7201).exposed,
@@ -496,12 +496,12 @@ fn dual_stack_wildcard_is_exposed_through_an_ipv4_only_link_and_v6only_is_not() 
     let r = report(&out);
     let dual = find(&r, Proto::Tcp, 7600);
     assert!(dual.exposed);
-    assert_eq!(dual.reachable_via, vec!["lo", "lan0"]);
+    assert_eq!(*dual.reachable_via, ["lo", "lan0"]);
     for (proto, port) in [(Proto::Tcp, 7601), (Proto::Udp, 7602)] {
         let l = find(&r, proto, port);
         assert_eq!(l.v6only, Some(true));
         assert!(!l.exposed, "{l:#?}");
-        assert_eq!(l.reachable_via, vec!["lo"]);
+        assert_eq!(*l.reachable_via, ["lo"]);
     }
     assert_eq!(out.status.code(), Some(1));
 }

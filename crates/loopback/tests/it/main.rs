@@ -8,4 +8,5 @@ mod doctor;
 mod explain;
 mod probe;
 mod resolve;
+mod scale;
 mod support;

@@ -39,17 +39,22 @@ pub fn loopback_bin() -> &'static str {
     env!("CARGO_BIN_EXE_loopback")
 }
 
-/// The `lb-listen` example, built by `cargo test` next to the test binary.
-pub fn listen_bin() -> PathBuf {
+/// An example binary (`lb-listen`, `lb-crowd`), built by `cargo test` next to the test binary.
+pub fn example_bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test exe");
     let dir = exe.parent().and_then(Path::parent).expect("target dir");
-    let bin = dir.join("examples").join("lb-listen");
+    let bin = dir.join("examples").join(name);
     assert!(
         bin.exists(),
         "{} missing: run the suite with `cargo test` (it builds examples)",
         bin.display()
     );
     bin
+}
+
+/// The `lb-listen` example.
+pub fn listen_bin() -> PathBuf {
+    example_bin("lb-listen")
 }
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -177,6 +182,28 @@ fn listen_in(ns: &str, specs: &[&str], extra: &[&str]) -> Listeners {
 }
 
 impl Netns {
+    /// Start `lb-crowd PROCS FDS LISTENERS` inside the namespace; it holds everything until the
+    /// returned handle drops. The first line it prints (`ready …`) is the readiness signal.
+    pub fn crowd(&self, procs: usize, fds: usize, listeners: usize) -> Listeners {
+        let mut child = self
+            .cmd(example_bin("lb-crowd"))
+            .args([procs, fds, listeners].map(|n| n.to_string()))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawning lb-crowd");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("reading lb-crowd");
+        assert!(line.starts_with("ready"), "lb-crowd failed: {line:?}");
+        Listeners {
+            stdin: child.stdin.take(),
+            child,
+            pids: vec![],
+        }
+    }
+
     /// Install `/etc/netns/NAME/FILE` (bind-mounted over `/etc/FILE` by `ip netns exec`).
     pub fn etc_file(&self, file: &str, contents: &str) {
         let dir = PathBuf::from("/etc/netns").join(&self.name);
