@@ -143,6 +143,10 @@ pub fn redact(argv: &[String]) -> Vec<String> {
 /// Redact and join an argument vector into one printable command line. Arguments holding
 /// white space or nothing are single-quoted so the line stays readable.
 pub fn redact_argv(argv: &[String]) -> String {
+    // A rewritten process title (one argument holding spaces) is shown as the process shows it.
+    if let [title] = argv {
+        return redact_key_values(&redact_urls(title));
+    }
     redact(argv)
         .iter()
         .map(|a| {
@@ -233,9 +237,14 @@ mod tests {
 
     #[test]
     fn innocent_lines_unchanged() {
+        // a rewritten process title is shown as the process shows it
         assert_eq!(
             r(&["nginx: master process /usr/sbin/nginx"]),
-            "'nginx: master process /usr/sbin/nginx'"
+            "nginx: master process /usr/sbin/nginx"
+        );
+        assert_eq!(
+            r(&["redis-server *:6379 password=x"]),
+            "redis-server *:6379 password=<redacted>"
         );
         assert_eq!(
             r(&["sshd", "--no-password-auth", "-D"]),

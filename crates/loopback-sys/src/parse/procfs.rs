@@ -10,10 +10,12 @@ pub fn parse_status_euid(bytes: &[u8]) -> Option<u32> {
 }
 
 /// `/proc/PID/cmdline`: arguments separated by NUL, usually with a trailing NUL. Programs that
-/// rewrite their title (`setproctitle`) may leave one space-separated string instead; that comes
-/// back as one argument. Invalid UTF-8 is replaced, never fatal.
+/// rewrite their title (`setproctitle`: redis, nginx workers, PostgreSQL backends) leave one
+/// space-separated string padded with NULs; that comes back as one argument, the padding
+/// dropped. Invalid UTF-8 is replaced, never fatal.
 pub fn parse_cmdline(bytes: &[u8]) -> Vec<String> {
-    let bytes = bytes.strip_suffix(b"\0").unwrap_or(bytes);
+    let end = bytes.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
+    let bytes = &bytes[..end];
     if bytes.is_empty() {
         return Vec::new();
     }
@@ -85,6 +87,11 @@ mod tests {
             vec!["postgres: checkpointer "]
         );
         assert_eq!(parse_cmdline(b"a\xffb\0"), vec!["a\u{fffd}b"]);
+        // redis-server after rewriting its title: the old argv area is left as NULs
+        assert_eq!(
+            parse_cmdline(b"redis-server 0.0.0.0:6379\0\0\0\0\0\0\0\0"),
+            vec!["redis-server 0.0.0.0:6379"]
+        );
     }
 
     #[test]
