@@ -6,12 +6,13 @@ use std::sync::Arc;
 use loopback_model::{
     AuditReport, BoundSocket, Listener, Owner, Proto, SocketSourceKind, Verdict, AUDIT_VERSION,
 };
-use loopback_sys::{OwnerScan, SourcePreference, SysError, SystemView};
+use loopback_sys::{OwnerScan, ProcessInfo, SourcePreference, SysError, SystemView};
 
 use crate::classify::is_wildcard;
 use crate::policy::Policy;
 use crate::redact::redact_argv;
 use crate::scope::{bind_scope, reach, Links};
+use crate::services::Identifier;
 
 /// What to audit and how to judge it.
 #[derive(Debug, Clone, Default)]
@@ -118,10 +119,11 @@ pub fn audit(sys: &dyn SystemView, options: &AuditOptions) -> Result<AuditReport
         })
         .collect();
     let mut shared = Interner::default();
+    let mut ident = Identifier::new(sys);
     let mut listeners = Vec::new();
     let mut udp_clients = Vec::new();
     for sock in scan.sockets {
-        let listener = classify_socket(
+        let mut listener = classify_socket(
             &sock,
             &links,
             &owners,
@@ -130,6 +132,21 @@ pub fn audit(sys: &dyn SystemView, options: &AuditOptions) -> Result<AuditReport
             privileged,
             options,
         );
+        let procs: Vec<&ProcessInfo> = owners
+            .holders
+            .get(&sock.inode)
+            .map(|pids| {
+                pids.iter()
+                    .filter_map(|p| owners.processes.get(p))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(found) = ident.identify(&procs, sock.port, sock.address) {
+            if listener.exposed {
+                listener.fix = Some(found.fix);
+            }
+            listener.service = Some(found.info);
+        }
         if is_udp_client(&sock, ephemeral) {
             udp_clients.push(listener);
         } else {
@@ -236,6 +253,8 @@ fn classify_socket(
         inode: sock.inode,
         allowed_by: None,
         notes,
+        service: None,
+        fix: None,
     };
     if listener.exposed {
         listener.allowed_by = options.policy.as_ref().and_then(|p| p.allows(&listener));

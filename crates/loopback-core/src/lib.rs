@@ -7,6 +7,7 @@
 //! - [`audit`]: listeners, owners, verdicts.
 //! - [`policy`]: the `[[allow]]` policy file.
 //! - [`redact`]: secrets out of command lines.
+//! - [`services`]: the service behind a listener and the exact fix, from `data/services.toml`.
 //! - [`explain`]: what an address is and who can reach it.
 //! - [`resolve`]: a model of glibc's `getaddrinfo` (nsswitch, hosts, AI_ADDRCONFIG, RFC 3484/6724
 //!   sorting with gai.conf) beside the C library's own answer; [`probe`] tries every address.
@@ -22,6 +23,7 @@ pub mod probe;
 pub mod redact;
 pub mod resolve;
 pub mod scope;
+pub mod services;
 
 #[cfg(test)]
 mod testing;

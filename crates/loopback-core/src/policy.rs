@@ -204,6 +204,8 @@ mod tests {
             inode: 1,
             allowed_by: None,
             notes: vec![],
+            service: None,
+            fix: None,
         }
     }
 

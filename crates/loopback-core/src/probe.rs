@@ -333,10 +333,20 @@ fn diagnose(
         Some(e) => {
             summary.push_str(&format!(". {e}, so {host} does not reach it"));
             let l = &listeners[0];
-            Some(format!(
-                "bind the service to an address {host} resolves to (or to `::` with IPV6_V6ONLY off), or connect to {} instead",
-                if l.address.is_ipv6() { format!("[{}]:{port}", l.address) } else { format!("{}:{port}", l.address) }
-            ))
+            let target = if l.address.is_ipv6() {
+                format!("[{}]:{port}", l.address)
+            } else {
+                format!("{}:{port}", l.address)
+            };
+            Some(match &l.service {
+                Some(s) => format!(
+                    "add {} to {}{} so that {host} reaches it (keep it on loopback), or connect to {target} instead",
+                    addr_list(&bad),
+                    s.setting,
+                    s.config_file.as_deref().map(|c| format!(" in {c}")).unwrap_or_default()
+                ),
+                None => format!("bind the service to an address {host} resolves to (or to `::` with IPV6_V6ONLY off), or connect to {target} instead"),
+            })
         }
         None => Some(format!(
             "nothing listens on port {port} there: start the service, or check the port"

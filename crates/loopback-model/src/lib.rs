@@ -181,6 +181,31 @@ pub struct Listener {
     pub allowed_by: Option<usize>,
     /// Caveats about this listener (missing owners, assumptions made).
     pub notes: Vec<String>,
+    /// The service behind it, when it can be named.
+    pub service: Option<std::sync::Arc<ServiceInfo>>,
+    /// For an exposed listener: the exact change that binds it to loopback.
+    pub fix: Option<std::sync::Arc<str>>,
+}
+
+/// The service behind a listener.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceInfo {
+    /// Stable id from the service table, e.g. `postgresql`.
+    pub id: String,
+    pub name: String,
+    /// `process` (its executable or command line) or `port` (a well-known port only: lower
+    /// confidence).
+    pub identified_by: String,
+    /// The configuration file the process runs with, when it can be found.
+    pub config_file: Option<String>,
+    /// The setting that controls the bind address.
+    pub setting: String,
+    /// Its current value, when readable.
+    pub current: Option<String>,
+    /// Where `current` comes from (`FILE:LINE`, `command line (-l)`), or what was observed.
+    pub current_from: Option<String>,
+    /// The setting's default.
+    pub default: String,
 }
 
 /// The `audit` JSON document (`docs/json.md`, version 1).
@@ -196,7 +221,7 @@ pub struct AuditReport {
 }
 
 /// Version of the `audit` JSON document.
-pub const AUDIT_VERSION: u32 = 1;
+pub const AUDIT_VERSION: u32 = 2;
 /// Version of the `explain` JSON document.
 pub const EXPLAIN_VERSION: u32 = 1;
 

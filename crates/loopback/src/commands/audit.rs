@@ -104,7 +104,15 @@ fn owners(l: &Listener) -> String {
         .join(", ")
 }
 
-fn cells(l: &Listener) -> [String; 7] {
+fn service(l: &Listener) -> String {
+    match &l.service {
+        Some(s) if s.identified_by == "port" => format!("{}?", s.name),
+        Some(s) => s.name.clone(),
+        None => "-".into(),
+    }
+}
+
+fn cells(l: &Listener) -> [String; 8] {
     [
         l.verdict.as_str().to_owned(),
         l.proto.to_string(),
@@ -112,6 +120,7 @@ fn cells(l: &Listener) -> [String; 7] {
         stack(l).to_owned(),
         l.bind_scope.as_str().to_owned(),
         l.reachable_via.join(","),
+        service(l),
         owners(l),
     ]
 }
@@ -168,6 +177,27 @@ pub fn render(report: &AuditReport, style: Style, out: &mut impl Write) -> std::
                 for o in l.owners.iter() {
                     writeln!(out, "    pid {}: {}", o.pid, o.cmdline)?;
                 }
+            }
+            if let Some(svc) = &l.service {
+                let at = svc
+                    .config_file
+                    .as_deref()
+                    .map(|c| format!(", config {c}"))
+                    .unwrap_or_default();
+                let by = if svc.identified_by == "port" {
+                    " (guessed from the port only)"
+                } else {
+                    ""
+                };
+                let now = match (&svc.current, &svc.current_from) {
+                    (Some(v), Some(from)) => format!("{} = {v} ({from})", svc.setting),
+                    (None, Some(from)) => format!("{}: {from}", svc.setting),
+                    _ => svc.setting.clone(),
+                };
+                writeln!(out, "    service: {}{by}{at}; {now}", svc.name)?;
+            }
+            if let Some(fix) = &l.fix {
+                writeln!(out, "    fix: {}", output::wrap(fix, 100, 9))?;
             }
             if let Some(rule) = l.allowed_by {
                 writeln!(out, "    allowed by policy rule #{}", rule + 1)?;
