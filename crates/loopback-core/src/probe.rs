@@ -266,9 +266,23 @@ fn diagnose(
                 .map(|a| why_not(l, a.address))
                 .collect();
             if !missed.is_empty() {
+                // Only a service named from its process; a port-only guess is no evidence.
+                let svc = l
+                    .service
+                    .as_ref()
+                    .filter(|s| s.identified_by == "process")
+                    .map(|s| {
+                        let at = s
+                            .config_file
+                            .as_deref()
+                            .map(|c| format!(" in {c}"))
+                            .unwrap_or_default();
+                        format!(" ({}: {}{at})", s.name, s.setting)
+                    });
                 parts.push(format!(
-                    "{} is listening, but {}",
+                    "{}{} is listening, but {}",
                     describe_listener(l),
+                    svc.unwrap_or_default(),
                     missed.join("; ")
                 ));
             }
@@ -338,7 +352,7 @@ fn diagnose(
             } else {
                 format!("{}:{port}", l.address)
             };
-            Some(match &l.service {
+            Some(match l.service.as_ref().filter(|s| s.identified_by == "process") {
                 Some(s) => format!(
                     "add {} to {}{} so that {host} reaches it (keep it on loopback), or connect to {target} instead",
                     addr_list(&bad),
@@ -429,5 +443,51 @@ mod tests {
         let r = probe(&sys, "nope.test:80", &ProbeOptions::default()).expect("probe");
         assert_eq!(r.diagnosis.code, "unresolved");
         assert!(r.attempts.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod service_tests {
+    use super::*;
+    use crate::testing::FakeSystem;
+    use loopback_sys::ProcessInfo;
+
+    #[test]
+    fn refused_diagnosis_uses_the_service_table() {
+        let mut sys = FakeSystem::lan();
+        sys.names
+            .insert("localhost".into(), vec!["::1".parse().expect("ip")]);
+        sys.add_socket(Proto::Tcp, "127.0.0.1", 5432, None, 9);
+        sys.add_owner(
+            9,
+            ProcessInfo {
+                pid: 40,
+                comm: "postgres".into(),
+                euid: Some(105),
+                argv: vec![
+                    "/usr/lib/postgresql/15/bin/postgres".into(),
+                    "-D".into(),
+                    "/srv/pg".into(),
+                ],
+            },
+        );
+        sys.files.insert(
+            "/proc/40/root/srv/pg/postgresql.conf".into(),
+            b"listen_addresses = '127.0.0.1'\n".to_vec(),
+        );
+        let r = probe(&sys, "localhost:5432", &ProbeOptions::default()).expect("probe");
+        assert_eq!(r.diagnosis.code, "refused");
+        assert!(
+            r.diagnosis
+                .summary
+                .contains("(PostgreSQL: listen_addresses in /srv/pg/postgresql.conf)"),
+            "{}",
+            r.diagnosis.summary
+        );
+        let fix = r.diagnosis.fix.as_deref().unwrap_or_default();
+        assert!(
+            fix.starts_with("add ::1 to listen_addresses in /srv/pg/postgresql.conf"),
+            "{fix}"
+        );
     }
 }

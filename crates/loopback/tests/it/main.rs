@@ -9,4 +9,5 @@ mod explain;
 mod probe;
 mod resolve;
 mod scale;
+mod services;
 mod support;

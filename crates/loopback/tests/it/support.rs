@@ -205,10 +205,14 @@ impl Netns {
     }
 
     /// Install `/etc/netns/NAME/FILE` (bind-mounted over `/etc/FILE` by `ip netns exec`).
+    /// `file` may hold a directory (`redis/redis.conf`): the directory is bind-mounted over
+    /// `/etc/redis`, which must exist.
     pub fn etc_file(&self, file: &str, contents: &str) {
-        let dir = PathBuf::from("/etc/netns").join(&self.name);
-        std::fs::create_dir_all(&dir).expect("creating /etc/netns dir");
-        std::fs::write(dir.join(file), contents).expect("writing netns etc file");
+        let path = PathBuf::from("/etc/netns").join(&self.name).join(file);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).expect("creating /etc/netns dir");
+        }
+        std::fs::write(path, contents).expect("writing netns etc file");
     }
 
     /// The `ss -H -tulnpe` view of this namespace.

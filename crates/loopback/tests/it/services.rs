@@ -1,0 +1,378 @@
+//! Real servers from Debian's packages (installed by scripts/test), each started inside a test
+//! namespace once on loopback and once on a wildcard: `audit` must name the service, the
+//! configuration file it runs with, and the right fix.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use loopback_model::{AuditReport, Listener, Proto, Verdict};
+
+use crate::support::{require_root, Netns};
+
+/// The path of an installed program, or None (skipped locally, a failure under CI).
+fn installed(candidates: &[&str]) -> Option<PathBuf> {
+    let found = candidates.iter().map(PathBuf::from).find(|p| p.exists());
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{candidates:?} missing: scripts/test installs it"
+        );
+        eprintln!("SKIPPED: {candidates:?} not installed (scripts/test installs it)");
+    }
+    found
+}
+
+fn postgres_bin(name: &str) -> Option<PathBuf> {
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    versions.sort();
+    versions
+        .into_iter()
+        .rev()
+        .map(|v| v.join("bin").join(name))
+        .find(|p| p.exists())
+}
+
+/// A scratch directory every user can enter (servers drop privileges).
+fn scratch(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("lbt-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    dir
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn audit(ns: &Netns) -> AuditReport {
+    let out = ns.loopback(&["audit", "--json"]);
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("audit JSON {e}: {}", String::from_utf8_lossy(&out.stderr)))
+}
+
+fn on_port(r: &AuditReport, port: u16) -> Vec<&Listener> {
+    r.listeners
+        .iter()
+        .filter(|l| l.port == port && l.proto == Proto::Tcp)
+        .collect()
+}
+
+/// On drop: runs the stop command, kills and reaps the child, then removes the scratch
+/// directory (in that order: a stop command may need the pid file inside it).
+struct Stop(Option<Command>, Option<Child>, Option<PathBuf>);
+
+impl Drop for Stop {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.as_mut() {
+            let _ = c.output();
+        }
+        if let Some(child) = self.1.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if let Some(dir) = self.2.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+fn check(listeners: &[&Listener], id: &str, config: Option<&Path>, exposed: bool, fix_has: &str) {
+    assert!(!listeners.is_empty(), "no listener");
+    for l in listeners {
+        let svc = l
+            .service
+            .as_ref()
+            .unwrap_or_else(|| panic!("no service named for {l:#?}"));
+        assert_eq!(svc.id, id, "{l:#?}");
+        assert_eq!(svc.identified_by, "process");
+        assert_eq!(
+            svc.config_file.as_deref(),
+            config.map(|c| c.to_str().expect("utf-8 path")),
+            "{svc:#?}"
+        );
+        assert_eq!(l.exposed, exposed, "{l:#?}");
+        if exposed {
+            assert_eq!(l.verdict, Verdict::Exposed);
+            let fix = l
+                .fix
+                .as_deref()
+                .unwrap_or_else(|| panic!("no fix for {l:#?}"));
+            assert!(fix.contains(fix_has), "fix {fix:?} lacks {fix_has:?}");
+        } else {
+            assert!(l.fix.is_none());
+        }
+    }
+}
+
+#[test]
+fn postgresql_listen_addresses() {
+    if !require_root() {
+        return;
+    }
+    let (Some(initdb), Some(pg_ctl), Some(postgres)) = (
+        postgres_bin("initdb"),
+        postgres_bin("pg_ctl"),
+        postgres_bin("postgres"),
+    ) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "PostgreSQL missing: scripts/test installs it"
+        );
+        return;
+    };
+    let dir = scratch("pg");
+    let data = dir.join("data");
+    run(Command::new("chown").args(["postgres", dir.to_str().expect("path")]));
+    run(Command::new("runuser")
+        .args(["-u", "postgres", "--"])
+        .arg(&initdb)
+        .args(["-N", "-A", "trust", "-U", "postgres", "-D"])
+        .arg(&data));
+    let conf = data.join("postgresql.conf");
+    let base = std::fs::read_to_string(&conf).expect("postgresql.conf");
+    for (tag, listen, exposed) in [("pglo", "127.0.0.1", false), ("pgany", "*", true)] {
+        let ns = Netns::with_lan(tag);
+        std::fs::write(&conf, format!("{base}\nlisten_addresses = '{listen}'\nport = 25432\nunix_socket_directories = '{}'\n", dir.display())).expect("conf");
+        // The postmaster runs as this test's child (setpriv execs, it does not fork), so it is
+        // reaped here whatever the machine's init does; it logs readiness on stderr.
+        let mut child = ns
+            .cmd("setpriv")
+            .args(["--reuid=postgres", "--regid=postgres", "--init-groups"])
+            .arg(&postgres)
+            .arg("-D")
+            .arg(&data)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("postgres");
+        let lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let ready = lines
+            .map_while(Result::ok)
+            .any(|l| l.contains("ready to accept connections"));
+        assert!(ready, "postgres did not start");
+        let mut stop = ns.cmd("runuser");
+        stop.args(["-u", "postgres", "--"])
+            .arg(&pg_ctl)
+            .arg("-D")
+            .arg(&data)
+            .args(["-m", "fast", "stop"]);
+        let _stop = Stop(Some(stop), Some(child), None);
+        let r = audit(&ns);
+        let ls = on_port(&r, 25432);
+        check(
+            &ls,
+            "postgresql",
+            Some(&conf),
+            exposed,
+            &format!("`listen_addresses = 'localhost'` in {}", conf.display()),
+        );
+        let svc = ls[0].service.as_ref().expect("service");
+        assert_eq!(svc.current.as_deref(), Some(listen));
+        assert!(
+            svc.current_from
+                .as_deref()
+                .is_some_and(|f| f.starts_with(&format!("{}:", conf.display()))),
+            "{svc:#?}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn redis_bind_with_the_packaged_config_path() {
+    if !require_root() {
+        return;
+    }
+    let Some(redis) = installed(&["/usr/bin/redis-server"]) else {
+        return;
+    };
+    for (tag, bind, exposed) in [("rdlo", "127.0.0.1 -::1", false), ("rdany", "* -::*", true)] {
+        let ns = Netns::with_lan(tag);
+        let dir = scratch(tag);
+        // Debian's layout: the server reads /etc/redis/redis.conf (bind-mounted per namespace)
+        // and rewrites its process title, so the path is not on its command line.
+        ns.etc_file(
+            "redis/redis.conf",
+            &format!("port 26379\nbind {bind}\nprotected-mode yes\ndaemonize no\nlogfile \"\"\ndir {}\nsave \"\"\n", dir.display()),
+        );
+        let mut child = ns
+            .cmd(&redis)
+            .arg("/etc/redis/redis.conf")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        assert!(
+            lines
+                .by_ref()
+                .map_while(Result::ok)
+                .any(|l| l.contains("Ready to accept connections")),
+            "redis did not start"
+        );
+        let _stop = Stop(None, Some(child), Some(dir.clone()));
+        let r = audit(&ns);
+        let ls = on_port(&r, 26379);
+        check(
+            &ls,
+            "redis",
+            Some(Path::new("/etc/redis/redis.conf")),
+            exposed,
+            "`bind 127.0.0.1 -::1` and keep `protected-mode yes` in /etc/redis/redis.conf",
+        );
+        assert_eq!(
+            ls[0].service.as_ref().and_then(|s| s.current.as_deref()),
+            Some(bind)
+        );
+    }
+}
+
+#[test]
+fn nginx_listen_directive() {
+    if !require_root() {
+        return;
+    }
+    let Some(nginx) = installed(&["/usr/sbin/nginx"]) else {
+        return;
+    };
+    for (tag, listen, exposed) in [
+        ("ngxlo", "127.0.0.1:28080", false),
+        ("ngxany", "28080", true),
+    ] {
+        let ns = Netns::with_lan(tag);
+        let dir = scratch(tag);
+        let conf = dir.join("nginx.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "pid {d}/nginx.pid;\nerror_log {d}/error.log;\nevents {{}}\nhttp {{\n    access_log off;\n    server {{\n        listen {listen};\n        location / {{ return 204; }}\n    }}\n}}\n",
+                d = dir.display()
+            ),
+        )
+        .expect("nginx.conf");
+        // Without `daemon off`, nginx returns once its master process listens.
+        run(ns.cmd(&nginx).arg("-c").arg(&conf));
+        let mut stop = ns.cmd(&nginx);
+        stop.arg("-c").arg(&conf).args(["-s", "stop"]);
+        let _stop = Stop(Some(stop), None, Some(dir.clone()));
+        let r = audit(&ns);
+        let ls = on_port(&r, 28080);
+        assert!(
+            ls[0].owners.len() >= 2,
+            "master and worker hold the socket: {:#?}",
+            ls[0].owners
+        );
+        check(
+            &ls,
+            "nginx",
+            Some(&conf),
+            exposed,
+            &format!(
+                "`listen 127.0.0.1:28080;` (and `listen [::1]:28080;`) in {}",
+                conf.display()
+            ),
+        );
+        let svc = ls[0].service.as_ref().expect("service");
+        assert_eq!(svc.current.as_deref(), Some(listen));
+        assert_eq!(
+            svc.current_from.as_deref(),
+            Some(format!("{}:7", conf.display()).as_str())
+        );
+    }
+}
+
+/// memcached in the foreground; `-vv` prints "server listening" once it is bound.
+fn start_memcached(ns: &Netns, memcached: &Path, port: u16, listen: &str) -> Stop {
+    let mut child = ns
+        .cmd(memcached)
+        .args([
+            "-u",
+            "nobody",
+            "-p",
+            &port.to_string(),
+            "-U",
+            "0",
+            "-l",
+            listen,
+            "-vv",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("memcached");
+    let lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let ready = lines
+        .map_while(Result::ok)
+        .any(|l| l.contains("server listening"));
+    assert!(ready, "memcached did not start");
+    Stop(None, Some(child), None)
+}
+
+#[test]
+fn memcached_listen_flag() {
+    if !require_root() {
+        return;
+    }
+    let Some(memcached) = installed(&["/usr/bin/memcached"]) else {
+        return;
+    };
+    for (tag, listen, exposed) in [("mclo", "127.0.0.1", false), ("mcany", "0.0.0.0", true)] {
+        let ns = Netns::with_lan(tag);
+        let _stop = start_memcached(&ns, &memcached, 21211, listen);
+        let r = audit(&ns);
+        let ls = on_port(&r, 21211);
+        // No packaged /etc/memcached.conf sets this port: the command line is the configuration.
+        check(
+            &ls,
+            "memcached",
+            None,
+            exposed,
+            "`-l 127.0.0.1` (and `-U 0` to keep UDP off)",
+        );
+        let svc = ls[0].service.as_ref().expect("service");
+        assert_eq!(svc.current.as_deref(), Some(listen));
+        assert_eq!(svc.current_from.as_deref(), Some("command line (-l)"));
+    }
+}
+
+#[test]
+fn human_audit_shows_service_and_fix_for_exposed_listeners() {
+    if !require_root() {
+        return;
+    }
+    let Some(memcached) = installed(&["/usr/bin/memcached"]) else {
+        return;
+    };
+    let ns = Netns::with_lan("mchuman");
+    let _stop = start_memcached(&ns, &memcached, 21212, "0.0.0.0");
+    let out = ns.loopback(&["audit"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.contains("0.0.0.0:21212") && l.contains("memcached")),
+        "{text}"
+    );
+    assert!(
+        text.contains("    service: memcached; -l (and -U for UDP) = 0.0.0.0 (command line (-l))"),
+        "{text}"
+    );
+    assert!(
+        text.contains("    fix: run memcached with `-l 127.0.0.1`"),
+        "{text}"
+    );
+}
