@@ -129,13 +129,15 @@ fn cells(l: &Listener) -> [String; 8] {
 /// Written as it goes (two passes: widths, then rows), so a host with 100,000 listeners does
 /// not hold the whole table in memory.
 pub fn render(report: &AuditReport, style: Style, out: &mut impl Write) -> std::io::Result<()> {
-    let header = [
+    // The same length as `cells`, so a column cannot be dropped silently.
+    let header: [&str; 8] = [
         "VERDICT",
         "PROTO",
         "LOCAL",
         "STACK",
         "SCOPE",
         "REACHABLE VIA",
+        "SERVICE",
         "OWNER",
     ];
     let mut widths = header.map(str::len);

@@ -362,10 +362,21 @@ fn human_audit_shows_service_and_fix_for_exposed_listeners() {
     let _stop = start_memcached(&ns, &memcached, 21212, "0.0.0.0");
     let out = ns.loopback(&["audit"]);
     let text = String::from_utf8_lossy(&out.stdout);
+    let header = text.lines().next().unwrap_or_default();
     assert!(
-        text.lines()
-            .any(|l| l.contains("0.0.0.0:21212") && l.contains("memcached")),
+        header.contains("SERVICE") && header.contains("OWNER"),
         "{text}"
+    );
+    let row = text
+        .lines()
+        .find(|l| l.contains("0.0.0.0:21212"))
+        .unwrap_or_else(|| panic!("no row in {text}"));
+    let cols: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cols[0], "exposed", "{row}");
+    assert!(cols.contains(&"memcached"), "a SERVICE column: {row}");
+    assert!(
+        row.contains("memcached[") && row.contains("(nobody)"),
+        "an OWNER column with pid and user: {row}"
     );
     assert!(
         text.contains("    service: memcached; -l (and -U for UDP) = 0.0.0.0 (command line (-l))"),
