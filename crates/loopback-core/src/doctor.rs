@@ -256,27 +256,19 @@ fn run_probes(sys: &dyn SystemView, options: &DoctorOptions, v6: bool) -> Probes
     })
 }
 
-/// Split `HOST[:PORT]` / `[V6]:PORT`.
-fn split_reach(target: &str) -> (String, Option<u16>) {
-    if let Some(rest) = target.strip_prefix('[') {
-        if let Some((host, after)) = rest.split_once(']') {
-            return (
-                host.into(),
-                after.strip_prefix(':').and_then(|p| p.parse().ok()),
-            );
-        }
-    }
-    match target.rsplit_once(':') {
-        Some((h, p)) if !h.contains(':') => (h.into(), p.parse().ok()),
-        _ => (target.into(), None),
-    }
-}
-
 fn reach_probe(sys: &dyn SystemView, target: &str, t: Duration) -> ReachResult {
-    let (host, port) = split_reach(target);
-    let resolved = match host.parse::<IpAddr>() {
-        Ok(ip) => Ok(vec![ip]),
-        Err(_) => sys.resolve(&host).map_err(|e| e.to_string()),
+    let (port, resolved) = match crate::probe::split_host_port(target) {
+        None => (
+            None,
+            Err(format!("{target:?} is not HOST, HOST:PORT or [V6]:PORT")),
+        ),
+        Some((host, port)) => {
+            let resolved = match host.parse::<IpAddr>() {
+                Ok(ip) => Ok(vec![ip]),
+                Err(_) => sys.resolve(&host).map_err(|e| e.to_string()),
+            };
+            (port, resolved)
+        }
     };
     let addrs = resolved.clone().unwrap_or_default();
     let (echo, tcp) = std::thread::scope(|s| {
@@ -1126,10 +1118,23 @@ mod tests {
 
     #[test]
     fn reach_targets() {
-        assert_eq!(split_reach("host:80"), ("host".into(), Some(80)));
-        assert_eq!(split_reach("[::1]:80"), ("::1".into(), Some(80)));
-        assert_eq!(split_reach("::1"), ("::1".into(), None));
-        assert_eq!(split_reach("198.18.0.2"), ("198.18.0.2".into(), None));
+        use crate::probe::split_host_port;
+        assert_eq!(split_host_port("host:80"), Some(("host".into(), Some(80))));
+        assert_eq!(split_host_port("[::1]:80"), Some(("::1".into(), Some(80))));
+        assert_eq!(split_host_port("::1"), Some(("::1".into(), None)));
+        assert_eq!(
+            split_host_port("198.18.0.2"),
+            Some(("198.18.0.2".into(), None))
+        );
+        // A malformed port is an error, not a port-less reach.
+        let r = doctor(
+            &healthy(),
+            &DoctorOptions {
+                reach: Some("198.18.0.2:http".into()),
+                ..DoctorOptions::default()
+            },
+        );
+        assert_eq!(status(&r, "reach.resolve"), CheckStatus::Fail);
         let sys = healthy();
         let r = doctor(
             &sys,

@@ -45,7 +45,7 @@ fn parse_port(target: &str, p: &str) -> Result<u16, ExplainError> {
 }
 
 /// A DNS-style host name: labels of letters, digits, '-' and '_', separated by dots.
-fn is_host_name(s: &str) -> bool {
+pub(crate) fn is_host_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 253
         && s.trim_end_matches('.').split('.').all(|label| {

@@ -44,26 +44,34 @@ pub enum ProbeError {
     Sys(#[from] SysError),
 }
 
-/// Split `HOST:PORT` or `[V6]:PORT`.
+/// Split `HOST`, `HOST:PORT`, `[V6]` or `[V6]:PORT` (a bare IPv6 address has no port). `None`
+/// when the form is malformed: unclosed brackets, brackets around a non-IPv6 host, an empty
+/// host, or a port that is not 1-65535. Shared by `probe`, `doctor --reach` and `resolve`.
+pub fn split_host_port(t: &str) -> Option<(String, Option<u16>)> {
+    let port = |p: &str| p.parse::<u16>().ok().filter(|p| *p != 0);
+    if let Some(rest) = t.strip_prefix('[') {
+        let (h, after) = rest.split_once(']')?;
+        h.parse::<std::net::Ipv6Addr>().ok()?;
+        return match after {
+            "" => Some((h.to_owned(), None)),
+            _ => Some((h.to_owned(), Some(port(after.strip_prefix(':')?)?))),
+        };
+    }
+    match t.rsplit_once(':') {
+        Some((h, _)) if h.contains(':') => Some((t.to_owned(), None)),
+        Some(("", _)) => None,
+        Some((h, p)) => Some((h.to_owned(), Some(port(p)?))),
+        None if t.is_empty() => None,
+        None => Some((t.to_owned(), None)),
+    }
+}
+
+/// Split `HOST:PORT` or `[V6]:PORT`; the port is required.
 pub fn split_target(t: &str) -> Result<(String, u16), ProbeError> {
-    let bad = || ProbeError::BadTarget(t.to_owned());
-    let (host, port) = if let Some(rest) = t.strip_prefix('[') {
-        let (h, p) = rest.split_once("]:").ok_or_else(bad)?;
-        h.parse::<std::net::Ipv6Addr>().map_err(|_| bad())?;
-        (h, p)
-    } else {
-        let (h, p) = t.rsplit_once(':').ok_or_else(bad)?;
-        if h.contains(':') || h.is_empty() {
-            return Err(bad());
-        }
-        (h, p)
-    };
-    let port = port
-        .parse::<u16>()
-        .ok()
-        .filter(|p| *p != 0)
-        .ok_or_else(bad)?;
-    Ok((host.to_owned(), port))
+    match split_host_port(t) {
+        Some((host, Some(port))) => Ok((host, port)),
+        _ => Err(ProbeError::BadTarget(t.to_owned())),
+    }
 }
 
 /// `tcp 127.0.0.1:3000 (node[812])`.

@@ -705,32 +705,17 @@ fn model(
     }
 }
 
-/// Split `NAME[:PORT]`.
+/// Split `NAME[:PORT]`; the name must be an address or a host name.
 fn split_name(arg: &str) -> Result<(String, Option<u16>), ResolveError> {
     let bad = || ResolveError::BadName(arg.to_owned());
-    if arg.parse::<IpAddr>().is_ok() {
-        return Ok((arg.to_owned(), None));
+    let (name, port) = crate::probe::split_host_port(arg).ok_or_else(bad)?;
+    if name.parse::<IpAddr>().is_ok() {
+        return Ok((name, port));
     }
-    let (name, port) = match arg.rsplit_once(':') {
-        Some((n, p)) if !n.contains(':') => (
-            n,
-            Some(p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(bad)?),
-        ),
-        _ => (arg, None),
-    };
-    let name = name.trim_end_matches('.');
-    let ok = !name.is_empty()
-        && name.len() <= 253
-        && name.split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && l.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        });
-    if !ok {
+    if !crate::explain::is_host_name(&name) {
         return Err(bad());
     }
-    Ok((name.to_owned(), port))
+    Ok((name.trim_end_matches('.').to_owned(), port))
 }
 
 /// Resolve `arg` (`NAME` or `NAME:PORT`) with the model and with the C library, and explain.
@@ -1190,6 +1175,11 @@ mod tests {
         );
         assert!(split_name("a b").is_err());
         assert!(split_name("x:0").is_err());
+        assert!(
+            split_name("-bad.test").is_err(),
+            "the same host-name rule as explain"
+        );
+        assert!(split_name("svc.test:http").is_err());
         assert_eq!(split_name("::1").ok(), Some(("::1".into(), None)));
     }
 }
