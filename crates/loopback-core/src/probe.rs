@@ -76,11 +76,7 @@ pub fn split_target(t: &str) -> Result<(String, u16), ProbeError> {
 
 /// `tcp 127.0.0.1:3000 (node[812])`.
 pub fn describe_listener(l: &Listener) -> String {
-    let addr = if l.address.is_ipv6() {
-        format!("[{}]", l.address)
-    } else {
-        l.address.to_string()
-    };
+    let addr = SocketAddr::new(l.address, l.port);
     let who: Vec<String> = l
         .owners
         .iter()
@@ -92,9 +88,9 @@ pub fn describe_listener(l: &Listener) -> String {
         _ => "",
     };
     if who.is_empty() {
-        format!("{} {addr}:{}{v6}", l.proto, l.port)
+        format!("{} {addr}{v6}", l.proto)
     } else {
-        format!("{} {addr}:{}{v6} ({})", l.proto, l.port, who.join(", "))
+        format!("{} {addr}{v6} ({})", l.proto, who.join(", "))
     }
 }
 
@@ -355,11 +351,7 @@ fn diagnose(
         Some(e) => {
             summary.push_str(&format!(". {e}, so {host} does not reach it"));
             let l = &listeners[0];
-            let target = if l.address.is_ipv6() {
-                format!("[{}]:{port}", l.address)
-            } else {
-                format!("{}:{port}", l.address)
-            };
+            let target = SocketAddr::new(l.address, port);
             Some(match l.service.as_ref().filter(|s| s.identified_by == "process") {
                 Some(s) => format!(
                     "add {} to {}{} so that {host} reaches it (keep it on loopback), or connect to {target} instead",

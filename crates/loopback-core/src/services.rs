@@ -383,11 +383,7 @@ impl<'a> Identifier<'a> {
             )
             .replace("{port}", &port.to_string())
             .replace("{current}", current.as_ref().map_or("", |c| c.0.as_str()));
-        let observed = if address.is_ipv6() {
-            format!("[{address}]:{port}")
-        } else {
-            format!("{address}:{port}")
-        };
+        let observed = std::net::SocketAddr::new(address, port);
         let info = ServiceInfo {
             id: def.id.clone(),
             name: def.name.clone(),

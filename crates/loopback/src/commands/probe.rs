@@ -34,11 +34,7 @@ pub fn run(sys: &dyn SystemView, args: &ProbeArgs, style: Style) -> anyhow::Resu
 pub fn render(r: &ProbeReport, style: Style) -> String {
     let mut out = String::new();
     for a in &r.attempts {
-        let addr = if a.address.is_ipv6() {
-            format!("[{}]:{}", a.address, a.port)
-        } else {
-            format!("{}:{}", a.address, a.port)
-        };
+        let addr = std::net::SocketAddr::new(a.address, a.port).to_string();
         let result = match a.result.as_str() {
             "connected" => style.paint(&a.result, GREEN),
             _ => style.paint(&a.result, RED),
