@@ -70,8 +70,17 @@ pub fn is_udp_client(sock: &BoundSocket, ephemeral: (u16, u16)) -> bool {
 
 /// Run an audit.
 pub fn audit(sys: &dyn SystemView, options: &AuditOptions) -> Result<AuditReport, SysError> {
+    audit_with_links(sys, options, &read_links(sys)?)
+}
+
+/// Run an audit with interfaces the caller has already read (`explain`, `probe` and `resolve`
+/// need them too).
+pub fn audit_with_links(
+    sys: &dyn SystemView,
+    options: &AuditOptions,
+    links: &Links,
+) -> Result<AuditReport, SysError> {
     let scan = sys.sockets(options.source)?;
-    let links = read_links(sys)?;
     let mut warnings = scan.warnings;
     let source = scan.source.unwrap_or(SocketSourceKind::Netlink);
 
@@ -125,7 +134,7 @@ pub fn audit(sys: &dyn SystemView, options: &AuditOptions) -> Result<AuditReport
     for sock in scan.sockets {
         let mut listener = classify_socket(
             &sock,
-            &links,
+            links,
             &owners,
             &by_pid,
             &mut shared,

@@ -8,7 +8,7 @@ use loopback_model::{
 };
 use loopback_sys::{SysError, SystemView};
 
-use crate::audit::{audit, read_links, AuditOptions};
+use crate::audit::{audit_with_links, read_links, AuditOptions};
 use crate::classify::{classify, classify_net, unmap};
 use crate::scope::{families, Links};
 
@@ -138,7 +138,7 @@ pub fn explain(sys: &dyn SystemView, target: &str) -> Result<Explanation, Explai
     let mut warnings = Vec::new();
     let listeners = match port {
         Some(_) => {
-            let report = audit(sys, &AuditOptions::default())?;
+            let report = audit_with_links(sys, &AuditOptions::default(), &links)?;
             warnings.extend(report.warnings);
             Some(report.listeners)
         }

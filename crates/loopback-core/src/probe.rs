@@ -8,7 +8,7 @@ use loopback_model::{Attempt, Diagnosis, Listener, ProbeReport, Proto, PROBE_VER
 use loopback_sys::probe::ErrorKindName;
 use loopback_sys::{ProbeOutcome, QueryFamily, SysError, SystemView};
 
-use crate::audit::{audit, read_links, AuditOptions};
+use crate::audit::{audit_with_links, read_links, AuditOptions};
 use crate::classify::is_loopback;
 use crate::explain::{accepts, assignments};
 
@@ -191,7 +191,7 @@ pub fn probe(
         .iter()
         .any(|a| is_loopback(*a) || !assignments(*a, &links).is_empty());
     let listeners: Vec<Listener> = if local {
-        audit(sys, &AuditOptions::default())?
+        audit_with_links(sys, &AuditOptions::default(), &links)?
             .listeners
             .into_iter()
             .filter(|l| l.port == port && l.proto == proto)

@@ -34,7 +34,7 @@ use loopback_sys::parse::if_inet6::{
 use loopback_sys::parse::nsswitch::{parse_nsswitch_hosts, HostsLine};
 use loopback_sys::{QueryFamily, SysError, SystemView};
 
-use crate::audit::{audit, AuditOptions};
+use crate::audit::{audit_with_links, AuditOptions};
 use crate::classify::is_loopback;
 use crate::explain::accepts;
 
@@ -982,8 +982,8 @@ fn findings(
         ));
     }
     if let (Some(port), Some(first)) = (r.port, r.system.first()) {
-        let report = audit(sys, &AuditOptions::default())?;
         let links = crate::audit::read_links(sys)?;
+        let report = audit_with_links(sys, &AuditOptions::default(), &links)?;
         let on_port: Vec<_> = report
             .listeners
             .iter()
