@@ -123,26 +123,8 @@ pub fn reach(sock: &BoundSocket, scope: BindScope, links: &Links) -> Reach {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::iface;
     use loopback_model::{InterfaceAddress, Proto};
-
-    fn iface(index: u32, name: &str, loopback: bool, addrs: &[&str]) -> Interface {
-        Interface {
-            index,
-            name: name.into(),
-            up: true,
-            loopback,
-            addresses: addrs
-                .iter()
-                .map(|a| {
-                    let (ip, len) = a.split_once('/').expect("cidr");
-                    InterfaceAddress {
-                        address: ip.parse().expect("ip"),
-                        prefix_len: len.parse().expect("len"),
-                    }
-                })
-                .collect(),
-        }
-    }
 
     fn lo() -> Interface {
         iface(1, "lo", true, &["127.0.0.1/8", "::1/128"])

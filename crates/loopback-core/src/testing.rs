@@ -30,6 +30,7 @@ pub(crate) struct FakeSystem {
     pub connect_ok: Vec<std::net::SocketAddr>,
 }
 
+/// An up interface with `addrs` given as CIDRs; a malformed fixture address fails the test.
 pub(crate) fn iface(index: u32, name: &str, loopback: bool, addrs: &[&str]) -> Interface {
     Interface {
         index,
@@ -38,12 +39,12 @@ pub(crate) fn iface(index: u32, name: &str, loopback: bool, addrs: &[&str]) -> I
         loopback,
         addresses: addrs
             .iter()
-            .filter_map(|a| {
-                let (ip, len) = a.split_once('/')?;
-                Some(InterfaceAddress {
-                    address: ip.parse().ok()?,
-                    prefix_len: len.parse().ok()?,
-                })
+            .map(|a| {
+                let (ip, len) = a.split_once('/').expect("fixture address is a CIDR");
+                InterfaceAddress {
+                    address: ip.parse().expect("fixture IP"),
+                    prefix_len: len.parse().expect("fixture prefix length"),
+                }
             })
             .collect(),
     }
