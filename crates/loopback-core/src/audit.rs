@@ -92,6 +92,17 @@ pub fn audit_with_links(
         .collect();
     let owners = sys.owners(&inodes);
     let privileged = sys.effective_uid() == 0;
+    if let Some(why) = &owners.unavailable {
+        warnings.push(format!("owners unknown: {why}"));
+    }
+    if !owners.stalled.is_empty() {
+        let pids: Vec<String> = owners.stalled.iter().map(u32::to_string).collect();
+        warnings.push(format!(
+            "the command lines of processes {} could not be read within the deadline (their memory \
+             blocks reads); they are listed by name only",
+            pids.join(", ")
+        ));
+    }
     if owners.unreadable > 0 {
         warnings.push(format!(
             "the descriptors of {} processes could not be read, so some owners are missing; {}",
@@ -162,6 +173,7 @@ pub fn audit_with_links(
             listeners.push(listener);
         }
     }
+    warnings.extend(ident.take_warnings());
     sort(&mut listeners);
     sort(&mut udp_clients);
     Ok(AuditReport {
@@ -232,7 +244,9 @@ fn classify_socket(
         by_pid,
     );
     if owner_list.is_empty() {
-        if sock.inode == 0 {
+        if let Some(why) = &owners.unavailable {
+            notes.push(format!("owner unknown: {why}"));
+        } else if sock.inode == 0 {
             notes.push("a kernel socket: no process holds it".into());
         } else if owners.unreadable > 0 && !privileged {
             notes.push(format!("owner not visible: {OWNER_PRIVILEGE_HINT}"));

@@ -68,12 +68,14 @@ fn ms(d: Duration) -> String {
     format!("{:.3} ms", d.as_secs_f64() * 1000.0)
 }
 
-/// IPv6 on `lo`: absent from the kernel, disabled by sysctl, or on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// IPv6 on the loopback interface: absent from the kernel, disabled by sysctl, on, or unknown
+/// because the sysctls cannot be read (`/proc` is not mounted).
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Ipv6State {
     Absent,
     Disabled,
     On,
+    Unknown(String),
 }
 
 /// What the configuration checks learned, for attributing probe failures to a cause.
@@ -83,6 +85,8 @@ struct LoState {
     exists: bool,
     up: bool,
     has_v4: bool,
+    /// Interfaces other than the loopback one that hold 127.0.0.1 itself.
+    v4_elsewhere: Vec<String>,
     has_v6: bool,
     ipv6: Ipv6State,
 }
@@ -119,37 +123,59 @@ pub fn doctor(sys: &dyn SystemView, options: &DoctorOptions) -> DoctorReport {
     let interfaces = sys.interfaces();
     let mut checks = Vec::new();
 
-    let ipv6 = match sys.sysctl("net/ipv6/conf/lo/disable_ipv6").as_deref() {
-        None => Ipv6State::Absent,
-        Some("1") => Ipv6State::Disabled,
-        Some(_) if sys.sysctl("net/ipv6/conf/all/disable_ipv6").as_deref() == Some("1") => {
-            Ipv6State::Disabled
-        }
-        Some(_) => Ipv6State::On,
-    };
+    // The loopback interface is the one with IFF_LOOPBACK, whatever its name (it can be renamed).
     let lo_iface: Option<Interface> = interfaces
         .as_ref()
         .ok()
         .and_then(|list| list.iter().find(|i| i.loopback).cloned());
+    let name = lo_iface
+        .as_ref()
+        .map_or_else(|| "lo".into(), |i| i.name.clone());
+    let has_v6 = lo_iface.as_ref().is_some_and(|i| {
+        i.addresses
+            .iter()
+            .any(|a| a.address == IpAddr::V6(Ipv6Addr::LOCALHOST))
+    });
+    let proc_ok = sys.proc_available();
+    let ipv6 = match (
+        &proc_ok,
+        sys.sysctl(&format!("net/ipv6/conf/{name}/disable_ipv6"))
+            .as_deref(),
+    ) {
+        // Without /proc the sysctls are unknown; an assigned ::1 still proves IPv6 is on.
+        (Err(_), _) if has_v6 => Ipv6State::On,
+        (Err(why), _) => Ipv6State::Unknown(why.clone()),
+        (Ok(()), None) => Ipv6State::Absent,
+        (Ok(()), Some("1")) => Ipv6State::Disabled,
+        (Ok(()), Some(_))
+            if sys.sysctl("net/ipv6/conf/all/disable_ipv6").as_deref() == Some("1") =>
+        {
+            Ipv6State::Disabled
+        }
+        (Ok(()), Some(_)) => Ipv6State::On,
+    };
+    let localhost4 = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let v4_elsewhere: Vec<String> = interfaces
+        .as_deref()
+        .unwrap_or(&[])
+        .iter()
+        .filter(|i| !i.loopback && i.addresses.iter().any(|a| a.address == localhost4))
+        .map(|i| i.name.clone())
+        .collect();
     let state = LoState {
-        name: lo_iface
-            .as_ref()
-            .map_or_else(|| "lo".into(), |i| i.name.clone()),
+        name,
         exists: lo_iface.is_some(),
         up: lo_iface.as_ref().is_some_and(|i| i.up),
         has_v4: lo_iface.as_ref().is_some_and(|i| {
             i.addresses.iter().any(|a| {
                 matches!(a.address, IpAddr::V4(v4) if v4.is_loopback())
                     && ipnet::IpNet::new(a.address, a.prefix_len)
-                        .is_ok_and(|n| n.contains(&IpAddr::V4(Ipv4Addr::LOCALHOST)))
+                        .is_ok_and(|n| n.contains(&localhost4))
             })
-        }),
-        has_v6: lo_iface.as_ref().is_some_and(|i| {
-            i.addresses
-                .iter()
-                .any(|a| a.address == IpAddr::V6(Ipv6Addr::LOCALHOST))
-        }),
-        ipv6,
+        }) || !v4_elsewhere.is_empty(),
+        v4_elsewhere,
+        has_v6,
+        ipv6: ipv6.clone(),
     };
 
     let probes = run_probes(sys, options, ipv6 == Ipv6State::On);
@@ -204,12 +230,16 @@ pub fn doctor(sys: &dyn SystemView, options: &DoctorOptions) -> DoctorReport {
         sys,
         interfaces.as_deref().unwrap_or(&[]),
     ));
-    checks.push(hosts_file_check(sys, &options.hosts_path, ipv6));
+    checks.push(hosts_file_check(
+        sys,
+        &options.hosts_path,
+        ipv6 == Ipv6State::On,
+    ));
     checks.push(resolves_loopback_check(&probes.localhost));
     checks.push(network_interface_check(
         interfaces.as_deref().unwrap_or(&[]),
     ));
-    checks.push(default_route_check(sys));
+    checks.push(default_route_check(sys, &proc_ok));
     if let Some(r) = &probes.reach {
         checks.extend(reach_checks(r));
     }
@@ -351,8 +381,24 @@ fn ipv4_address_check(lo: Option<&Interface>, state: &LoState) -> Check {
     } else {
         format!("{} holds {}", state.name, v4.join(", "))
     };
-    if state.has_v4 {
+    if state.has_v4 && lo.is_some_and(|_| state.v4_elsewhere.is_empty()) {
         check(id, CheckStatus::Pass, "127.0.0.1 is assigned").evidence(evidence)
+    } else if state.has_v4 {
+        check(
+            id,
+            CheckStatus::Warn,
+            format!(
+                "127.0.0.1 is assigned on {}, not on the loopback interface {}",
+                state.v4_elsewhere.join(", "),
+                state.name
+            ),
+        )
+        .evidence(evidence)
+        .evidence(format!(
+            "{} holds 127.0.0.1: local traffic to it still works, but only 127.0.0.1 itself is local, not the rest of 127.0.0.0/8",
+            state.v4_elsewhere.join(", ")
+        ))
+        .fix(format!("ip addr add 127.0.0.1/8 dev {}", state.name))
     } else if lo.is_some_and(|i| {
         i.addresses
             .iter()
@@ -378,12 +424,15 @@ fn ipv4_address_check(lo: Option<&Interface>, state: &LoState) -> Check {
 
 fn ipv6_address_check(state: &LoState) -> Check {
     let id = "loopback.ipv6-address";
-    match state.ipv6 {
+    let name = &state.name;
+    match &state.ipv6 {
+        Ipv6State::Unknown(why) => check(id, CheckStatus::Skip, "cannot tell whether IPv6 is on: the sysctls cannot be read")
+            .evidence(why.clone()),
         Ipv6State::Absent => check(id, CheckStatus::Skip, "IPv6 is not available in this kernel")
-            .evidence("/proc/sys/net/ipv6/conf/lo is missing (booted with ipv6.disable=1, or built without IPv6)"),
-        Ipv6State::Disabled => check(id, CheckStatus::Warn, format!("IPv6 is disabled on {} by sysctl", state.name))
-            .evidence("net.ipv6.conf.lo.disable_ipv6=1 or net.ipv6.conf.all.disable_ipv6=1")
-            .fix("sysctl -w net.ipv6.conf.lo.disable_ipv6=0 (and in /etc/sysctl.d); or keep it off and make sure `localhost` does not resolve to ::1"),
+            .evidence(format!("/proc/sys/net/ipv6/conf/{name} is missing (booted with ipv6.disable=1, or built without IPv6)")),
+        Ipv6State::Disabled => check(id, CheckStatus::Warn, format!("IPv6 is disabled on {name} by sysctl"))
+            .evidence(format!("net.ipv6.conf.{name}.disable_ipv6=1 or net.ipv6.conf.all.disable_ipv6=1"))
+            .fix(format!("sysctl -w net.ipv6.conf.{name}.disable_ipv6=0 (and in /etc/sysctl.d); or keep it off and make sure `localhost` does not resolve to ::1")),
         Ipv6State::On if state.has_v6 => check(id, CheckStatus::Pass, "::1 is assigned")
             .evidence(format!("{} holds ::1/128", state.name)),
         Ipv6State::On if !state.up => check(id, CheckStatus::Fail, format!("::1 is not assigned because {} is down", state.name))
@@ -457,8 +506,12 @@ fn echo_check(
 ) -> Check {
     let addr = if v6 { "::1" } else { "127.0.0.1" };
     let Some(outcome) = outcome else {
-        return check(id, CheckStatus::Skip, "IPv6 is off on lo")
-            .evidence("see loopback.ipv6-address");
+        return check(
+            id,
+            CheckStatus::Skip,
+            format!("IPv6 is off on {}", state.name),
+        )
+        .evidence("see loopback.ipv6-address");
     };
     match outcome {
         ProbeOutcome::Ok { rtt } => check(id, CheckStatus::Pass, format!("echo reply from {addr} in {}", ms(*rtt))),
@@ -498,8 +551,12 @@ fn round_trip_check(
 ) -> Check {
     let addr = if v6 { "::1" } else { "127.0.0.1" };
     let Some(outcome) = outcome else {
-        return check(id, CheckStatus::Skip, "IPv6 is off on lo")
-            .evidence("see loopback.ipv6-address");
+        return check(
+            id,
+            CheckStatus::Skip,
+            format!("IPv6 is off on {}", state.name),
+        )
+        .evidence("see loopback.ipv6-address");
     };
     match outcome {
         ProbeOutcome::Ok { rtt } => check(
@@ -635,7 +692,7 @@ fn route_localnet_check(sys: &dyn SystemView, interfaces: &[Interface]) -> Check
     ))
 }
 
-fn hosts_file_check(sys: &dyn SystemView, path: &str, ipv6: Ipv6State) -> Check {
+fn hosts_file_check(sys: &dyn SystemView, path: &str, ipv6_on: bool) -> Check {
     let id = "localhost.hosts-file";
     let add_lines = "add `127.0.0.1 localhost` and `::1 localhost` to the hosts file";
     let bytes = match sys.read_file(path) {
@@ -685,7 +742,7 @@ fn hosts_file_check(sys: &dyn SystemView, path: &str, ipv6: Ipv6State) -> Check 
         return check(id, CheckStatus::Fail, format!("{path} has no entry for localhost: look-ups go on to the next source in nsswitch.conf, often DNS"))
             .fix(add_lines);
     }
-    if has_v4 && (has_v6 || ipv6 != Ipv6State::On) {
+    if has_v4 && (has_v6 || !ipv6_on) {
         if !has_v6 {
             evidence.push("IPv6 is off, so no ::1 entry is needed".into());
         }
@@ -791,8 +848,16 @@ fn network_interface_check(interfaces: &[Interface]) -> Check {
     }
 }
 
-fn default_route_check(sys: &dyn SystemView) -> Check {
+fn default_route_check(sys: &dyn SystemView, proc_ok: &Result<(), String>) -> Check {
     let id = "network.default-route";
+    if let Err(why) = proc_ok {
+        return check(
+            id,
+            CheckStatus::Skip,
+            "cannot tell whether a default route exists",
+        )
+        .evidence(why.clone());
+    }
     let v4 = sys
         .read_file("/proc/net/route")
         .map(|b| ipv4_default_routes(&b))

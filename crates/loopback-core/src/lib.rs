@@ -25,5 +25,5 @@ pub mod resolve;
 pub mod scope;
 pub mod services;
 
-#[cfg(test)]
-mod testing;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use loopback_model::{Attempt, Diagnosis, Listener, ProbeReport, Proto, PROBE_VERSION};
 use loopback_sys::probe::ErrorKindName;
+use loopback_sys::probe::HttpReply;
 use loopback_sys::{ProbeOutcome, QueryFamily, SysError, SystemView};
 
 use crate::audit::{audit_with_links, read_links, AuditOptions};
@@ -164,14 +165,40 @@ pub fn probe(
     let mut attempts = Vec::new();
     for a in &addrs {
         let sa = SocketAddr::new(*a, port);
-        let (outcome, status_line) = if opts.udp {
-            (sys.udp_probe(sa, opts.timeout), None)
+        let (outcome, reply) = if opts.udp {
+            (sys.udp_probe(sa, opts.timeout), HttpReply::NotSent)
         } else if opts.http {
             sys.http_get(sa, &host, opts.timeout)
         } else {
-            (sys.tcp_connect(sa, opts.timeout), None)
+            (sys.tcp_connect(sa, opts.timeout), HttpReply::NotSent)
         };
-        let (result, time_ms, detail) = result_of(&outcome);
+        let (mut result, time_ms, mut detail) = result_of(&outcome);
+        let mut status_line = None;
+        if opts.http && result == "connected" {
+            match reply {
+                HttpReply::Status(line) => status_line = Some(line),
+                HttpReply::NotHttp(first) => {
+                    result = "not-http";
+                    let shown = &first[..first.len().min(64)];
+                    detail = Some(format!(
+                        "the reply does not start with an HTTP status line; its first bytes: {}",
+                        String::from_utf8_lossy(shown)
+                    ));
+                }
+                HttpReply::NoResponse { closed } => {
+                    result = "no-response";
+                    detail = Some(if closed {
+                        "the server closed the connection without a reply".to_owned()
+                    } else {
+                        format!(
+                            "no reply within {} ms of connecting",
+                            opts.timeout.as_millis()
+                        )
+                    });
+                }
+                HttpReply::NotSent => {}
+            }
+        }
         let http_status = status_line
             .as_deref()
             .and_then(|l| l.split_whitespace().nth(1)?.parse().ok());
@@ -293,6 +320,35 @@ fn diagnose(
         }
         (!parts.is_empty()).then(|| parts.join(". "))
     };
+    let with = |r: &str| -> Vec<&Attempt> { attempts.iter().filter(|a| a.result == r).collect() };
+    let garbled = with("not-http");
+    if !garbled.is_empty() {
+        return Diagnosis {
+            code: "not-http".into(),
+            summary: format!(
+                "{host}:{port} accepts connections at {}, but what answers is not an HTTP server: \
+                 the first line of its reply is not an HTTP status line",
+                addr_list(&garbled)
+            ),
+            fix: Some(format!(
+                "check which service listens on port {port} (`loopback audit`); probe it without --http, or use the port of the HTTP service"
+            )),
+        };
+    }
+    let silent = with("no-response");
+    if !silent.is_empty() {
+        return Diagnosis {
+            code: "no-response".into(),
+            summary: format!(
+                "{host}:{port} accepts connections at {}, but no HTTP reply came: the server is \
+                 stuck or overloaded, or it expects something else first (TLS, another protocol)",
+                addr_list(&silent)
+            ),
+            fix: Some(format!(
+                "check the service behind port {port} (`loopback audit`); if it speaks TLS, probe it with an HTTPS client"
+            )),
+        };
+    }
     if bad.is_empty() {
         return Diagnosis {
             code: "ok".into(),

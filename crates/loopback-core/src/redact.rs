@@ -1,81 +1,270 @@
 //! Redacting secrets from command lines before they reach any output.
 //!
 //! Servers are routinely started with credentials on the command line (`redis-server
-//! --requirepass …`, `postgres://user:pass@host`, `PGPASSWORD=…`, `mysql -p…`). Everything the
-//! tool prints goes through [`redact_argv`]; it errs on the side of hiding too much.
+//! --requirepass …`, `postgres://user:pass@host`, `PGPASSWORD=…`, `mysql -p…`), and any local
+//! user can start a process whose title holds anything. Everything the tool prints about a
+//! command line goes through [`redact_argv`]; it errs on the side of hiding too much.
+//!
+//! Redaction is by shape, not by a list of examples. Every argument is split into words (any
+//! white space), so a secret inside one argument (`sh -c "srv --password X"`, a rewritten
+//! title) is found like a separate one, and each word is read as:
+//! - a flag: `--NAME VALUE`, `--NAME=VALUE`, `-NAME VALUE`; a value of `KEY=VALUE` shape is read
+//!   again (`--env=DB_PASSWORD=X`);
+//! - a pair anywhere in a word: `NAME=VALUE`, `NAME:VALUE`, `"NAME": "VALUE"`, query parameters;
+//!   a pair whose value is the next word (`password: X`);
+//! - a URL's user information of any shape (`user:pass@`, `token@`);
+//! - an HTTP header (`Authorization: Bearer X`, `Cookie: …`): the rest of its argument;
+//! - a program's short password flags (`mysql -pX`, `redis-cli -a X`, `sshpass -p X`).
+//!
+//! What counts as a secret name, the header schemes, the `USER:PASSWORD` flags and the
+//! programs are rows of `data/redaction.toml`, each with an example that a test checks.
+
+use std::sync::OnceLock;
+
+use serde::Deserialize;
 
 /// What replaces a secret.
 pub const REDACTED: &str = "<redacted>";
 
-/// Words that make a flag or `KEY=VALUE` name secret.
-const SECRET_WORDS: &[&str] = &[
-    "pass",
-    "pwd",
-    "secret",
-    "token",
-    "apikey",
-    "api-key",
-    "api_key",
-    "credential",
-    "authkey",
-    "auth-key",
-    "auth_key",
-    "accesskey",
-    "access-key",
-    "access_key",
-    "private-key",
-    "private_key",
-    "privatekey",
-    "masterauth",
-    "session-key",
-    "cookie",
-];
+const TABLE: &str = include_str!("../data/redaction.toml");
 
-fn is_secret_name(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
+/// A secret name: a substring (`contains`) or a whole part (`part`) of a lower-cased name.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NameRule {
+    #[serde(default)]
+    pub contains: Option<String>,
+    #[serde(default)]
+    pub part: Option<String>,
+    pub example: Vec<String>,
+}
+
+/// A word after which the next word is a credential (`Bearer`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchemeRule {
+    pub word: String,
+    pub example: Vec<String>,
+}
+
+/// A flag whose value is `USER:PASSWORD`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserFlagRule {
+    pub flag: String,
+    pub example: Vec<String>,
+}
+
+/// A program whose short flag carries a password.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProgramRule {
+    pub prefix: String,
+    pub flag: String,
+    pub attached: bool,
+    pub separate: bool,
+    pub example: Vec<String>,
+}
+
+/// A command-line shape for the property test.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShapeRule {
+    pub example: Vec<String>,
+}
+
+/// The redaction table.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Table {
+    #[serde(default)]
+    pub name: Vec<NameRule>,
+    #[serde(default)]
+    pub scheme: Vec<SchemeRule>,
+    #[serde(default)]
+    pub user_flag: Vec<UserFlagRule>,
+    #[serde(default)]
+    pub program: Vec<ProgramRule>,
+    #[serde(default)]
+    pub shape: Vec<ShapeRule>,
+}
+
+impl Table {
+    /// Every example in the table, rules and shapes, with `{S}` where the secret goes.
+    pub fn examples(&self) -> Vec<&[String]> {
+        let mut out: Vec<&[String]> = Vec::new();
+        out.extend(self.name.iter().map(|r| r.example.as_slice()));
+        out.extend(self.scheme.iter().map(|r| r.example.as_slice()));
+        out.extend(self.user_flag.iter().map(|r| r.example.as_slice()));
+        out.extend(self.program.iter().map(|r| r.example.as_slice()));
+        out.extend(self.shape.iter().map(|r| r.example.as_slice()));
+        out
+    }
+}
+
+/// The compiled-in table; empty (and a failing unit test) if it does not parse.
+pub fn table() -> &'static Table {
+    static T: OnceLock<Table> = OnceLock::new();
+    T.get_or_init(|| toml::from_str(TABLE).unwrap_or_default())
+}
+
+/// Whether a flag, key or header name names a secret.
+pub fn is_secret_name(name: &str) -> bool {
+    let name = name
+        .trim_matches(|c: char| !c.is_ascii_alphanumeric())
+        .to_ascii_lowercase();
     // Boolean negations such as --no-password take no value.
-    if name.starts_with("no-") || name.starts_with("no_") {
+    if name.is_empty() || name.starts_with("no-") || name.starts_with("no_") {
         return false;
     }
-    SECRET_WORDS.iter().any(|w| name.contains(w))
+    let t = table();
+    t.name.iter().any(|r| {
+        r.contains.as_deref().is_some_and(|c| name.contains(c))
+            || r.part
+                .as_deref()
+                .is_some_and(|p| name.split(['-', '_', '.']).any(|part| part == p))
+    })
 }
 
-/// Programs whose short flags carry passwords: `-pSECRET` (MySQL family), `-a SECRET` (redis-cli).
-fn short_secret_flag(program: &str) -> Option<&'static str> {
-    let base = program.rsplit('/').next().unwrap_or(program);
-    match base {
-        "mysql" | "mysqld" | "mysqldump" | "mysqladmin" | "mariadb" | "mariadbd"
-        | "mariadb-dump" | "mariadb-admin" => Some("-p"),
-        "redis-cli" | "valkey-cli" => Some("-a"),
-        _ => None,
+/// Whether `name` starts with a secret word or part (`password…`, `token…`, `key…`).
+fn starts_secret(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    table().name.iter().any(|r| {
+        r.contains.as_deref().is_some_and(|c| name.starts_with(c))
+            || r.part.as_deref().is_some_and(|p| {
+                name.split(['-', '_', '.'])
+                    .next()
+                    .is_some_and(|first| first == p)
+            })
+    })
+}
+
+fn is_scheme(word: &str) -> bool {
+    table()
+        .scheme
+        .iter()
+        .any(|s| word.eq_ignore_ascii_case(&s.word))
+}
+
+fn is_user_flag(flag: &str) -> bool {
+    table().user_flag.iter().any(|u| u.flag == flag)
+}
+
+fn program_rule(word: &str) -> Option<&'static ProgramRule> {
+    let base = word.rsplit('/').next().unwrap_or(word);
+    table().program.iter().find(|p| base.starts_with(&p.prefix))
+}
+
+const QUOTES: &[char] = &['"', '\'', '`'];
+
+/// Key characters of a `NAME=VALUE` pair.
+fn is_key_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')
+}
+
+/// Where an unquoted value ends.
+fn is_value_end(b: u8) -> bool {
+    b.is_ascii_whitespace() || matches!(b, b'&' | b',' | b';' | b'}' | b')' | b']' | b'"' | b'\'')
+}
+
+/// Hide the values of secret pairs inside `text`: `NAME=VALUE`, `NAME:VALUE`, `"NAME":"VALUE"`,
+/// query parameters. Returns the text and whether it ends with a secret name and separator
+/// whose value is the next word (`password:`).
+pub fn redact_pairs(text: &str) -> (String, bool) {
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut dangling = false;
+    let mut i = 0;
+    while i < b.len() {
+        if !is_key_byte(b[i]) || (i > 0 && is_key_byte(b[i - 1])) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && is_key_byte(b[i]) {
+            i += 1;
+        }
+        let key = &text[start..i];
+        let mut j = i;
+        if j < b.len() && (b[j] == b'"' || b[j] == b'\'') {
+            j += 1;
+        }
+        if j >= b.len() || (b[j] != b'=' && b[j] != b':') {
+            continue;
+        }
+        let sep = b[j];
+        j += 1;
+        if sep == b':' && text[j..].starts_with("//") {
+            continue; // a URL scheme; its user information is handled apart
+        }
+        let secret = is_secret_name(key);
+        if j >= b.len() {
+            dangling |= secret;
+            break;
+        }
+        let quote = (b[j] == b'"' || b[j] == b'\'').then(|| b[j]);
+        let vstart = j + usize::from(quote.is_some());
+        let vend = match quote {
+            Some(q) => b[vstart..]
+                .iter()
+                .position(|c| *c == q)
+                .map_or(b.len(), |k| vstart + k),
+            None => b[vstart..]
+                .iter()
+                .position(|c| is_value_end(*c))
+                .map_or(b.len(), |k| vstart + k),
+        };
+        if secret && vend > vstart {
+            out.push_str(&text[copied..vstart]);
+            out.push_str(REDACTED);
+            copied = vend;
+            i = vend;
+        } else if secret && quote.is_some() && vstart >= b.len() {
+            dangling = true;
+            i = vstart;
+        } else {
+            // Not secret: look for pairs inside the value too (`opts=password=x`).
+            i = j;
+        }
     }
+    out.push_str(&text[copied..]);
+    (out, dangling)
 }
 
-/// Hide the password in `scheme://user:password@host` anywhere in `arg`.
-fn redact_urls(arg: &str) -> String {
-    let mut out = String::with_capacity(arg.len());
-    let mut rest = arg;
+/// Hide the user information of every URL in `text`: the password of `user:password@`, the
+/// whole of `token@`. A password may hold `/`; an `@` in a path (`http://host/a@b`) is not user
+/// information unless what precedes it has a colon.
+pub fn redact_urls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
     while let Some(pos) = rest.find("://") {
         let (head, tail) = rest.split_at(pos + 3);
         out.push_str(head);
-        // userinfo ends at the first '@' before any '/', '?', '#' or whitespace
         let end = tail
-            .find(|c: char| c == '/' || c == '?' || c == '#' || c.is_whitespace())
+            .find(|c: char| c.is_whitespace() || QUOTES.contains(&c))
             .unwrap_or(tail.len());
-        let authority = &tail[..end];
-        match authority.rfind('@') {
-            Some(at) => {
-                let userinfo = &authority[..at];
-                match userinfo.find(':') {
-                    Some(colon) => {
-                        out.push_str(&userinfo[..=colon]);
-                        out.push_str(REDACTED);
+        let url = &tail[..end];
+        let lim = url.find(['?', '#']).unwrap_or(url.len());
+        match url[..lim].rfind('@') {
+            Some(at) if at > 0 => {
+                let userinfo = &url[..at];
+                if !userinfo.contains('/') || userinfo.contains(':') {
+                    match userinfo.find(':') {
+                        Some(colon) => {
+                            out.push_str(&userinfo[..=colon]);
+                            if colon + 1 < userinfo.len() {
+                                out.push_str(REDACTED);
+                            }
+                        }
+                        None => out.push_str(REDACTED),
                     }
-                    None => out.push_str(userinfo),
+                    out.push_str(&url[at..]);
+                } else {
+                    out.push_str(url);
                 }
-                out.push_str(&authority[at..]);
             }
-            None => out.push_str(authority),
+            _ => out.push_str(url),
         }
         rest = &tail[end..];
     }
@@ -83,71 +272,186 @@ fn redact_urls(arg: &str) -> String {
     out
 }
 
-/// Hide values of `key=value` words whose key is secret (`PGPASSWORD=x`, a libpq conninfo's
-/// `password=x`), inside one argument that may hold several space-separated words.
-fn redact_key_values(arg: &str) -> String {
-    arg.split(' ')
-        .map(|word| match word.split_once('=') {
-            Some((key, value))
-                if !value.is_empty() && !key.starts_with('-') && is_secret_name(key) =>
-            {
-                format!("{key}={REDACTED}")
+/// Redact free text that came from a command line (a flag's value shown elsewhere).
+pub fn redact_text(text: &str) -> String {
+    redact_pairs(&redact_urls(text)).0
+}
+
+/// What the next word is, given the words before it.
+#[derive(Debug, Default)]
+struct State {
+    /// The next word is a secret.
+    hide_next: bool,
+    /// The next word is `USER:PASSWORD`.
+    user_next: bool,
+    /// The rest of this argument is a secret (after a secret header name).
+    hide_rest: bool,
+    /// Words hidden since `hide_rest` was set.
+    hidden_in_rest: usize,
+    /// The program whose short flags are being read.
+    program: Option<&'static ProgramRule>,
+}
+
+impl State {
+    fn word(&mut self, w: &str, first: bool) -> String {
+        if self.hide_rest {
+            self.hidden_in_rest += 1;
+            return REDACTED.to_owned();
+        }
+        let core = w.trim_matches(QUOTES);
+        if self.hide_next {
+            if is_scheme(core) {
+                return w.to_owned(); // `Bearer` before the token: keep hiding after it
             }
-            _ => word.to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+            self.hide_next = false;
+            return REDACTED.to_owned();
+        }
+        if self.user_next {
+            self.user_next = false;
+            return hide_after_colon(w);
+        }
+        if let Some(p) = program_rule(core) {
+            self.program = Some(p);
+            return w.to_owned();
+        }
+        if let Some(p) = self.program {
+            if core == p.flag && p.separate {
+                self.hide_next = true;
+                return w.to_owned();
+            }
+            if p.attached && core.starts_with(&p.flag) && !core.starts_with("--") {
+                return format!("{}{REDACTED}", p.flag);
+            }
+        }
+        if !first && core.len() > 1 && core.starts_with('-') {
+            return self.flag(w, core);
+        }
+        // `Authorization:` and other secret header names: the rest of the argument.
+        if let Some(name) = core.strip_suffix(':') {
+            if is_secret_name(name) && !name.contains([':', '=']) {
+                self.hide_rest = true;
+                self.hidden_in_rest = 0;
+                return w.to_owned();
+            }
+        }
+        if is_scheme(core) {
+            self.hide_next = true;
+            return w.to_owned();
+        }
+        let (text, dangling) = redact_pairs(&redact_urls(w));
+        self.hide_next |= dangling;
+        text
+    }
+
+    fn flag(&mut self, w: &str, core: &str) -> String {
+        let name_value = core.trim_start_matches('-');
+        let dashes = &core[..core.len() - name_value.len()];
+        let (name, value) = match name_value.split_once('=') {
+            Some((n, v)) => (n, Some(v)),
+            None => (name_value, None),
+        };
+        // `-pSECRET` of an unknown program: an attached short option whose value holds a
+        // secret word (`-ppassword1`). Property flags (`-Dkey=value`) are read as pairs.
+        if dashes == "-"
+            && name.len() > 2
+            && !name.starts_with('D')
+            && is_secret_name(name)
+            && !starts_secret(name)
+        {
+            self.hide_next = true;
+            return format!("-{}{REDACTED}", &name[..1]);
+        }
+        match value {
+            Some(v) if is_secret_name(name) => {
+                if v.is_empty() {
+                    w.to_owned()
+                } else {
+                    format!("{dashes}{name}={REDACTED}")
+                }
+            }
+            Some(v) if is_user_flag(&format!("{dashes}{name}")) => {
+                format!("{dashes}{name}={}", hide_after_colon(v))
+            }
+            Some(v) => {
+                // `--header=Authorization:` then the value in the following words.
+                if let Some(h) = v.trim_matches(QUOTES).strip_suffix(':') {
+                    if is_secret_name(h) {
+                        self.hide_rest = true;
+                        return w.to_owned();
+                    }
+                }
+                let (text, dangling) = redact_pairs(&redact_urls(v));
+                self.hide_next |= dangling;
+                format!("{dashes}{name}={text}")
+            }
+            None if is_secret_name(name) => {
+                self.hide_next = true;
+                w.to_owned()
+            }
+            None if is_user_flag(core) => {
+                self.user_next = true;
+                w.to_owned()
+            }
+            None if dashes == "-" && name.len() > 1 && is_user_flag(&core[..2]) => {
+                // `-uadmin:secret`
+                format!("{}{}", &core[..2], hide_after_colon(&core[2..]))
+            }
+            None => w.to_owned(),
+        }
+    }
+}
+
+fn hide_after_colon(v: &str) -> String {
+    match v.split_once(':') {
+        Some((user, pass)) if !pass.is_empty() => format!("{user}:{REDACTED}"),
+        _ => v.to_owned(),
+    }
+}
+
+/// Redact one argument; words keep the white space between them.
+fn redact_arg(state: &mut State, arg: &str, first_arg: bool) -> String {
+    let mut out = String::with_capacity(arg.len());
+    let mut first_word = true;
+    let mut rest = arg;
+    while !rest.is_empty() {
+        let ws = rest.len() - rest.trim_start().len();
+        out.push_str(&rest[..ws]);
+        rest = &rest[ws..];
+        if rest.is_empty() {
+            break;
+        }
+        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        out.push_str(&state.word(&rest[..end], first_arg && first_word));
+        first_word = false;
+        rest = &rest[end..];
+    }
+    // A header name that ends its argument: its value is the next argument.
+    if state.hide_rest && state.hidden_in_rest == 0 {
+        state.hide_next = true;
+    }
+    state.hide_rest = false;
+    state.hidden_in_rest = 0;
+    out
 }
 
 /// Redact one argument vector; `argv[0]` is the program.
 pub fn redact(argv: &[String]) -> Vec<String> {
-    let short = argv.first().and_then(|p| short_secret_flag(p));
-    let mut out = Vec::with_capacity(argv.len());
-    let mut hide_next = false;
-    for (i, arg) in argv.iter().enumerate() {
-        if hide_next {
-            hide_next = false;
-            out.push(REDACTED.to_owned());
-            continue;
-        }
-        if i > 0 && arg.starts_with('-') && arg.len() > 1 {
-            let flag = arg.trim_start_matches('-');
-            if let Some((name, value)) = flag.split_once('=') {
-                if is_secret_name(name) && !value.is_empty() {
-                    let dashes = &arg[..arg.len() - flag.len()];
-                    out.push(format!("{dashes}{name}={REDACTED}"));
-                    continue;
-                }
-            } else if is_secret_name(flag) {
-                out.push(arg.clone());
-                hide_next = true;
-                continue;
-            }
-            if let Some(short) = short {
-                if arg == short {
-                    out.push(arg.clone());
-                    hide_next = true;
-                    continue;
-                }
-                if short == "-p" && arg.starts_with("-p") && !arg.starts_with("--") {
-                    out.push(format!("-p{REDACTED}"));
-                    continue;
-                }
-            }
-        }
-        out.push(redact_key_values(&redact_urls(arg)));
-    }
-    out
+    let mut state = State::default();
+    argv.iter()
+        .enumerate()
+        .map(|(i, a)| redact_arg(&mut state, a, i == 0))
+        .collect()
 }
 
 /// Redact and join an argument vector into one printable command line. Arguments holding
 /// white space or nothing are single-quoted so the line stays readable.
 pub fn redact_argv(argv: &[String]) -> String {
+    let redacted = redact(argv);
     // A rewritten process title (one argument holding spaces) is shown as the process shows it.
-    if let [title] = argv {
-        return redact_key_values(&redact_urls(title));
+    if let [title] = redacted.as_slice() {
+        return title.clone();
     }
-    redact(argv)
+    redacted
         .iter()
         .map(|a| {
             if a.is_empty() || a.chars().any(char::is_whitespace) {
@@ -166,6 +470,39 @@ mod tests {
 
     fn r(args: &[&str]) -> String {
         redact_argv(&args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    /// A secret that looks like real ones and appears nowhere else.
+    fn secret(n: usize) -> String {
+        format!("Zq9{}x7!K%", "mW4".repeat(n % 3 + 1))
+    }
+
+    fn fill(example: &[String], s: &str) -> Vec<String> {
+        example.iter().map(|a| a.replace("{S}", s)).collect()
+    }
+
+    #[test]
+    fn the_table_parses_and_every_row_hides_its_example() {
+        let t = table();
+        assert!(t.name.len() >= 20, "{} name rows", t.name.len());
+        assert!(!t.program.is_empty() && !t.user_flag.is_empty() && !t.shape.is_empty());
+        for row in &t.name {
+            assert!(
+                row.contains.is_some() != row.part.is_some(),
+                "a name row has exactly one of contains/part: {:?}",
+                row.example
+            );
+        }
+        for (n, example) in t.examples().into_iter().enumerate() {
+            assert!(
+                example.iter().any(|a| a.contains("{S}")),
+                "{example:?} has no {{S}}"
+            );
+            let s = secret(n);
+            let out = redact_argv(&fill(example, &s));
+            assert!(!out.contains(&s), "{example:?} leaks: {out}");
+            assert!(out.contains(REDACTED), "{example:?}: {out}");
+        }
     }
 
     #[test]
@@ -189,6 +526,10 @@ mod tests {
             r(&["redis-server", "--masterauth=x"]),
             "redis-server --masterauth=<redacted>"
         );
+        assert_eq!(
+            r(&["java", "-Dspring.datasource.password=x", "-jar", "a.jar"]),
+            "java -Dspring.datasource.password=<redacted> -jar a.jar"
+        );
     }
 
     #[test]
@@ -201,12 +542,18 @@ mod tests {
             r(&["worker", "DATABASE=redis://:hunter2@127.0.0.1:6379/0"]),
             "worker DATABASE=redis://:<redacted>@127.0.0.1:6379/0"
         );
-        // no password, nothing to hide
+        // A user name alone may be a token (`https://ghp_…@github.com`): hidden too.
         assert_eq!(
             r(&["curl", "http://user@host/x"]),
-            "curl http://user@host/x"
+            "curl http://<redacted>@host/x"
         );
+        // An @ in a path is not user information.
         assert_eq!(r(&["curl", "http://host/a@b"]), "curl http://host/a@b");
+        // A password may hold a slash.
+        assert_eq!(
+            r(&["w", "postgres://u:pa/ss@db/app"]),
+            "w postgres://u:<redacted>@db/app"
+        );
     }
 
     #[test]
@@ -218,6 +565,36 @@ mod tests {
         assert_eq!(
             r(&["pgbouncer", "host=db password=hunter2 user=app"]),
             "pgbouncer 'host=db password=<redacted> user=app'"
+        );
+        assert_eq!(
+            r(&["app", "https://h/x?user=u&password=p1&x=1"]),
+            "app https://h/x?user=u&password=<redacted>&x=1"
+        );
+        assert_eq!(
+            r(&["app", "{\"password\":\"p1\",\"port\":80}"]),
+            "app {\"password\":\"<redacted>\",\"port\":80}"
+        );
+        assert_eq!(r(&["app", "password:", "p1"]), "app password: <redacted>");
+    }
+
+    #[test]
+    fn inside_one_argument() {
+        assert_eq!(
+            r(&["sh", "-c", "srv --password p1 --port 80"]),
+            "sh -c 'srv --password <redacted> --port 80'"
+        );
+        assert_eq!(r(&["worker --token p1"]), "worker --token <redacted>");
+        assert_eq!(
+            r(&["srv", "--password\tp1"]),
+            "srv '--password\t<redacted>'"
+        );
+        assert_eq!(
+            r(&["curl", "-H", "Authorization: Bearer p1", "http://h/"]),
+            "curl -H 'Authorization: <redacted> <redacted>' http://h/"
+        );
+        assert_eq!(
+            r(&["curl", "--header=Authorization: Bearer p1"]),
+            "curl '--header=Authorization: <redacted> <redacted>'"
         );
     }
 
@@ -231,8 +608,19 @@ mod tests {
             r(&["/usr/bin/redis-cli", "-a", "hunter2", "ping"]),
             "/usr/bin/redis-cli -a <redacted> ping"
         );
+        assert_eq!(r(&["redis-cli", "-ahunter2"]), "redis-cli -a<redacted>");
+        assert_eq!(
+            r(&["sh", "-c", "mysqlimport -phunter2 db f"]),
+            "sh -c 'mysqlimport -p<redacted> db f'"
+        );
         // -p means port elsewhere
         assert_eq!(r(&["memcached", "-p", "11211"]), "memcached -p 11211");
+        // an unknown program's -pX whose X holds a secret word
+        assert_eq!(r(&["app", "-ppassword1"]), "app -p<redacted>");
+        assert_eq!(
+            r(&["curl", "-u", "admin:p1", "-uroot:p2", "--user=a:p3"]),
+            "curl -u admin:<redacted> -uroot:<redacted> --user=a:<redacted>"
+        );
     }
 
     #[test]
@@ -249,6 +637,21 @@ mod tests {
         assert_eq!(
             r(&["sshd", "--no-password-auth", "-D"]),
             "sshd --no-password-auth -D"
+        );
+        assert_eq!(
+            r(&["postgres", "-D", "/var/lib/postgresql/15/main", "-c", "config_file=/etc/postgresql/15/main/postgresql.conf"]),
+            "postgres -D /var/lib/postgresql/15/main -c config_file=/etc/postgresql/15/main/postgresql.conf"
+        );
+        assert_eq!(
+            r(&[
+                "python3",
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                "8000"
+            ]),
+            "python3 -m http.server --bind 127.0.0.1 8000"
         );
         assert_eq!(r(&[]), "");
         assert_eq!(r(&["a", ""]), "a ''");

@@ -924,7 +924,16 @@ fn findings(
         let v6_localhost = lines
             .iter()
             .any(|e| e.address == IpAddr::V6(Ipv6Addr::LOCALHOST));
-        let ipv6_on = sys.sysctl("net/ipv6/conf/lo/disable_ipv6").as_deref() == Some("0");
+        // The loopback interface by IFF_LOOPBACK, whatever its name.
+        let lo = sys
+            .interfaces()
+            .ok()
+            .and_then(|list| list.into_iter().find(|i| i.loopback))
+            .map_or_else(|| "lo".to_owned(), |i| i.name);
+        let ipv6_on = sys
+            .sysctl(&format!("net/ipv6/conf/{lo}/disable_ipv6"))
+            .as_deref()
+            == Some("0");
         if !v6_localhost
             && !lines.is_empty()
             && ipv6_on

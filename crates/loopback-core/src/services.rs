@@ -3,14 +3,14 @@
 //!
 //! The knowledge is data (`data/services.toml`, compiled in); this module matches processes
 //! against it, finds the configuration file the process runs with, and reads the current value.
-//! Files are read as the process sees them, through `/proc/PID/root` (containers) and
-//! `/proc/PID/cwd` (relative paths).
+//! Files are read as the process sees them ([`SystemView::read_process_file`]): inside its
+//! root, with its owner's rights, bounded; a file that was refused becomes a warning.
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use loopback_model::ServiceInfo;
-use loopback_sys::{ProcessInfo, SystemView};
+use loopback_sys::{ProcessInfo, SysError, SystemView};
 use serde::Deserialize;
 
 const TABLE: &str = include_str!("../data/services.toml");
@@ -221,8 +221,9 @@ pub struct Identified {
 #[allow(missing_debug_implementations)] // holds a `&dyn SystemView`
 pub struct Identifier<'a> {
     sys: &'a dyn SystemView,
-    files: HashMap<String, Option<String>>,
+    files: HashMap<(u32, String), Option<String>>,
     by_pid: HashMap<u32, Option<usize>>,
+    warnings: Vec<String>,
 }
 
 impl<'a> Identifier<'a> {
@@ -231,29 +232,36 @@ impl<'a> Identifier<'a> {
             sys,
             files: HashMap::new(),
             by_pid: HashMap::new(),
+            warnings: Vec::new(),
         }
     }
 
-    fn read(&mut self, path: &str) -> Option<String> {
-        if let Some(v) = self.files.get(path) {
+    /// A file as process `pid` sees it, read once per process and path. A file that exists
+    /// but was refused (not a regular file, too large, unreadable by the process owner, too
+    /// slow) becomes a warning; a missing file is normal (packaged paths are only guesses).
+    fn read(&mut self, pid: u32, path: &str) -> Option<String> {
+        let key = (pid, path.to_owned());
+        if let Some(v) = self.files.get(&key) {
             return v.clone();
         }
-        let v = self
-            .sys
-            .read_file(path)
-            .ok()
-            .map(|b| String::from_utf8_lossy(&b).into_owned());
-        self.files.insert(path.to_owned(), v.clone());
+        let v = match self.sys.read_process_file(pid, path) {
+            Ok(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+            Err(SysError::Read { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                None
+            }
+            Err(e) => {
+                self.warnings
+                    .push(format!("pid {pid}: configuration file not read: {e}"));
+                None
+            }
+        };
+        self.files.insert(key, v.clone());
         v
     }
 
-    /// The path of `path` as process `pid` sees it.
-    fn as_seen_by(pid: u32, path: &str) -> String {
-        if path.starts_with('/') {
-            format!("/proc/{pid}/root{path}")
-        } else {
-            format!("/proc/{pid}/cwd/{path}")
-        }
+    /// Warnings about configuration files that were not read, and why.
+    pub fn take_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.warnings)
     }
 
     /// Identify the service behind a listener on `port` held by `owners` (in pid order).
@@ -286,7 +294,7 @@ impl<'a> Identifier<'a> {
         let w = words(p);
         for f in &def.config_flags {
             if let Some(path) = flag_value(&w, f) {
-                let text = self.read(&Self::as_seen_by(p.pid, &path));
+                let text = self.read(p.pid, &path);
                 return (Some(path), text);
             }
         }
@@ -294,13 +302,13 @@ impl<'a> Identifier<'a> {
             for f in &def.config_dir_flags {
                 if let Some(dir) = flag_value(&w, f) {
                     let path = format!("{}/{file}", dir.trim_end_matches('/'));
-                    let text = self.read(&Self::as_seen_by(p.pid, &path));
+                    let text = self.read(p.pid, &path);
                     return (Some(path), text);
                 }
             }
         }
         for path in &def.config_paths {
-            let Some(text) = self.read(&Self::as_seen_by(p.pid, path)) else {
+            let Some(text) = self.read(p.pid, path) else {
                 continue;
             };
             // A packaged file counts only when the port it sets is the one in use.
@@ -354,7 +362,7 @@ impl<'a> Identifier<'a> {
                             .map(|(d, _)| format!("{d}/postgresql.auto.conf"));
                         let auto_v = auto.as_ref().and_then(|a| {
                             let pid = p.map_or(0, |p| p.pid);
-                            let t = self.read(&Self::as_seen_by(pid, a))?;
+                            let t = self.read(pid, a)?;
                             kv_value(&t, key).map(|(v, l)| (v, format!("{a}:{l}")))
                         });
                         auto_v.or_else(|| kv_value(text, key).map(|(v, l)| (v, at(l))))
@@ -375,6 +383,10 @@ impl<'a> Identifier<'a> {
                 };
             }
         }
+        // Values taken from a command line or a file another user controls are redacted like
+        // command lines before they reach any output.
+        let config_file = config_file.map(|c| crate::redact::redact_text(&c));
+        let current = current.map(|(v, from)| (crate::redact::redact_text(&v), from));
         let fix = def
             .fix
             .replace(

@@ -1,4 +1,5 @@
-//! A fixture [`SystemView`] for unit tests.
+//! A fixture [`SystemView`] for tests in every crate (the `test-util` feature): it never
+//! touches the system or the network.
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -6,12 +7,15 @@ use std::net::IpAddr;
 use loopback_model::{BoundSocket, Interface, InterfaceAddress, Proto, SocketSourceKind};
 use std::time::Duration;
 
+use loopback_sys::probe::HttpReply;
 use loopback_sys::{
     FirewallDump, OwnerScan, ProbeOutcome, ProcessInfo, SocketScan, SourcePreference, SysError,
     SystemView,
 };
 
-pub(crate) struct FakeSystem {
+/// A system made of fixtures.
+#[derive(Debug)]
+pub struct FakeSystem {
     pub sockets: Vec<BoundSocket>,
     pub interfaces: Vec<Interface>,
     pub holders: HashMap<u64, Vec<ProcessInfo>>,
@@ -28,10 +32,14 @@ pub(crate) struct FakeSystem {
     pub firewall: FirewallDump,
     /// Socket addresses where `tcp_connect` succeeds; elsewhere it is refused.
     pub connect_ok: Vec<std::net::SocketAddr>,
+    /// What `http_get` reads after a successful connection.
+    pub http_reply: HttpReply,
+    /// Why `/proc` cannot be read, if it cannot.
+    pub proc_missing: Option<String>,
 }
 
 /// An up interface with `addrs` given as CIDRs; a malformed fixture address fails the test.
-pub(crate) fn iface(index: u32, name: &str, loopback: bool, addrs: &[&str]) -> Interface {
+pub fn iface(index: u32, name: &str, loopback: bool, addrs: &[&str]) -> Interface {
     Interface {
         index,
         name: name.into(),
@@ -50,6 +58,7 @@ pub(crate) fn iface(index: u32, name: &str, loopback: bool, addrs: &[&str]) -> I
     }
 }
 
+#[allow(missing_docs)]
 impl FakeSystem {
     pub fn with_interfaces(interfaces: Vec<Interface>) -> Self {
         FakeSystem {
@@ -68,6 +77,8 @@ impl FakeSystem {
             echo: None,
             firewall: FirewallDump::default(),
             connect_ok: Vec::new(),
+            http_reply: HttpReply::NoResponse { closed: false },
+            proc_missing: None,
         }
     }
 
@@ -129,8 +140,12 @@ impl SystemView for FakeSystem {
     fn owners(&self, inodes: &HashSet<u64>) -> OwnerScan {
         let mut scan = OwnerScan {
             unreadable: self.unreadable,
+            unavailable: self.proc_missing.clone(),
             ..OwnerScan::default()
         };
+        if self.proc_missing.is_some() {
+            return scan;
+        }
         for (inode, procs) in self.holders.iter().filter(|(i, _)| inodes.contains(i)) {
             for p in procs {
                 scan.holders.entry(*inode).or_default().push(p.pid);
@@ -169,6 +184,21 @@ impl SystemView for FakeSystem {
             path: path.into(),
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file in fixture"),
         })
+    }
+    /// Files a process sees are fixtures under `/proc/PID/root/…` (absolute paths) and
+    /// `/proc/PID/cwd/…` (relative ones).
+    fn read_process_file(&self, pid: u32, path: &str) -> Result<Vec<u8>, SysError> {
+        let key = match path.strip_prefix('/') {
+            Some(rest) => format!("/proc/{pid}/root/{rest}"),
+            None => format!("/proc/{pid}/cwd/{path}"),
+        };
+        self.read_file(&key)
+    }
+    fn proc_available(&self) -> Result<(), String> {
+        match &self.proc_missing {
+            Some(why) => Err(why.clone()),
+            None => Ok(()),
+        }
     }
     fn icmp_echo(&self, _: IpAddr, _: Duration) -> ProbeOutcome {
         self.echo.clone().unwrap_or_else(|| self.probe.clone())
@@ -220,8 +250,13 @@ impl SystemView for FakeSystem {
         addr: std::net::SocketAddr,
         _: &str,
         t: Duration,
-    ) -> (ProbeOutcome, Option<String>) {
-        (self.tcp_connect(addr, t), None)
+    ) -> (ProbeOutcome, HttpReply) {
+        let outcome = self.tcp_connect(addr, t);
+        let reply = match outcome {
+            ProbeOutcome::Ok { .. } => self.http_reply.clone(),
+            _ => HttpReply::NotSent,
+        };
+        (outcome, reply)
     }
     fn udp_probe(&self, addr: std::net::SocketAddr, t: Duration) -> ProbeOutcome {
         self.tcp_connect(addr, t)

@@ -22,6 +22,7 @@ use loopback_model::{BoundSocket, Interface, SocketSourceKind};
 
 pub use probe::ProbeOutcome;
 
+pub mod files;
 pub mod parse;
 pub mod probe;
 
@@ -74,6 +75,10 @@ pub struct OwnerScan {
     pub processes: HashMap<u32, ProcessInfo>,
     /// Processes whose descriptors could not be read (permission denied).
     pub unreadable: usize,
+    /// Why no process could be read at all (`/proc` is not mounted), if so.
+    pub unavailable: Option<String>,
+    /// Processes whose command line or status could not be read within the deadline.
+    pub stalled: Vec<u32>,
 }
 
 /// Errors reading the system. Each variant names what was being read.
@@ -102,6 +107,10 @@ pub enum SysError {
         #[source]
         source: std::io::Error,
     },
+    /// A file that was not read on purpose: not a regular file, too large, unreadable by the
+    /// process owner it was read for, or too slow.
+    #[error("{path}: {reason}")]
+    Refused { path: String, reason: String },
     #[error("{what} is not supported on this platform yet")]
     Unsupported { what: &'static str },
 }
@@ -140,8 +149,15 @@ pub trait SystemView: Sync {
     fn effective_uid(&self) -> u32;
     /// Resolve a host name with the system resolver, addresses in the resolver's order, each once.
     fn resolve(&self, host: &str) -> Result<Vec<IpAddr>, SysError>;
-    /// The contents of a configuration or `/proc` file.
+    /// The contents of a host file (hosts, `nsswitch.conf`, `gai.conf`, `/proc/net/*`): only
+    /// a regular file, at most [`files::MAX_FILE_BYTES`], never blocking.
     fn read_file(&self, path: &str) -> Result<Vec<u8>, SysError>;
+    /// A file as process `pid` sees it: `path` resolved inside its root (relative paths from
+    /// its working directory), read with its owner's file-system rights, bounded like
+    /// [`SystemView::read_file`]. A file its owner could not read is refused.
+    fn read_process_file(&self, pid: u32, path: &str) -> Result<Vec<u8>, SysError>;
+    /// Whether `/proc` can be read here; the reason when it cannot (not mounted, not procfs).
+    fn proc_available(&self) -> Result<(), String>;
     /// One ICMP echo to `target`.
     fn icmp_echo(&self, target: IpAddr, timeout: Duration) -> ProbeOutcome;
     /// Bytes through a TCP listener opened on `addr` for the purpose.
@@ -169,7 +185,7 @@ pub trait SystemView: Sync {
         addr: std::net::SocketAddr,
         host: &str,
         timeout: Duration,
-    ) -> (ProbeOutcome, Option<String>);
+    ) -> (ProbeOutcome, probe::HttpReply);
     /// Send a datagram to `addr` and wait for any reply or an ICMP port-unreachable.
     fn udp_probe(&self, addr: std::net::SocketAddr, timeout: Duration) -> ProbeOutcome;
 }
@@ -198,16 +214,27 @@ pub(crate) fn libc_getaddrinfo(
         },
         flags: if addrconfig { libc::AI_ADDRCONFIG } else { 0 },
     };
-    let iter = dns_lookup::getaddrinfo(Some(name), None, Some(hints)).map_err(|e| e.to_string())?;
-    let mut seen = HashSet::new();
-    let mut out = Vec::new();
-    for ai in iter {
-        let ip = ai.map_err(|e| e.to_string())?.sockaddr.ip();
-        if seen.insert(ip) {
-            out.push(ip);
+    let owned = name.to_owned();
+    // The C library opens the hosts file with a blocking open: a FIFO there would hang us.
+    files::with_deadline(files::READ_DEADLINE, move || {
+        let iter =
+            dns_lookup::getaddrinfo(Some(&owned), None, Some(hints)).map_err(|e| e.to_string())?;
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for ai in iter {
+            let ip = ai.map_err(|e| e.to_string())?.sockaddr.ip();
+            if seen.insert(ip) {
+                out.push(ip);
+            }
         }
-    }
-    Ok(out)
+        Ok(out)
+    })
+    .unwrap_or_else(|| {
+        Err(format!(
+            "the C library gave no answer within {} s (is a hosts or resolver file a FIFO or on a hung file system?)",
+            files::READ_DEADLINE.as_secs()
+        ))
+    })
 }
 
 /// The implementation for the running OS.
@@ -226,23 +253,31 @@ pub fn platform() -> Box<dyn SystemView> {
 /// each address. Shared by every platform.
 pub(crate) fn resolve_with_libc(host: &str) -> Result<Vec<IpAddr>, SysError> {
     use std::net::ToSocketAddrs;
-    let addrs = (host, 0u16)
-        .to_socket_addrs()
-        .map_err(|source| SysError::Resolve {
-            host: host.to_owned(),
-            source,
-        })?;
+    let owned = host.to_owned();
+    let addrs = files::with_deadline(files::READ_DEADLINE, move || {
+        (owned.as_str(), 0u16)
+            .to_socket_addrs()
+            .map(|it| it.collect::<Vec<_>>())
+    })
+    .unwrap_or_else(|| {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "the C library gave no answer within the deadline",
+        ))
+    })
+    .map_err(|source| SysError::Resolve {
+        host: host.to_owned(),
+        source,
+    })?;
     let mut seen = HashSet::new();
     Ok(addrs
+        .into_iter()
         .map(|a| a.ip())
         .filter(|ip| seen.insert(*ip))
         .collect())
 }
 
-/// Read a file, naming it in the error.
+/// Read a host file with [`files::read_bounded`].
 pub(crate) fn read_path(path: &str) -> Result<Vec<u8>, SysError> {
-    std::fs::read(path).map_err(|source| SysError::Read {
-        path: path.into(),
-        source,
-    })
+    files::read_bounded(std::path::Path::new(path))
 }

@@ -153,13 +153,69 @@ pub fn source_address(dest: IpAddr) -> Option<IpAddr> {
     Some(sock.local_addr().ok()?.ip())
 }
 
-/// Connect, send `GET / HTTP/1.1`, and read the status line, all before `timeout`.
-pub fn http_get(addr: SocketAddr, host: &str, timeout: Duration) -> (ProbeOutcome, Option<String>) {
+/// What an HTTP server said to `GET /`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HttpReply {
+    /// A status line of the form `HTTP/x[.y] NNN [reason]`, as sent (at most
+    /// [`MAX_STATUS_LINE`] bytes, invalid UTF-8 replaced).
+    Status(String),
+    /// Bytes came back, but their first line is not an HTTP status line: the first bytes, at
+    /// most [`MAX_STATUS_LINE`].
+    NotHttp(Vec<u8>),
+    /// Nothing came back before the deadline (`closed` false) or before the server closed the
+    /// connection (`closed` true).
+    NoResponse { closed: bool },
+    /// The request was never sent (the connection failed).
+    NotSent,
+}
+
+/// The most of a reply's first line that is kept.
+pub const MAX_STATUS_LINE: usize = 256;
+
+/// Whether `line` is an HTTP status line: `HTTP/` a version, a space, three digits, and then
+/// the end or a space.
+pub fn is_status_line(line: &[u8]) -> bool {
+    let Some(rest) = line.strip_prefix(b"HTTP/") else {
+        return false;
+    };
+    let Some(sp) = rest.iter().position(|b| *b == b' ') else {
+        return false;
+    };
+    let (version, after) = rest.split_at(sp);
+    let version_ok = !version.is_empty()
+        && version.len() <= 3
+        && version.iter().all(|b| b.is_ascii_digit() || *b == b'.')
+        && version.first().is_some_and(u8::is_ascii_digit);
+    let code = &after[1..];
+    version_ok
+        && code.len() >= 3
+        && code[..3].iter().all(u8::is_ascii_digit)
+        && (code.len() == 3 || code[3] == b' ')
+}
+
+/// Classify the bytes a server sent before the deadline or its close.
+pub fn classify_reply(buf: &[u8], closed: bool) -> HttpReply {
+    if buf.is_empty() {
+        return HttpReply::NoResponse { closed };
+    }
+    let line = buf.split(|b| *b == b'\n').next().unwrap_or(&[]);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let line = &line[..line.len().min(MAX_STATUS_LINE)];
+    if is_status_line(line) {
+        HttpReply::Status(String::from_utf8_lossy(line).into_owned())
+    } else {
+        HttpReply::NotHttp(buf[..buf.len().min(MAX_STATUS_LINE)].to_vec())
+    }
+}
+
+/// Connect, send `GET / HTTP/1.1`, and read the first line of the reply, all before `timeout`.
+/// At most 8 KiB is read whatever the server sends.
+pub fn http_get(addr: SocketAddr, host: &str, timeout: Duration) -> (ProbeOutcome, HttpReply) {
     let deadline = Instant::now() + timeout;
     let start = Instant::now();
     let mut stream = match TcpStream::connect_timeout(&addr, timeout) {
         Ok(s) => s,
-        Err(e) => return (err("connect", e), None),
+        Err(e) => return (err("connect", e), HttpReply::NotSent),
     };
     let connected = start.elapsed();
     let host = if host.contains(':') && !host.starts_with('[') {
@@ -171,28 +227,36 @@ pub fn http_get(addr: SocketAddr, host: &str, timeout: Duration) -> (ProbeOutcom
         "GET / HTTP/1.1\r\nHost: {host}:{}\r\nUser-Agent: loopback-probe\r\nAccept: */*\r\nConnection: close\r\n\r\n",
         addr.port()
     );
-    let mut read_status = || -> std::io::Result<String> {
-        stream.set_write_timeout(Some(remaining(deadline).ok_or(ErrorKind::TimedOut)?))?;
-        stream.write_all(request.as_bytes())?;
-        let mut buf = Vec::new();
-        let mut chunk = [0u8; 512];
-        while !buf.contains(&b'\n') && buf.len() < 8192 {
-            stream.set_read_timeout(Some(remaining(deadline).ok_or(ErrorKind::TimedOut)?))?;
-            let n = stream.read(&mut chunk)?;
-            if n == 0 {
+    let outcome = ProbeOutcome::Ok { rtt: connected };
+    let left = |d| remaining(d).ok_or(std::io::Error::from(ErrorKind::TimedOut));
+    let sent = left(deadline)
+        .and_then(|l| stream.set_write_timeout(Some(l)))
+        .and_then(|()| stream.write_all(request.as_bytes()));
+    if sent.is_err() {
+        return (outcome, HttpReply::NoResponse { closed: true });
+    }
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 512];
+    let mut closed = false;
+    while !buf.contains(&b'\n') && buf.len() < 8192 {
+        let got = left(deadline)
+            .and_then(|l| stream.set_read_timeout(Some(l)))
+            .and_then(|()| stream.read(&mut chunk));
+        match got {
+            Ok(0) => {
+                closed = true;
                 break;
             }
-            buf.extend_from_slice(&chunk[..n]);
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            // A reset after some bytes: judge what came; before any byte: no response.
+            Err(e) if matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::BrokenPipe) => {
+                closed = true;
+                break;
+            }
+            Err(_) => break, // the deadline
         }
-        let line = buf.split(|b| *b == b'\n').next().unwrap_or(&[]);
-        Ok(String::from_utf8_lossy(line).trim_end().to_owned())
-    };
-    let outcome = ProbeOutcome::Ok { rtt: connected };
-    match read_status() {
-        Ok(line) if !line.is_empty() => (outcome, Some(line)),
-        Ok(_) => (outcome, None),
-        Err(_) => (outcome, None),
     }
+    (outcome, classify_reply(&buf, closed))
 }
 
 /// Send one datagram to `addr` from a connected UDP socket; a reply means open, an ICMP
@@ -377,6 +441,43 @@ pub fn icmp_echo(target: IpAddr, timeout: Duration) -> ProbeOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_lines() {
+        for ok in [
+            &b"HTTP/1.1 200 OK"[..],
+            b"HTTP/1.0 404",
+            b"HTTP/2 204 ",
+            b"HTTP/1.1 500 x y",
+        ] {
+            assert!(is_status_line(ok), "{}", String::from_utf8_lossy(ok));
+        }
+        for bad in [
+            &b""[..],
+            b"HTTP/1.1",
+            b"HTTP/1.1 20",
+            b"HTTP/1.1 2000",
+            b"HTTP/x 200",
+            b"SSH-2.0-OpenSSH_9.2",
+            b"\x1b[2J HTTP/1.1 200 OK",
+            b"http/1.1 200 OK",
+        ] {
+            assert!(!is_status_line(bad), "{}", String::from_utf8_lossy(bad));
+        }
+        assert_eq!(
+            classify_reply(b"HTTP/1.0 200 OK\r\nServer: x\r\n", true),
+            HttpReply::Status("HTTP/1.0 200 OK".into())
+        );
+        assert_eq!(
+            classify_reply(b"", false),
+            HttpReply::NoResponse { closed: false }
+        );
+        let binary: Vec<u8> = (0..=255u8).cycle().take(4096).collect();
+        match classify_reply(&binary, false) {
+            HttpReply::NotHttp(first) => assert_eq!(first.len(), MAX_STATUS_LINE),
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[test]
     fn checksum_matches_rfc1071_example() {

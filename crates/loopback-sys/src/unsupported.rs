@@ -43,6 +43,14 @@ impl SystemView for Unsupported {
     fn read_file(&self, path: &str) -> Result<Vec<u8>, SysError> {
         crate::read_path(path)
     }
+    fn read_process_file(&self, _: u32, _: &str) -> Result<Vec<u8>, SysError> {
+        Err(SysError::Unsupported {
+            what: "reading a file as a process sees it",
+        })
+    }
+    fn proc_available(&self) -> Result<(), String> {
+        Err("this platform has no /proc".into())
+    }
     fn icmp_echo(&self, _: IpAddr, _: Duration) -> ProbeOutcome {
         ProbeOutcome::Unavailable {
             reason: "ICMP echo is not implemented on this platform yet".into(),
@@ -75,7 +83,7 @@ impl SystemView for Unsupported {
         addr: std::net::SocketAddr,
         host: &str,
         timeout: Duration,
-    ) -> (ProbeOutcome, Option<String>) {
+    ) -> (ProbeOutcome, crate::probe::HttpReply) {
         crate::probe::http_get(addr, host, timeout)
     }
 

@@ -18,7 +18,10 @@ use crate::{
     FirewallDump, OwnerScan, ProcessInfo, SocketScan, SourcePreference, SysError, SystemView,
 };
 
+mod confined;
 mod firewall;
+
+pub use confined::walk_in_root;
 
 /// The Linux implementation of [`SystemView`].
 #[derive(Debug, Default)]
@@ -220,6 +223,14 @@ impl SystemView for LinuxSystem {
         crate::read_path(path)
     }
 
+    fn read_process_file(&self, pid: u32, path: &str) -> Result<Vec<u8>, SysError> {
+        confined::read_as_process(Path::new("/proc"), pid, path)
+    }
+
+    fn proc_available(&self) -> Result<(), String> {
+        proc_available(Path::new("/proc"))
+    }
+
     fn icmp_echo(&self, target: IpAddr, timeout: Duration) -> ProbeOutcome {
         probe::icmp_echo(target, timeout)
     }
@@ -254,7 +265,7 @@ impl SystemView for LinuxSystem {
         addr: std::net::SocketAddr,
         host: &str,
         timeout: Duration,
-    ) -> (ProbeOutcome, Option<String>) {
+    ) -> (ProbeOutcome, probe::HttpReply) {
         probe::http_get(addr, host, timeout)
     }
 
@@ -281,7 +292,12 @@ fn scan_owners(proc_root: &Path, inodes: &HashSet<u64>) -> OwnerScan {
     if inodes.is_empty() {
         return scan;
     }
+    if let Err(why) = proc_available(proc_root) {
+        scan.unavailable = Some(why);
+        return scan;
+    }
     let Ok(entries) = std::fs::read_dir(proc_root) else {
+        scan.unavailable = Some(format!("{} cannot be listed", proc_root.display()));
         return scan;
     };
     let mut pids: Vec<u32> = entries
@@ -330,8 +346,11 @@ fn scan_owners(proc_root: &Path, inodes: &HashSet<u64>) -> OwnerScan {
         scan.unreadable += u;
     }
     found.sort_unstable_by_key(|(pid, _)| *pid);
-    for (pid, held) in found {
-        let Some(info) = read_process(proc_root, pid) else {
+    let pids: Vec<u32> = found.iter().map(|(pid, _)| *pid).collect();
+    let (infos, stalled) = read_processes(proc_root, &pids, PROCESS_DEADLINE);
+    scan.stalled = stalled;
+    for ((pid, held), info) in found.into_iter().zip(infos) {
+        let Some(info) = info else {
             continue; // exited after its descriptors were read
         };
         scan.processes.insert(pid, info);
@@ -340,6 +359,92 @@ fn scan_owners(proc_root: &Path, inodes: &HashSet<u64>) -> OwnerScan {
         }
     }
     scan
+}
+
+/// `PROC_SUPER_MAGIC`: the file-system type of a mounted procfs.
+const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+
+/// Whether `proc_root` is a mounted procfs; why not otherwise.
+fn proc_available(proc_root: &Path) -> Result<(), String> {
+    match rustix::fs::statfs(proc_root) {
+        Ok(st) if st.f_type as i64 == PROC_SUPER_MAGIC => Ok(()),
+        Ok(_) => Err(format!(
+            "{} is not a procfs mount: process owners, sysctls and /proc/net tables cannot be read (mount -t proc proc /proc)",
+            proc_root.display()
+        )),
+        Err(e) => Err(format!(
+            "{} cannot be read ({e}): process owners, sysctls and /proc/net tables cannot be read (mount -t proc proc /proc)",
+            proc_root.display()
+        )),
+    }
+}
+
+/// How long reading one process's `comm`, `status` and `cmdline` may take. Reading a command
+/// line takes the target's memory-map lock and copies from its memory, which a hostile process
+/// can make block (its arguments on a userfaultfd or FUSE mapping).
+const PROCESS_DEADLINE: Duration = Duration::from_secs(2);
+
+/// Read `pids` in order on a worker thread, waiting at most `deadline` for each. A process
+/// whose read does not finish in time is left to its worker (which is abandoned) and reported
+/// as stalled, with only its `comm` (which never touches its memory); a new worker goes on with
+/// the rest. `None` for processes that exited.
+fn read_processes(
+    proc_root: &Path,
+    pids: &[u32],
+    deadline: Duration,
+) -> (Vec<Option<ProcessInfo>>, Vec<u32>) {
+    let mut out: Vec<Option<ProcessInfo>> = Vec::with_capacity(pids.len());
+    let mut stalled = Vec::new();
+    while out.len() < pids.len() {
+        let rest: Vec<u32> = pids[out.len()..].to_vec();
+        let root = proc_root.to_owned();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let spawned = std::thread::Builder::new()
+            .name("loopback-proc".into())
+            .spawn(move || {
+                for pid in rest {
+                    if tx.send(read_process(&root, pid)).is_err() {
+                        return;
+                    }
+                }
+            });
+        if spawned.is_err() {
+            // No thread to spare: read the rest here, unbounded, rather than lose owners.
+            out.extend(
+                pids[out.len()..]
+                    .iter()
+                    .map(|p| read_process(proc_root, *p)),
+            );
+            break;
+        }
+        loop {
+            match rx.recv_timeout(deadline) {
+                Ok(info) => out.push(info),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    let pid = pids[out.len()];
+                    stalled.push(pid);
+                    out.push(stalled_process(proc_root, pid));
+                    break; // a new worker takes the rest
+                }
+            }
+        }
+    }
+    (out, stalled)
+}
+
+/// What is known of a process whose command line could not be read in time.
+fn stalled_process(proc_root: &Path, pid: u32) -> Option<ProcessInfo> {
+    let dir = proc_root.join(pid.to_string());
+    let comm = std::fs::read(dir.join("comm"))
+        .map(|b| procfs::parse_comm(&b))
+        .unwrap_or_else(|_| "?".into());
+    Some(ProcessInfo {
+        pid,
+        comm,
+        euid: None,
+        argv: Vec::new(),
+    })
 }
 
 /// The wanted socket inodes among one process's descriptors, each once.
@@ -399,6 +504,7 @@ fn read_process(proc_root: &Path, pid: u32) -> Option<ProcessInfo> {
 mod tests {
     use super::*;
     use loopback_model::Proto;
+    use std::os::unix::fs::OpenOptionsExt;
 
     #[test]
     fn scan_owners_finds_own_socket() {
@@ -419,9 +525,54 @@ mod tests {
     }
 
     #[test]
-    fn scan_owners_on_missing_proc_is_empty() {
+    fn scan_owners_on_missing_proc_is_empty_and_says_why() {
         let scan = scan_owners(Path::new("/nonexistent/proc"), &HashSet::from([1]));
         assert!(scan.holders.is_empty());
+        assert!(scan.unavailable.is_some());
+        let tmp = std::env::temp_dir();
+        let scan = scan_owners(&tmp, &HashSet::from([1]));
+        let why = scan.unavailable.expect("a plain directory is no procfs");
+        assert!(why.contains("not a procfs mount"), "{why}");
+    }
+
+    #[test]
+    fn a_stalled_process_read_does_not_stop_the_others() {
+        // A fake /proc where one process's cmdline is a FIFO nobody writes: reading it blocks,
+        // as a command line on a userfaultfd mapping would.
+        let root = std::env::temp_dir().join(format!("lb-fakeproc-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        for pid in [10u32, 11, 12] {
+            let dir = root.join(pid.to_string());
+            std::fs::create_dir_all(&dir).expect("dir");
+            std::fs::write(dir.join("comm"), format!("p{pid}\n")).expect("comm");
+            std::fs::write(dir.join("status"), "Uid:\t1\t1\t1\t1\n").expect("status");
+            if pid == 11 {
+                rustix::fs::mkfifoat(
+                    rustix::fs::CWD,
+                    &dir.join("cmdline"),
+                    rustix::fs::Mode::from_raw_mode(0o600),
+                )
+                .expect("fifo");
+            } else {
+                std::fs::write(dir.join("cmdline"), format!("p{pid}\0--x\0")).expect("cmdline");
+            }
+        }
+        let (infos, stalled) = read_processes(&root, &[10, 11, 12], Duration::from_millis(300));
+        assert_eq!(stalled, vec![11]);
+        let argv: Vec<Vec<String>> = infos
+            .iter()
+            .map(|i| i.clone().expect("read").argv)
+            .collect();
+        assert_eq!(argv[0], vec!["p10", "--x"]);
+        assert!(argv[1].is_empty());
+        assert_eq!(argv[2], vec!["p12", "--x"]);
+        assert_eq!(infos[1].as_ref().map(|i| i.comm.as_str()), Some("p11"));
+        // Unblock the abandoned worker so it ends with the test.
+        let _ = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(root.join("11/cmdline"));
+        let _ = std::fs::remove_dir_all(&root);
     }
 
     #[test]

@@ -30,16 +30,22 @@ pub struct SkippedLine {
     pub reason: String,
 }
 
-/// Parse a hosts file. A leading UTF-8 byte-order mark is ignored.
+/// Parse a hosts file as glibc 2.36's `nss_files` does (checked against `getent` by the
+/// namespace tests): lines end at `\n` only; a line ends at its first NUL (glibc handles each
+/// line as a C string); fields are separated by C `isspace` characters (space, `\t`, `\r`,
+/// `\v`, `\f`); a UTF-8 byte-order mark is *not* skipped, so a first line that starts with one
+/// has an unreadable address, as in glibc.
 pub fn parse_hosts(bytes: &[u8]) -> (Vec<HostsEntry>, Vec<SkippedLine>) {
-    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
-    let text = String::from_utf8_lossy(bytes);
     let mut entries = Vec::new();
     let mut skipped = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
+    for (i, raw) in bytes.split(|b| *b == b'\n').enumerate() {
         let line = i + 1;
-        let content = raw.split('#').next().unwrap_or("");
-        let mut fields = content.split([' ', '\t']).filter(|f| !f.is_empty());
+        let raw = raw.split(|b| *b == 0).next().unwrap_or(&[]);
+        let text = String::from_utf8_lossy(raw);
+        let content = text.split('#').next().unwrap_or("");
+        let mut fields = content
+            .split([' ', '\t', '\r', '\x0b', '\x0c'])
+            .filter(|f| !f.is_empty());
         let Some(addr) = fields.next() else { continue };
         let names: Vec<String> = fields.map(str::to_owned).collect();
         // glibc accepts an IPv6 scope (`fe80::1%eth0`) but the scope does not change the address.
@@ -83,9 +89,9 @@ mod tests {
     }
 
     #[test]
-    fn comments_bom_and_junk() {
+    fn comments_and_junk() {
         let (e, s) = parse_hosts(
-            b"\xef\xbb\xbf127.0.0.1 localhost # trailing comment\n  \t\nnot-an-ip foo\n10.0.0.1\n192.168.1.1 a#b c\nfe80::1%eth0 router\n127.1 short\n",
+            b"127.0.0.1 localhost # trailing comment\n  \t\nnot-an-ip foo\n10.0.0.1\n192.168.1.1 a#b c\nfe80::1%eth0 router\n127.1 short\n",
         );
         let addrs: Vec<String> = e.iter().map(|x| x.address.to_string()).collect();
         assert_eq!(addrs, vec!["127.0.0.1", "192.168.1.1", "fe80::1"]);
@@ -95,6 +101,35 @@ mod tests {
             lines,
             vec![3, 4, 7],
             "legacy inet_aton forms such as 127.1 are rejected, as glibc does"
+        );
+    }
+
+    /// glibc does not skip a byte-order mark, ends a line at a NUL, and splits fields on C
+    /// `isspace` (seen with `getent hosts` on glibc 2.36; the namespace tests check it again).
+    #[test]
+    fn bom_nul_and_c_whitespace_as_glibc() {
+        let (e, s) = parse_hosts(
+            b"\xef\xbb\xbf127.0.0.5 bomhost\n127.0.0.6 nulhost\0 hidden\n127.0.0.7\x0bvthost\n127.0.0.8 crhost\r\n127.0.0.9 a\x0c b\n127.0.0.10 c\rd\n",
+        );
+        assert_eq!(
+            s.first().map(|x| x.line),
+            Some(1),
+            "the BOM line is unreadable"
+        );
+        let got: Vec<(String, Vec<String>)> = e
+            .iter()
+            .map(|x| (x.address.to_string(), x.names.clone()))
+            .collect();
+        let want = |a: &str, n: &[&str]| (a.to_owned(), n.iter().map(|s| s.to_string()).collect());
+        assert_eq!(
+            got,
+            vec![
+                want("127.0.0.6", &["nulhost"]),
+                want("127.0.0.7", &["vthost"]),
+                want("127.0.0.8", &["crhost"]),
+                want("127.0.0.9", &["a", "b"]),
+                want("127.0.0.10", &["c", "d"]),
+            ]
         );
     }
 

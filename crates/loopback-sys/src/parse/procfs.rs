@@ -9,6 +9,38 @@ pub fn parse_status_euid(bytes: &[u8]) -> Option<u32> {
     line["Uid:".len()..].split_whitespace().nth(1)?.parse().ok()
 }
 
+/// The file-system identity of a process: what the kernel checks when it opens a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FsIds {
+    pub fsuid: u32,
+    pub fsgid: u32,
+    /// Supplementary groups.
+    pub groups: Vec<u32>,
+}
+
+/// The fsuid, fsgid (the fourth `Uid:` and `Gid:` fields) and `Groups:` of a
+/// `/proc/PID/status` file; `None` when a field is missing or malformed.
+pub fn parse_status_fs_ids(bytes: &[u8]) -> Option<FsIds> {
+    let text = String::from_utf8_lossy(bytes);
+    let field = |name: &str| -> Option<u32> {
+        let line = text.lines().find(|l| l.starts_with(name))?;
+        line[name.len()..].split_whitespace().nth(3)?.parse().ok()
+    };
+    let groups = match text.lines().find(|l| l.starts_with("Groups:")) {
+        Some(line) => line["Groups:".len()..]
+            .split_whitespace()
+            .map(str::parse)
+            .collect::<Result<Vec<u32>, _>>()
+            .ok()?,
+        None => Vec::new(),
+    };
+    Some(FsIds {
+        fsuid: field("Uid:")?,
+        fsgid: field("Gid:")?,
+        groups,
+    })
+}
+
 /// `/proc/PID/cmdline`: arguments separated by NUL, usually with a trailing NUL. Programs that
 /// rewrite their title (`setproctitle`: redis, nginx workers, PostgreSQL backends) leave one
 /// space-separated string padded with NULs; that comes back as one argument, the padding
@@ -63,6 +95,29 @@ pub fn parse_passwd(bytes: &[u8]) -> HashMap<u32, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fs_ids_from_status() {
+        let status = b"Name:\tpostgres\nUid:\t0\t105\t105\t106\nGid:\t0\t111\t111\t112\nGroups:\t4 27 111 \n";
+        assert_eq!(
+            parse_status_fs_ids(status),
+            Some(FsIds {
+                fsuid: 106,
+                fsgid: 112,
+                groups: vec![4, 27, 111]
+            })
+        );
+        let no_groups = b"Uid:\t1\t1\t1\t1\nGid:\t2\t2\t2\t2\nGroups:\n";
+        assert_eq!(
+            parse_status_fs_ids(no_groups).map(|i| i.groups),
+            Some(vec![])
+        );
+        assert_eq!(parse_status_fs_ids(b"Uid:\t1 1 1\nGid:\t1 1 1 1\n"), None);
+        assert_eq!(
+            parse_status_fs_ids(b"Uid:\t1 1 1 1\nGid:\t1 1 1 1\nGroups:\tx\n"),
+            None
+        );
+    }
 
     #[test]
     fn status_effective_uid() {
