@@ -233,8 +233,8 @@ pub fn redact_pairs(text: &str) -> (String, bool) {
 }
 
 /// Hide the user information of every URL in `text`: the password of `user:password@`, the
-/// whole of `token@`. A password may hold `/`; an `@` in a path (`http://host/a@b`) is not user
-/// information unless what precedes it has a colon.
+/// whole of `token@`. A password may hold `/`, `?` or `#`; an `@` in a path (`http://host/a@b`)
+/// is not user information unless what precedes it has a colon.
 pub fn redact_urls(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -245,8 +245,8 @@ pub fn redact_urls(text: &str) -> String {
             .find(|c: char| c.is_whitespace() || QUOTES.contains(&c))
             .unwrap_or(tail.len());
         let url = &tail[..end];
-        let lim = url.find(['?', '#']).unwrap_or(url.len());
-        match url[..lim].rfind('@') {
+        // The last `@` of the URL: a password may hold `@`, `/`, `?` or `#` unescaped.
+        match url.rfind('@') {
             Some(at) if at > 0 => {
                 let userinfo = &url[..at];
                 if !userinfo.contains('/') || userinfo.contains(':') {
@@ -554,6 +554,12 @@ mod tests {
             r(&["w", "postgres://u:pa/ss@db/app"]),
             "w postgres://u:<redacted>@db/app"
         );
+        // ... or a `#` or `?`, unescaped (found by the property test).
+        assert_eq!(
+            r(&["git", "clone", "https://ghp_A##=-0a~@127.0.0.1/org/repo"]),
+            "git clone https://<redacted>@127.0.0.1/org/repo"
+        );
+        assert_eq!(r(&["w", "redis://:p?w#d@h:1"]), "w redis://:<redacted>@h:1");
     }
 
     #[test]

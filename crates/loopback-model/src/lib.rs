@@ -314,7 +314,7 @@ pub struct DoctorReport {
 /// Version of the `resolve` JSON document.
 pub const RESOLVE_VERSION: u32 = 1;
 /// Version of the `probe` JSON document.
-pub const PROBE_VERSION: u32 = 1;
+pub const PROBE_VERSION: u32 = 2;
 
 /// How much a finding matters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

@@ -4,7 +4,10 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-#[derive(Debug, Parser)]
+use crate::escape::esc;
+use crate::exit::ExitStatus;
+
+#[derive(Debug, clap::Parser)]
 #[command(
     name = "loopback",
     version,
@@ -113,4 +116,41 @@ pub struct ExplainArgs {
     /// Print the JSON document (docs/json.md).
     #[arg(long)]
     pub json: bool,
+}
+
+/// Print a command-line error and return its exit code. Help and version go to stdout (exit 0).
+/// clap quotes the offending argument in its message; when an argument holds control
+/// characters, the message comes from the same arguments with those escaped, so what a
+/// script passed on cannot write to the terminal.
+pub fn report_parse_error(err: &clap::Error) -> std::process::ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+    ) {
+        let _ = err.print();
+        return ExitStatus::Clean.into();
+    }
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| esc(&a.to_string_lossy()).into_owned())
+        .collect();
+    let text = match Cli::try_parse_from(&args) {
+        Err(escaped) => escaped.render().to_string(),
+        Ok(_) => err.render().to_string(),
+    };
+    eprint!("{}", escape_keeping_lines(&text));
+    ExitStatus::Error.into()
+}
+
+/// Escape each line of clap's own multi-line message.
+fn escape_keeping_lines(text: &str) -> String {
+    text.split_inclusive('\n')
+        .map(|l| {
+            let (body, nl) = match l.strip_suffix('\n') {
+                Some(b) => (b, "\n"),
+                None => (l, ""),
+            };
+            format!("{}{nl}", esc(body))
+        })
+        .collect()
 }

@@ -10,18 +10,23 @@ use clap::Parser;
 
 mod cli;
 mod commands;
+mod escape;
 mod exit;
 mod output;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return cli::report_parse_error(&err),
+    };
     match commands::run(cli) {
         Ok(status) => status.into(),
         Err(err) => {
             if output::is_broken_pipe(&err) {
                 return exit::ExitStatus::Clean.into();
             }
-            eprintln!("loopback: error: {err:#}");
+            // Errors quote targets, paths and file contents: escaped like all human output.
+            eprintln!("loopback: error: {}", escape::esc(&format!("{err:#}")));
             exit::ExitStatus::Error.into()
         }
     }

@@ -5,6 +5,7 @@ use std::io::{IsTerminal, Write};
 use serde::Serialize;
 
 use crate::cli::ColorChoice;
+pub use crate::escape::esc;
 
 /// Whether to emit ANSI colour. Order: `--color`, then `NO_COLOR`, then terminal detection.
 #[derive(Debug, Clone, Copy)]
@@ -62,9 +63,9 @@ pub fn print_text(text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Diagnostics go to stderr.
+/// Diagnostics go to stderr, escaped: warnings quote paths and text from outside.
 pub fn warn(message: &str) {
-    eprintln!("loopback: warning: {message}");
+    eprintln!("loopback: warning: {}", esc(message));
 }
 
 /// True when the error is stdout closing under us (`loopback audit | head`).
@@ -79,8 +80,10 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
 }
 
 /// Wrap `text` that starts at column `indent` (after a label) at `width` columns, indenting
-/// continuation lines by `indent` spaces.
+/// continuation lines by `indent` spaces. The text is escaped first ([`esc`]), so a newline
+/// inside it is shown, never obeyed.
 pub fn wrap(text: &str, width: usize, indent: usize) -> String {
+    let text = esc(text);
     let mut out = String::new();
     let mut line_len = indent;
     for word in text.split_whitespace() {

@@ -365,6 +365,8 @@ fn scan_owners(proc_root: &Path, inodes: &HashSet<u64>) -> OwnerScan {
 const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 
 /// Whether `proc_root` is a mounted procfs; why not otherwise.
+// `f_type` is i64 on x86_64 and narrower on some other architectures.
+#[allow(clippy::unnecessary_cast)]
 fn proc_available(proc_root: &Path) -> Result<(), String> {
     match rustix::fs::statfs(proc_root) {
         Ok(st) if st.f_type as i64 == PROC_SUPER_MAGIC => Ok(()),
@@ -549,7 +551,7 @@ mod tests {
             if pid == 11 {
                 rustix::fs::mkfifoat(
                     rustix::fs::CWD,
-                    &dir.join("cmdline"),
+                    dir.join("cmdline"),
                     rustix::fs::Mode::from_raw_mode(0o600),
                 )
                 .expect("fifo");

@@ -10,13 +10,16 @@ use loopback_sys::{SourcePreference, SystemView};
 
 use crate::cli::{AuditArgs, Source};
 use crate::exit::ExitStatus;
-use crate::output::{self, Style, GREEN, RED, YELLOW};
+use crate::output::{self, esc, Style, GREEN, RED, YELLOW};
 
 pub fn run(sys: &dyn SystemView, args: &AuditArgs, style: Style) -> anyhow::Result<ExitStatus> {
     let policy = match &args.policy {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
+            // Bounded and non-blocking: a FIFO or /dev/zero named by mistake is an error.
+            let bytes = loopback_sys::files::read_bounded(path)
                 .with_context(|| format!("reading policy file {}", path.display()))?;
+            let text = String::from_utf8(bytes)
+                .with_context(|| format!("policy file {} is not UTF-8", path.display()))?;
             Some(Policy::parse(&text).with_context(|| format!("policy file {}", path.display()))?)
         }
         None => None,
@@ -58,7 +61,7 @@ pub fn local(l: &Listener) -> String {
     let dev = l
         .interface
         .as_ref()
-        .map(|d| format!("%{d}"))
+        .map(|d| format!("%{}", esc(d)))
         .unwrap_or_default();
     if l.address.is_ipv6() {
         format!("[{}]{dev}:{}", l.address, l.port)
@@ -96,8 +99,8 @@ fn owners(l: &Listener) -> String {
         .map(|(name, user, pids)| {
             let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
             match user {
-                Some(u) => format!("{name}[{}] ({u})", pids.join(",")),
-                None => format!("{name}[{}]", pids.join(",")),
+                Some(u) => format!("{}[{}] ({})", esc(name), pids.join(","), esc(u)),
+                None => format!("{}[{}]", esc(name), pids.join(",")),
             }
         })
         .collect::<Vec<_>>()
@@ -106,8 +109,8 @@ fn owners(l: &Listener) -> String {
 
 fn service(l: &Listener) -> String {
     match &l.service {
-        Some(s) if s.identified_by == "port" => format!("{}?", s.name),
-        Some(s) => s.name.clone(),
+        Some(s) if s.identified_by == "port" => format!("{}?", esc(&s.name)),
+        Some(s) => esc(&s.name).into_owned(),
         None => "-".into(),
     }
 }
@@ -119,7 +122,7 @@ fn cells(l: &Listener) -> [String; 8] {
         local(l),
         stack(l).to_owned(),
         l.bind_scope.as_str().to_owned(),
-        l.reachable_via.join(","),
+        esc(&l.reachable_via.join(",")).into_owned(),
         service(l),
         owners(l),
     ]
@@ -177,7 +180,7 @@ pub fn render(report: &AuditReport, style: Style, out: &mut impl Write) -> std::
         if l.verdict != Verdict::Ok || !l.notes.is_empty() {
             if l.verdict != Verdict::Ok {
                 for o in l.owners.iter() {
-                    writeln!(out, "    pid {}: {}", o.pid, o.cmdline)?;
+                    writeln!(out, "    pid {}: {}", o.pid, esc(&o.cmdline))?;
                 }
             }
             if let Some(svc) = &l.service {
@@ -196,7 +199,11 @@ pub fn render(report: &AuditReport, style: Style, out: &mut impl Write) -> std::
                     (None, Some(from)) => format!("{}: {from}", svc.setting),
                     _ => svc.setting.clone(),
                 };
-                writeln!(out, "    service: {}{by}{at}; {now}", svc.name)?;
+                writeln!(
+                    out,
+                    "    service: {}",
+                    esc(&format!("{}{by}{at}; {now}", svc.name))
+                )?;
             }
             if let Some(fix) = &l.fix {
                 writeln!(out, "    fix: {}", output::wrap(fix, 100, 9))?;

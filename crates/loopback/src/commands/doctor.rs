@@ -8,7 +8,7 @@ use loopback_sys::SystemView;
 
 use crate::cli::DoctorArgs;
 use crate::exit::ExitStatus;
-use crate::output::{self, Style, GREEN, RED, YELLOW};
+use crate::output::{self, esc, Style, GREEN, RED, YELLOW};
 
 pub fn run(sys: &dyn SystemView, args: &DoctorArgs, style: Style) -> anyhow::Result<ExitStatus> {
     let report = doctor(
@@ -74,7 +74,7 @@ pub fn render(report: &DoctorReport, style: Style) -> String {
             let indent = 4 + 2 + width + 2;
             out.push_str(&format!(
                 "{label}  {:<width$}  {}\n",
-                c.id,
+                esc(&c.id),
                 output::wrap(&c.summary, 100, indent)
             ));
             if status != CheckStatus::Pass {

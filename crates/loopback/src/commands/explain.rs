@@ -7,7 +7,7 @@ use loopback_sys::SystemView;
 
 use crate::cli::ExplainArgs;
 use crate::exit::ExitStatus;
-use crate::output::{self, Style};
+use crate::output::{self, esc, Style};
 
 pub fn run(sys: &dyn SystemView, args: &ExplainArgs, style: Style) -> anyhow::Result<ExitStatus> {
     let e = explain(sys, &args.target).with_context(|| format!("explaining {}", args.target))?;
@@ -26,7 +26,11 @@ pub fn render(e: &Explanation, _style: Style) -> String {
     let mut out = String::new();
     if let Some(name) = &e.name {
         let list: Vec<String> = e.addresses.iter().map(|a| a.address.to_string()).collect();
-        out.push_str(&format!("{name} resolves to {}\n\n", list.join(", ")));
+        out.push_str(&format!(
+            "{} resolves to {}\n\n",
+            esc(name),
+            list.join(", ")
+        ));
     }
     for a in &e.addresses {
         let shown = match a.prefix_len {
@@ -37,9 +41,9 @@ pub fn render(e: &Explanation, _style: Style) -> String {
         out.push_str(&format!(
             "  kind       {}: {}, {}, {}\n",
             a.class.kind.as_str(),
-            a.class.range_name,
-            a.class.range,
-            a.class.rfc
+            esc(&a.class.range_name),
+            esc(&a.class.range),
+            esc(&a.class.rfc)
         ));
         let local = if a.class.kind == loopback_model::AddressKind::Unspecified {
             "the wildcard: it stands for every address of this host".to_owned()
@@ -50,9 +54,9 @@ pub fn render(e: &Explanation, _style: Style) -> String {
                 .iter()
                 .map(|s| {
                     if s.exact {
-                        format!("yes, on {} ({})", s.interface, s.via)
+                        format!("yes, on {} ({})", esc(&s.interface), esc(&s.via))
                     } else {
-                        format!("yes, {} on {} covers it", s.via, s.interface)
+                        format!("yes, {} on {} covers it", esc(&s.via), esc(&s.interface))
                     }
                 })
                 .collect::<Vec<_>>()
@@ -73,7 +77,7 @@ pub fn render(e: &Explanation, _style: Style) -> String {
                     let who: Vec<String> = l
                         .owners
                         .iter()
-                        .map(|o| format!("{}[{}]", o.name, o.pid))
+                        .map(|o| format!("{}[{}]", esc(&o.name), o.pid))
                         .collect();
                     out.push_str(&format!(
                         "  port {port}  {} {} accepts it ({}{}{})\n",

@@ -10,6 +10,9 @@ mod explain;
 mod probe;
 mod resolve;
 
+#[cfg(test)]
+mod hostile;
+
 pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     let style = Style::choose(cli.color);
     let sys = loopback_sys::platform();

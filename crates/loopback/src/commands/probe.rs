@@ -9,7 +9,7 @@ use loopback_sys::SystemView;
 
 use crate::cli::ProbeArgs;
 use crate::exit::ExitStatus;
-use crate::output::{self, Style, GREEN, RED};
+use crate::output::{self, esc, Style, GREEN, RED};
 
 pub fn run(sys: &dyn SystemView, args: &ProbeArgs, style: Style) -> anyhow::Result<ExitStatus> {
     let opts = ProbeOptions {
@@ -36,8 +36,8 @@ pub fn render(r: &ProbeReport, style: Style) -> String {
     for a in &r.attempts {
         let addr = std::net::SocketAddr::new(a.address, a.port).to_string();
         let result = match a.result.as_str() {
-            "connected" => style.paint(&a.result, GREEN),
-            _ => style.paint(&a.result, RED),
+            "connected" => style.paint(&esc(&a.result), GREEN),
+            _ => style.paint(&esc(&a.result), RED),
         };
         let time = a
             .time_ms
@@ -46,12 +46,12 @@ pub fn render(r: &ProbeReport, style: Style) -> String {
         let http = a
             .http_status_line
             .as_ref()
-            .map(|l| format!(", {l}"))
+            .map(|l| format!(", {}", esc(l)))
             .unwrap_or_default();
         let detail = a
             .detail
             .as_ref()
-            .map(|d| format!(" ({d})"))
+            .map(|d| format!(" ({})", esc(d)))
             .unwrap_or_default();
         out.push_str(&format!(
             "{} {addr:<28} {result}{time}{http}{detail}\n",
@@ -60,7 +60,7 @@ pub fn render(r: &ProbeReport, style: Style) -> String {
     }
     out.push_str(&format!(
         "\ndiagnosis: {}\n  {}\n",
-        r.diagnosis.code,
+        esc(&r.diagnosis.code),
         output::wrap(&r.diagnosis.summary, 100, 2)
     ));
     if let Some(fix) = &r.diagnosis.fix {

@@ -7,7 +7,7 @@ use loopback_sys::SystemView;
 
 use crate::cli::ResolveArgs;
 use crate::exit::ExitStatus;
-use crate::output::{self, Style, RED, YELLOW};
+use crate::output::{self, esc, Style, RED, YELLOW};
 
 pub fn run(sys: &dyn SystemView, args: &ResolveArgs, style: Style) -> anyhow::Result<ExitStatus> {
     let report = resolve(sys, &args.name, &ResolveOptions::default())
@@ -41,9 +41,9 @@ fn list(v: &[std::net::IpAddr]) -> String {
 }
 
 pub fn render(r: &ResolveReport, style: Style) -> String {
-    let mut out = format!("{} resolves to {}\n", r.name, list(&r.system));
+    let mut out = format!("{} resolves to {}\n", esc(&r.name), list(&r.system));
     if let Some(e) = &r.system_error {
-        out.push_str(&format!("  the C library says: {e}\n"));
+        out.push_str(&format!("  the C library says: {}\n", esc(e)));
     }
     out.push_str(&format!(
         "  model: {}{}\n  IPv4-only query: {}\n  IPv6-only query: {}\n\nhow:\n",
@@ -60,7 +60,7 @@ pub fn render(r: &ResolveReport, style: Style) -> String {
         out.push_str(&format!(
             "  {:>2}. {:<14} {}\n",
             i + 1,
-            s.step,
+            esc(&s.step),
             output::wrap(&s.detail, 100, 21)
         ));
     }
@@ -74,7 +74,7 @@ pub fn render(r: &ResolveReport, style: Style) -> String {
             };
             out.push_str(&format!(
                 "  {tag} [{}]\n    {}\n",
-                f.code,
+                esc(&f.code),
                 output::wrap(&f.summary, 100, 4)
             ));
             if let Some(fix) = &f.fix {

@@ -1,0 +1,253 @@
+//! Every renderer, fed reports whose every free-text field is hostile, and the redaction
+//! property over every output of `audit`, `explain` and `probe`.
+
+use std::time::Duration;
+
+use loopback_core::audit::{audit, AuditOptions};
+use loopback_core::doctor::{doctor, DoctorOptions};
+use loopback_core::explain::explain;
+use loopback_core::probe::{probe, ProbeOptions};
+use loopback_core::redact;
+use loopback_core::resolve::{resolve, ResolveOptions};
+use loopback_core::testing::FakeSystem;
+use loopback_model::Proto;
+use loopback_sys::probe::HttpReply;
+use loopback_sys::{ProbeOutcome, ProcessInfo};
+use proptest::prelude::*;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::escape::has_raw_control;
+use crate::output::Style;
+
+/// Terminal control, a window title, a bidi override, C1 CSI, DEL, a tab, and a newline that
+/// would start a forged row.
+const HOSTILE: &str =
+    "t\x1b[2J\x1b]0;pwned\x07\r\u{202e}lol\u{9b}31m\x7f\tx\nFORGED  tcp  0.0.0.0:1  owned\n";
+
+/// Replace every string in `report` that can hold free text with [`HOSTILE`]: each string
+/// leaf of its JSON form is replaced, and kept when the document still deserialises (enums and
+/// addresses do not, and are left alone). Returns the report and how many fields were changed.
+fn hostile<T: Serialize + DeserializeOwned>(report: &T) -> (T, usize) {
+    fn leaves(v: &Value, at: String, out: &mut Vec<String>) {
+        match v {
+            Value::String(_) => out.push(at),
+            Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .for_each(|(i, x)| leaves(x, format!("{at}/{i}"), out)),
+            Value::Object(o) => o
+                .iter()
+                .for_each(|(k, x)| leaves(x, format!("{at}/{k}"), out)),
+            _ => {}
+        }
+    }
+    let mut v = serde_json::to_value(report).expect("to json");
+    let mut paths = Vec::new();
+    leaves(&v, String::new(), &mut paths);
+    let mut changed = 0;
+    for p in paths {
+        let Some(slot) = v.pointer_mut(&p) else {
+            continue;
+        };
+        let old = std::mem::replace(slot, Value::String(HOSTILE.into()));
+        if serde_json::from_value::<T>(v.clone()).is_ok() {
+            changed += 1;
+        } else if let Some(slot) = v.pointer_mut(&p) {
+            *slot = old;
+        }
+    }
+    (serde_json::from_value(v).expect("from json"), changed)
+}
+
+fn assert_clean(what: &str, out: &str) {
+    assert!(
+        !has_raw_control(out),
+        "{what}: raw control characters reach the terminal:\n{out}"
+    );
+    assert!(
+        out.lines().all(|l| !l.trim_start().starts_with("FORGED")),
+        "{what}: a forged row:\n{out}"
+    );
+    assert!(
+        out.contains("\\e[2J"),
+        "{what}: the hostile text is not shown at all:\n{out}"
+    );
+}
+
+fn strip_own_colours(out: &str) -> String {
+    ["\x1b[31m", "\x1b[32m", "\x1b[33m", "\x1b[0m"]
+        .iter()
+        .fold(out.to_owned(), |s, sgr| s.replace(sgr, ""))
+}
+
+/// With colour on, the only escape sequences are `loopback`'s own SGR colours.
+fn assert_only_own_colours(what: &str, out: &str) {
+    assert_clean(what, &strip_own_colours(out));
+}
+
+fn process(pid: u32, comm: &str, argv: &[&str]) -> ProcessInfo {
+    ProcessInfo {
+        pid,
+        comm: comm.into(),
+        euid: Some(0),
+        argv: argv.iter().map(|a| a.to_string()).collect(),
+    }
+}
+
+/// A host with an exposed PostgreSQL (service, config file, fix), a loopback Redis and an
+/// unknown owner, and an HTTP server that answers garbage.
+fn system() -> FakeSystem {
+    let mut sys = FakeSystem::lan();
+    sys.add_socket(Proto::Tcp, "0.0.0.0", 5432, None, 10);
+    sys.add_socket(Proto::Tcp, "127.0.0.1", 6379, None, 11);
+    sys.add_socket(Proto::Tcp, "::", 8080, Some(false), 12);
+    sys.add_owner(
+        10,
+        process(
+            40,
+            "postgres",
+            &["postgres", "-c", "config_file=/etc/pg.conf"],
+        ),
+    );
+    sys.files.insert(
+        "/proc/40/root/etc/pg.conf".into(),
+        b"listen_addresses = '*'\n".to_vec(),
+    );
+    sys.add_owner(11, process(41, "redis-server", &["redis-server *:6379"]));
+    sys.names
+        .insert("localhost".into(), vec!["127.0.0.1".parse().expect("ip")]);
+    sys.connect_ok.push("127.0.0.1:8080".parse().expect("sa"));
+    sys.http_reply = HttpReply::NotHttp(b"\x1b[2J\x00\xff binary".to_vec());
+    sys.probe = ProbeOutcome::Timeout { stage: "reply" };
+    sys
+}
+
+const PLAIN: Style = Style { color: false };
+const COLOUR: Style = Style { color: true };
+
+#[test]
+fn audit_table_escapes_every_field() {
+    let sys = system();
+    let report = audit(&sys, &AuditOptions::default()).expect("audit");
+    let (report, changed) = hostile(&report);
+    assert!(changed > 20, "only {changed} fields were made hostile");
+    for (style, check) in [
+        (PLAIN, assert_clean as fn(&str, &str)),
+        (COLOUR, assert_only_own_colours),
+    ] {
+        let mut out = Vec::new();
+        super::audit::render(&report, style, &mut out).expect("render");
+        let out = String::from_utf8(out).expect("utf8");
+        check("audit", &out);
+        // Exactly one row per listener, whatever the text holds.
+        let plain = strip_own_colours(&out);
+        let rows = plain
+            .lines()
+            .filter(|l| {
+                ["exposed ", "ok ", "allowed "]
+                    .iter()
+                    .any(|v| l.starts_with(v))
+            })
+            .count();
+        assert_eq!(rows, report.listeners.len(), "{out}");
+    }
+}
+
+#[test]
+fn explain_probe_doctor_resolve_escape_every_field() {
+    let sys = system();
+    let e = explain(&sys, "localhost:6379").expect("explain");
+    let (e, n) = hostile(&e);
+    assert!(n > 5, "{n}");
+    assert_clean("explain", &super::explain::render(&e, PLAIN));
+
+    let p = probe(
+        &sys,
+        "127.0.0.1:8080",
+        &ProbeOptions {
+            http: true,
+            ..ProbeOptions::default()
+        },
+    )
+    .expect("probe");
+    assert_eq!(p.diagnosis.code, "not-http");
+    let (p, n) = hostile(&p);
+    assert!(n > 5, "{n}");
+    assert_clean("probe", &super::probe::render(&p, PLAIN));
+    assert_only_own_colours("probe", &super::probe::render(&p, COLOUR));
+
+    let d = doctor(
+        &sys,
+        &DoctorOptions {
+            timeout: Duration::from_millis(10),
+            ..DoctorOptions::default()
+        },
+    );
+    let (d, n) = hostile(&d);
+    assert!(n > 10, "{n}");
+    assert_clean("doctor", &super::doctor::render(&d, PLAIN));
+    assert_only_own_colours("doctor", &super::doctor::render(&d, COLOUR));
+
+    let r = resolve(&sys, "localhost", &ResolveOptions::default()).expect("resolve");
+    let (r, n) = hostile(&r);
+    assert!(n > 3, "{n}");
+    assert_clean("resolve", &super::resolve::render(&r, PLAIN));
+}
+
+/// Secrets that look like real ones: letters, digits and the punctuation passwords use (no
+/// white space, quotes, `:`, `@`, `/` or the list separators `& , ; } ) ]`, which make a
+/// value ambiguous in any syntax; `/` in a password is tested by its own shape).
+fn secrets() -> impl Strategy<Value = String> {
+    "[A-Za-z0-9][A-Za-z0-9+!%^~*$#_.=-]{7,23}".prop_filter(
+        "a secret is not a word the output holds anyway",
+        |s| {
+            s.chars().any(|c| c.is_ascii_digit())
+                && s.chars().any(|c| c.is_ascii_alphabetic())
+                && !redact::REDACTED.contains(s.as_str())
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// A generated secret placed into any known shape never appears in any output, human or
+    /// JSON, of `audit`, `explain` or `probe`.
+    #[test]
+    fn no_secret_reaches_any_output(shape in 0usize..1000, secret in secrets()) {
+        let examples = redact::table().examples();
+        let example = examples[shape % examples.len()];
+        let argv: Vec<String> = example.iter().map(|a| a.replace("{S}", &secret)).collect();
+        let argv_refs: Vec<&str> = argv.iter().map(String::as_str).collect();
+        prop_assume!(!example.join(" ").contains(&secret));
+        let mut sys = FakeSystem::lan();
+        sys.add_socket(Proto::Tcp, "0.0.0.0", 7000, None, 20);
+        sys.add_socket(Proto::Tcp, "127.0.0.1", 7001, None, 21);
+        // The kernel's comm: the executable's base name, at most 15 bytes.
+        let program = argv_refs[0].split_whitespace().next().unwrap_or("x");
+        let comm: String = program.rsplit('/').next().unwrap_or("x").chars().take(15).collect();
+        let comm = comm.as_str();
+        sys.add_owner(20, process(50, comm, &argv_refs));
+        sys.add_owner(21, process(50, comm, &argv_refs));
+        sys.names.insert("localhost".into(), vec!["127.0.0.1".parse().expect("ip")]);
+
+        let a = audit(&sys, &AuditOptions::default()).expect("audit");
+        let mut human = Vec::new();
+        super::audit::render(&a, PLAIN, &mut human).expect("render");
+        let e = explain(&sys, "localhost:7001").expect("explain");
+        let p = probe(&sys, "localhost:7001", &ProbeOptions::default()).expect("probe");
+        let outputs = [
+            ("audit json", serde_json::to_string(&a).expect("json")),
+            ("audit", String::from_utf8_lossy(&human).into_owned()),
+            ("explain json", serde_json::to_string(&e).expect("json")),
+            ("explain", super::explain::render(&e, PLAIN)),
+            ("probe json", serde_json::to_string(&p).expect("json")),
+            ("probe", super::probe::render(&p, PLAIN)),
+        ];
+        for (what, out) in outputs {
+            prop_assert!(!out.contains(&secret), "{} leaks {} from {:?}:\n{}", what, secret, argv, out);
+        }
+    }
+}
