@@ -214,6 +214,7 @@ pub(crate) fn libc_getaddrinfo(
         },
         flags: if addrconfig { libc::AI_ADDRCONFIG } else { 0 },
     };
+    libc_inputs_sane()?;
     let owned = name.to_owned();
     // The C library opens the hosts file with a blocking open: a FIFO there would hang us.
     files::with_deadline(files::READ_DEADLINE, move || {
@@ -237,6 +238,32 @@ pub(crate) fn libc_getaddrinfo(
     })
 }
 
+/// Files the C library's resolver opens with a blocking `open` and reads to their end.
+const LIBC_RESOLVER_FILES: &[&str] = &[
+    "/etc/hosts",
+    "/etc/nsswitch.conf",
+    "/etc/gai.conf",
+    "/etc/resolv.conf",
+    "/etc/host.conf",
+];
+
+/// The C library cannot be bounded in memory: with `/dev/zero` as `/etc/hosts` it reads one
+/// endless line, and a FIFO blocks it. A deadline bounds only the time, so it is not asked at
+/// all while one of its input files is not a regular file. `stat` never opens the file.
+fn libc_inputs_sane() -> Result<(), String> {
+    for path in LIBC_RESOLVER_FILES {
+        if let Ok(meta) = std::fs::metadata(path) {
+            if !meta.is_file() {
+                return Err(format!(
+                    "{path} is {}, not a regular file: the C library was not asked, because it would block or read it forever",
+                    files::kind_name(meta.file_type())
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The implementation for the running OS.
 pub fn platform() -> Box<dyn SystemView> {
     #[cfg(target_os = "linux")]
@@ -253,6 +280,10 @@ pub fn platform() -> Box<dyn SystemView> {
 /// each address. Shared by every platform.
 pub(crate) fn resolve_with_libc(host: &str) -> Result<Vec<IpAddr>, SysError> {
     use std::net::ToSocketAddrs;
+    libc_inputs_sane().map_err(|why| SysError::Resolve {
+        host: host.to_owned(),
+        source: std::io::Error::other(why),
+    })?;
     let owned = host.to_owned();
     let addrs = files::with_deadline(files::READ_DEADLINE, move || {
         (owned.as_str(), 0u16)

@@ -7,7 +7,12 @@
 //! - OPTION `v6only=0|1`, `dev=NAME` (SO_BINDTODEVICE), `shared` (also held by a child process:
 //!   a pre-forked server).
 //!
-//! Arguments after `--` are ignored; tests put fake secrets there to check redaction.
+//! Two more arguments act on the process once its sockets are open: `chroot=DIR` (change root
+//! to DIR, as a container's process has its own root) and `user=UID:GID` (drop to that user and
+//! group, no supplementary groups), in that order.
+//!
+//! Arguments after `--` are ignored; tests put fake secrets, hostile text and configuration
+//! flags there.
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -23,10 +28,24 @@ fn main() {
 }
 
 fn run() -> Result<(), String> {
-    let args: Vec<String> = std::env::args().skip(1).take_while(|a| a != "--").collect();
+    let args: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .take_while(|a| a != "--")
+        .collect();
     let mut held = Vec::new();
     let mut shared = Vec::new();
+    let mut chroot = None;
+    let mut user = None;
     for spec in &args {
+        if let Some(dir) = spec.strip_prefix("chroot=") {
+            chroot = Some(dir.to_owned());
+            continue;
+        }
+        if let Some(ids) = spec.strip_prefix("user=") {
+            user = Some(ids.to_owned());
+            continue;
+        }
         let (sock, share) = open(spec).map_err(|e| format!("{spec}: {e}"))?;
         if share {
             sock.set_cloexec(false)
@@ -34,6 +53,18 @@ fn run() -> Result<(), String> {
             shared.push(spec.clone());
         }
         held.push(sock);
+    }
+    if let Some(dir) = chroot {
+        nix::unistd::chroot(dir.as_str()).map_err(|e| format!("chroot {dir}: {e}"))?;
+        std::env::set_current_dir("/").map_err(|e| format!("chdir /: {e}"))?;
+    }
+    if let Some(ids) = user {
+        let (uid, gid) = ids.split_once(':').ok_or("user=UID:GID")?;
+        let uid: u32 = uid.parse().map_err(|_| "bad uid")?;
+        let gid: u32 = gid.parse().map_err(|_| "bad gid")?;
+        nix::unistd::setgroups(&[]).map_err(|e| format!("setgroups: {e}"))?;
+        nix::unistd::setgid(gid.into()).map_err(|e| format!("setgid: {e}"))?;
+        nix::unistd::setuid(uid.into()).map_err(|e| format!("setuid: {e}"))?;
     }
     let mut pids = vec![std::process::id()];
     let mut child = None;

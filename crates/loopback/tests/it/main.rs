@@ -6,6 +6,7 @@ mod audit;
 mod cli;
 mod doctor;
 mod explain;
+mod hostile;
 mod probe;
 mod resolve;
 mod scale;

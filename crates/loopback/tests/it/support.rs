@@ -146,38 +146,45 @@ impl Netns {
 }
 
 fn listen_in(ns: &str, specs: &[&str], extra: &[&str]) -> Listeners {
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", ns])
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", ns])
         .arg(listen_bin())
         .args(specs)
         .arg("--")
-        .args(extra)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawning lb-listen");
-    let mut line = String::new();
-    let stdout = child.stdout.take().expect("stdout");
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("reading lb-listen");
-    if !line.starts_with("ready") {
-        let out = child.wait_with_output().expect("lb-listen output");
-        panic!(
-            "lb-listen {specs:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let pids = line
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|p| p.parse().ok())
-        .collect();
-    Listeners {
-        stdin: child.stdin.take(),
-        child,
-        pids,
+        .args(extra);
+    Listeners::spawn(cmd)
+}
+
+impl Listeners {
+    /// Start `cmd`, which prints `ready PID…` once it holds its sockets and exits when its
+    /// stdin closes (`lb-listen`, or a test server written the same way).
+    pub fn spawn(mut cmd: Command) -> Listeners {
+        let what = format!("{cmd:?}");
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawning a listener");
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("stdout");
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("reading the ready line");
+        if !line.starts_with("ready") {
+            let out = child.wait_with_output().expect("listener output");
+            panic!("{what} failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let pids = line
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|p| p.parse().ok())
+            .collect();
+        Listeners {
+            stdin: child.stdin.take(),
+            child,
+            pids,
+        }
     }
 }
 
@@ -329,4 +336,102 @@ tcp   LISTEN 0 16 [::ffff:127.0.0.1]:7005 [::]:* ino:13 sk:3 v6only:0 <->
         s.iter().find(|x| x.port == 7005).expect("7005").address,
         "::ffff:127.0.0.1"
     );
+}
+
+/// Run `cmd` to completion, failing the test if it takes longer than `limit` (the child is
+/// killed first, so a hang is a failure, never a stuck suite). Waits on the child, not a clock.
+pub fn output_within(
+    mut cmd: Command,
+    limit: std::time::Duration,
+) -> (Output, std::time::Duration) {
+    let start = std::time::Instant::now();
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning");
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(out) => (out.expect("waiting"), start.elapsed()),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            panic!("{cmd:?} did not finish within {limit:?}");
+        }
+    }
+}
+
+/// An unprivileged user created for one test and removed at its end.
+pub struct TestUser {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl TestUser {
+    pub fn new(tag: &str) -> TestUser {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let name = format!("lbt{tag}{}x{n}", std::process::id() % 100_000);
+        run(Command::new("useradd").args([
+            "--system",
+            "--no-create-home",
+            "--user-group",
+            "--shell",
+            "/usr/sbin/nologin",
+            &name,
+        ]));
+        let id = |flag: &str| -> u32 {
+            let out = run(Command::new("id").args([flag, &name]));
+            String::from_utf8_lossy(&out.stdout)
+                .trim()
+                .parse()
+                .expect("numeric id")
+        };
+        let (uid, gid) = (id("-u"), id("-g"));
+        TestUser { name, uid, gid }
+    }
+
+    /// `user=UID:GID` for `lb-listen`.
+    pub fn listen_arg(&self) -> String {
+        format!("user={}:{}", self.uid, self.gid)
+    }
+
+    /// Give `path` to this user.
+    pub fn chown(&self, path: &Path) {
+        std::os::unix::fs::chown(path, Some(self.uid), Some(self.gid)).expect("chown");
+    }
+}
+
+impl Drop for TestUser {
+    fn drop(&mut self) {
+        let _ = Command::new("userdel").arg(&self.name).status();
+        let _ = Command::new("groupdel").arg(&self.name).status();
+    }
+}
+
+/// A directory under the system temporary directory, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("lbt-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.0.join(rel)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
