@@ -12,12 +12,14 @@
 //! - [`resolve`]: a model of glibc's `getaddrinfo` (nsswitch, hosts, AI_ADDRCONFIG, RFC 3484/6724
 //!   sorting with gai.conf) beside the C library's own answer; [`probe`] tries every address.
 //! - [`doctor`]: is the loopback stack healthy, and if not, why; [`firewall`] names the rules.
+//! - [`fuzz`]: the fuzz targets' entry points, shared with the corpus replay test.
 
 pub mod audit;
 pub mod classify;
 pub mod doctor;
 pub mod explain;
 pub mod firewall;
+pub mod fuzz;
 pub mod policy;
 pub mod probe;
 pub mod redact;

@@ -293,7 +293,7 @@ struct State {
 }
 
 impl State {
-    fn word(&mut self, w: &str, first: bool) -> String {
+    fn word(&mut self, w: &str) -> String {
         if self.hide_rest {
             self.hidden_in_rest += 1;
             return REDACTED.to_owned();
@@ -303,12 +303,18 @@ impl State {
             if is_scheme(core) {
                 return w.to_owned(); // `Bearer` before the token: keep hiding after it
             }
-            self.hide_next = false;
+            // A secret flag where a value was expected (`-xtoken --password X`): hidden as the
+            // value, and its own value is hidden too.
+            let flag_name = core.trim_start_matches('-').split('=').next().unwrap_or("");
+            self.hide_next = core.starts_with('-') && is_secret_name(flag_name);
             return REDACTED.to_owned();
         }
         if self.user_next {
             self.user_next = false;
-            return hide_after_colon(w);
+            // `-u --password X`: no user value came; read the flag as a flag.
+            if !core.starts_with('-') {
+                return hide_after_colon(w);
+            }
         }
         if let Some(p) = program_rule(core) {
             self.program = Some(p);
@@ -323,7 +329,7 @@ impl State {
                 return format!("{}{REDACTED}", p.flag);
             }
         }
-        if !first && core.len() > 1 && core.starts_with('-') {
+        if core.len() > 1 && core.starts_with('-') {
             return self.flag(w, core);
         }
         // `Authorization:` and other secret header names: the rest of the argument.
@@ -359,7 +365,8 @@ impl State {
             && !starts_secret(name)
         {
             self.hide_next = true;
-            return format!("-{}{REDACTED}", &name[..1]);
+            let first: String = name.chars().take(1).collect();
+            return format!("-{first}{REDACTED}");
         }
         match value {
             Some(v) if is_secret_name(name) => {
@@ -392,9 +399,10 @@ impl State {
                 self.user_next = true;
                 w.to_owned()
             }
-            None if dashes == "-" && name.len() > 1 && is_user_flag(&core[..2]) => {
-                // `-uadmin:secret`
-                format!("{}{}", &core[..2], hide_after_colon(&core[2..]))
+            None if dashes == "-" && core.get(..2).is_some_and(is_user_flag) && core.len() > 2 => {
+                // `-uadmin:secret` (`get` keeps the split on a character boundary)
+                let (flag, rest) = core.split_at(2);
+                format!("{flag}{}", hide_after_colon(rest))
             }
             None => w.to_owned(),
         }
@@ -409,9 +417,8 @@ fn hide_after_colon(v: &str) -> String {
 }
 
 /// Redact one argument; words keep the white space between them.
-fn redact_arg(state: &mut State, arg: &str, first_arg: bool) -> String {
+fn redact_arg(state: &mut State, arg: &str) -> String {
     let mut out = String::with_capacity(arg.len());
-    let mut first_word = true;
     let mut rest = arg;
     while !rest.is_empty() {
         let ws = rest.len() - rest.trim_start().len();
@@ -421,8 +428,7 @@ fn redact_arg(state: &mut State, arg: &str, first_arg: bool) -> String {
             break;
         }
         let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
-        out.push_str(&state.word(&rest[..end], first_arg && first_word));
-        first_word = false;
+        out.push_str(&state.word(&rest[..end]));
         rest = &rest[end..];
     }
     // A header name that ends its argument: its value is the next argument.
@@ -437,10 +443,9 @@ fn redact_arg(state: &mut State, arg: &str, first_arg: bool) -> String {
 /// Redact one argument vector; `argv[0]` is the program.
 pub fn redact(argv: &[String]) -> Vec<String> {
     let mut state = State::default();
-    argv.iter()
-        .enumerate()
-        .map(|(i, a)| redact_arg(&mut state, a, i == 0))
-        .collect()
+    // argv[0] is read like the rest: a process chooses it, and a login shell's `-bash` is
+    // harmless as a flag.
+    argv.iter().map(|a| redact_arg(&mut state, a)).collect()
 }
 
 /// Redact and join an argument vector into one printable command line. Arguments holding
@@ -627,6 +632,49 @@ mod tests {
             r(&["curl", "-u", "admin:p1", "-uroot:p2", "--user=a:p3"]),
             "curl -u admin:<redacted> -uroot:<redacted> --user=a:<redacted>"
         );
+    }
+
+    /// Found by the `redaction` fuzz target: an empty command line plus `--password X` made the
+    /// flag argv[0], which was not read as a flag.
+    #[test]
+    fn fuzz_crash_password_flag_as_argv0() {
+        assert_eq!(r(&["--password", "p1"]), "--password <redacted>");
+        assert_eq!(r(&["-bash"]), "-bash");
+    }
+
+    /// Found by the `redaction` fuzz target: a secret flag taken as the value of the flag
+    /// before it let its own value through.
+    #[test]
+    fn fuzz_crash_secret_flag_as_a_value() {
+        assert_eq!(
+            r(&["app", "-xtoken", "--password", "p1"]),
+            "app -x<redacted> <redacted> <redacted>"
+        );
+        assert_eq!(
+            r(&["app", "--token", "--port", "80"]),
+            "app --token <redacted> 80"
+        );
+    }
+
+    /// Found by the `redaction` fuzz target: `-u` took the next flag as its `USER:PASSWORD`.
+    #[test]
+    fn fuzz_crash_user_flag_before_a_secret_flag() {
+        assert_eq!(
+            r(&["curl", "-u", "--password", "p1"]),
+            "curl -u --password <redacted>"
+        );
+    }
+
+    /// Found by the `redaction` fuzz target: a multi-byte character right after `-` made a
+    /// byte slice split it.
+    #[test]
+    fn fuzz_crash_multibyte_after_dash() {
+        assert_eq!(
+            r(&["mysql", "-\u{fffd}root", "-ph"]),
+            "mysql -\u{fffd}root -p<redacted>"
+        );
+        assert_eq!(r(&["x", "-\u{e9}password1"]), "x -\u{e9}<redacted>");
+        assert_eq!(r(&["x", "-\u{e9}"]), "x -\u{e9}");
     }
 
     #[test]

@@ -203,7 +203,7 @@ impl SystemView for LinuxSystem {
     fn user_name(&self, uid: u32) -> Option<String> {
         self.users
             .get_or_init(|| {
-                std::fs::read("/etc/passwd")
+                crate::files::read_bounded(Path::new("/etc/passwd"))
                     .map(|b| procfs::parse_passwd(&b))
                     .unwrap_or_default()
             })

@@ -13,19 +13,24 @@ pub fn ipv4_default_routes(bytes: &[u8]) -> Vec<String> {
         .collect()
 }
 
-/// Interfaces holding an IPv6 default route (`::/0`), from `/proc/net/ipv6_route`. Unreachable
-/// placeholder routes on `lo` are not defaults.
+/// `RTF_REJECT`: an unreachable route.
+const RTF_REJECT: u32 = 0x0200;
+
+/// Interfaces holding an IPv6 default route (`::/0`), from `/proc/net/ipv6_route`. The kernel's
+/// unreachable placeholder (`RTF_REJECT`, shown on the loopback interface whatever its name) is
+/// not a default.
 pub fn ipv6_default_routes(bytes: &[u8]) -> Vec<String> {
     let text = String::from_utf8_lossy(bytes);
     text.lines()
         .filter_map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
             // dest plen src splen nexthop metric refcnt use flags iface
+            let flags = u32::from_str_radix(f.get(8)?, 16).ok()?;
             (f.len() >= 10
                 && f[0].chars().all(|c| c == '0')
                 && f[0].len() == 32
                 && f[1] == "00"
-                && f[9] != "lo")
+                && flags & RTF_REJECT == 0)
                 .then(|| f[9].to_owned())
         })
         .collect()

@@ -1,0 +1,208 @@
+//! Entry points for the fuzz targets in `fuzz/` and for the test that replays their corpus on
+//! every run of the suite (`tests/fuzz_corpus.rs`). Each takes arbitrary bytes, feeds them to
+//! one parser or judgment, and checks what must hold whatever the input (no panic, and the
+//! invariants named beside each). The fuzz targets and the replay test share this one table,
+//! so a target cannot exist without its replay.
+
+use loopback_model::Proto;
+use loopback_sys::parse::{gai, hosts, if_inet6, nsswitch, procfs, procnet, route};
+
+/// One fuzz target: its name (the `fuzz/fuzz_targets/NAME.rs` file and `fuzz/corpus/NAME/`)
+/// and the function it runs.
+pub type Target = (&'static str, fn(&[u8]));
+
+/// Every fuzz target.
+pub const TARGETS: &[Target] = &[
+    ("hosts", hosts_file),
+    ("nsswitch", nsswitch_conf),
+    ("gai_conf", gai_conf),
+    ("proc_files", proc_files),
+    ("proc_net", proc_net),
+    ("netlink", netlink),
+    ("policy", policy),
+    ("config_readers", config_readers),
+    ("redaction", redaction),
+    ("targets", targets),
+    ("http_reply", http_reply),
+    ("resolve_model", resolve_model),
+];
+
+/// Run the target called `name` on `data`; unknown names do nothing.
+pub fn run(name: &str, data: &[u8]) {
+    if let Some((_, f)) = TARGETS.iter().find(|(n, _)| *n == name) {
+        f(data);
+    }
+}
+
+fn text(data: &[u8]) -> String {
+    String::from_utf8_lossy(data).into_owned()
+}
+
+/// The hosts parser: every entry has a name, and line numbers never exceed the line count.
+pub fn hosts_file(data: &[u8]) {
+    let (entries, skipped) = hosts::parse_hosts(data);
+    let lines = data.split(|b| *b == b'\n').count();
+    for e in &entries {
+        assert!(!e.names.is_empty());
+        assert!(e.line >= 1 && e.line <= lines);
+    }
+    for s in &skipped {
+        assert!(s.line >= 1 && s.line <= lines);
+    }
+}
+
+/// `nsswitch.conf`'s `hosts:` line.
+pub fn nsswitch_conf(data: &[u8]) {
+    let _ = nsswitch::parse_nsswitch_hosts(data);
+}
+
+/// `gai.conf`.
+pub fn gai_conf(data: &[u8]) {
+    let _ = gai::parse_gai_conf(data);
+}
+
+/// `/proc/PID/{status,cmdline,comm}`, fd link targets and `/etc/passwd`.
+pub fn proc_files(data: &[u8]) {
+    let _ = procfs::parse_status_euid(data);
+    let _ = procfs::parse_status_fs_ids(data);
+    let argv = procfs::parse_cmdline(data);
+    assert!(argv.len() <= data.len() + 1);
+    let _ = procfs::parse_comm(data);
+    let _ = procfs::parse_socket_link(data);
+    let _ = procfs::parse_passwd(data);
+}
+
+/// `/proc/net/{tcp,udp}{,6}`, `if_inet6`, `route`, `ipv6_route`.
+pub fn proc_net(data: &[u8]) {
+    let _ = procnet::parse_table(data, Proto::Tcp);
+    let _ = procnet::parse_table(data, Proto::Udp);
+    let _ = if_inet6::parse_if_inet6(data);
+    let _ = route::ipv4_default_routes(data);
+    let _ = route::ipv6_default_routes(data);
+}
+
+/// A netlink `sock_diag` dump chunk, as the kernel would send it.
+pub fn netlink(data: &[u8]) {
+    #[cfg(target_os = "linux")]
+    {
+        let mut out = Vec::new();
+        let _ = loopback_sys::parse::sock_diag::decode_chunk(data, Proto::Tcp, &mut out);
+        let _ = loopback_sys::parse::sock_diag::decode_chunk(data, Proto::Udp, &mut out);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = data;
+}
+
+/// The policy file: parsed or a line-numbered error.
+pub fn policy(data: &[u8]) {
+    let _ = crate::policy::Policy::parse(&text(data));
+}
+
+/// The configuration readers of the service table, on any file and key.
+pub fn config_readers(data: &[u8]) {
+    let t = text(data);
+    let (key, body) = t.split_once('\n').unwrap_or(("listen_addresses", &t));
+    use crate::services::{directives, flag_value, ini_value, kv_value, yaml_value};
+    let _ = kv_value(body, key);
+    let _ = directives(body, key);
+    let _ = ini_value(body, "mysqld", key);
+    let _ = yaml_value(body, key);
+    let words: Vec<String> = body.split_whitespace().map(str::to_owned).collect();
+    let _ = flag_value(&words, key);
+}
+
+/// Redaction of a NUL-separated argument vector: never panics, and the value after a
+/// `--password` argument never survives.
+pub fn redaction(data: &[u8]) {
+    let argv = procfs::parse_cmdline(data);
+    let _ = crate::redact::redact_argv(&argv);
+    let mut with_secret = argv.clone();
+    with_secret.push("--password".into());
+    with_secret.push("Fz9qSecretValue".into());
+    let out = crate::redact::redact_argv(&with_secret);
+    // (Unless the input itself holds the marker elsewhere.)
+    if !argv.iter().any(|a| a.contains("Fz9qSecretValue")) {
+        assert!(!out.contains("Fz9qSecretValue"), "{out}");
+    }
+}
+
+/// Every target grammar: `explain`'s, `probe`'s and `resolve`'s.
+pub fn targets(data: &[u8]) {
+    let t = text(data);
+    let _ = crate::explain::parse_target(&t);
+    let _ = crate::probe::split_host_port(&t);
+    let _ = crate::probe::split_target(&t);
+}
+
+/// What an HTTP server sends back: a status line only when it is one, and bounded.
+pub fn http_reply(data: &[u8]) {
+    use loopback_sys::probe::{classify_reply, HttpReply, MAX_STATUS_LINE};
+    match classify_reply(data, true) {
+        HttpReply::Status(line) => assert!(line.len() <= MAX_STATUS_LINE * 3),
+        HttpReply::NotHttp(first) => assert!(first.len() <= MAX_STATUS_LINE),
+        HttpReply::NoResponse { .. } => assert!(data.is_empty()),
+        HttpReply::NotSent => unreachable!("a reply was read"),
+    }
+}
+
+/// The whole glibc model on a hosts file, `nsswitch.conf` and `gai.conf` from the input (split
+/// by `\0`), for the name on the input's first line.
+#[cfg(any(test, feature = "test-util"))]
+pub fn resolve_model(data: &[u8]) {
+    use crate::testing::FakeSystem;
+    let mut parts = data.splitn(4, |b| *b == 0);
+    let name = text(parts.next().unwrap_or_default());
+    let mut sys = FakeSystem::lan();
+    for path in ["/etc/hosts", "/etc/nsswitch.conf", "/etc/gai.conf"] {
+        sys.files
+            .insert(path.into(), parts.next().unwrap_or_default().to_vec());
+    }
+    let _ = crate::resolve::resolve(
+        &sys,
+        name.trim(),
+        &crate::resolve::ResolveOptions::default(),
+    );
+}
+
+/// The whole glibc model needs the fixture system (`test-util`).
+#[cfg(not(any(test, feature = "test-util")))]
+pub fn resolve_model(_: &[u8]) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Replays the committed corpus (`fuzz/corpus/NAME/*`) through every target on every run
+    /// of the suite, so an input that once crashed a parser keeps being tried without a fuzzer.
+    #[test]
+    fn corpus_replays_through_every_target() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus");
+        let mut total = 0;
+        for (name, f) in TARGETS {
+            let dir = root.join(name);
+            let mut seeds: Vec<_> = std::fs::read_dir(&dir)
+                .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .collect();
+            seeds.sort();
+            assert!(!seeds.is_empty(), "{name} has no seed in {}", dir.display());
+            for seed in seeds {
+                let data = std::fs::read(&seed).expect("seed");
+                f(&data);
+                total += 1;
+            }
+        }
+        assert!(total >= TARGETS.len());
+    }
+
+    #[test]
+    fn every_target_has_a_fuzz_target_file() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/fuzz_targets");
+        for (name, _) in TARGETS {
+            assert!(
+                dir.join(format!("{name}.rs")).exists(),
+                "fuzz/fuzz_targets/{name}.rs"
+            );
+        }
+    }
+}

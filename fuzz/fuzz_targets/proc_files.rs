@@ -1,0 +1,4 @@
+//! Fuzz target `proc_files`: see `loopback_core::fuzz`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| loopback_core::fuzz::run("proc_files", data));
