@@ -59,6 +59,16 @@ fn listen_as(ns: &Netns, dir: &TempDir, name: &str, specs: &[&str], extra: &[&st
     Listeners::spawn(cmd)
 }
 
+/// The configuration value the audit read for the listener on `port`, if it read one.
+fn service_value(report: &AuditReport, port: u16) -> Option<String> {
+    report
+        .listeners
+        .iter()
+        .find(|l| l.port == port)
+        .and_then(|l| l.service.as_ref())
+        .and_then(|s| s.current.clone())
+}
+
 #[test]
 fn hostile_config_files_are_refused_without_hanging_or_leaking() {
     if !require_root() {
@@ -134,14 +144,7 @@ fn hostile_config_files_are_refused_without_hanging_or_leaking() {
     // Well inside one read deadline: nothing waited on the FIFO.
     assert!(took < Duration::from_secs(10), "the audit took {took:?}");
     let report: AuditReport = serde_json::from_str(&json).expect("audit json");
-    let current = |port: u16| {
-        report
-            .listeners
-            .iter()
-            .find(|l| l.port == port)
-            .and_then(|l| l.service.as_ref())
-            .and_then(|s| s.current.clone())
-    };
+    let current = |port: u16| service_value(&report, port);
     // The user's own file is read, as that user: the reader works, it only refuses.
     assert_eq!(current(7106).as_deref(), Some("own-value"));
     for port in 7101..=7105 {
@@ -186,14 +189,7 @@ fn a_chroot_cannot_point_the_audit_outside_its_root() {
         "{json}\n{stderr}"
     );
     let report: AuditReport = serde_json::from_str(&json).expect("json");
-    let current = |port: u16| {
-        report
-            .listeners
-            .iter()
-            .find(|l| l.port == port)
-            .and_then(|l| l.service.as_ref())
-            .and_then(|s| s.current.clone())
-    };
+    let current = |port: u16| service_value(&report, port);
     // Inside the root, absolute links resolve inside it too.
     assert_eq!(current(7201).as_deref(), Some("inside-value"));
     assert_eq!(current(7202).as_deref(), Some("inside-value"));
