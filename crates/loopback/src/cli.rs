@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::escape::esc;
+use crate::escape::{esc, esc_lines};
 use crate::exit::ExitStatus;
 
 #[derive(Debug, clap::Parser)]
@@ -138,19 +138,6 @@ pub fn report_parse_error(err: &clap::Error) -> std::process::ExitCode {
         Err(escaped) => escaped.render().to_string(),
         Ok(_) => err.render().to_string(),
     };
-    eprint!("{}", escape_keeping_lines(&text));
+    eprint!("{}", esc_lines(&text));
     ExitStatus::Error.into()
-}
-
-/// Escape each line of clap's own multi-line message.
-fn escape_keeping_lines(text: &str) -> String {
-    text.split_inclusive('\n')
-        .map(|l| {
-            let (body, nl) = match l.strip_suffix('\n') {
-                Some(b) => (b, "\n"),
-                None => (l, ""),
-            };
-            format!("{}{nl}", esc(body))
-        })
-        .collect()
 }

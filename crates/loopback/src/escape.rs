@@ -59,6 +59,19 @@ pub fn esc(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// [`esc`] for a message whose own lines are part of its layout (clap's usage errors, a TOML
+/// error with its source line and caret): each line is escaped and the line breaks are kept.
+/// Only for messages built from what the operator typed or named (arguments, the policy file),
+/// never for text another user controls.
+pub fn esc_lines(text: &str) -> String {
+    text.split_inclusive('\n')
+        .map(|l| match l.strip_suffix('\n') {
+            Some(body) => format!("{}\n", esc(body)),
+            None => esc(l).into_owned(),
+        })
+        .collect()
+}
+
 /// Whether `text` holds anything [`esc`] would have escaped other than the newlines that end
 /// rows; the renderer tests use it on whole outputs.
 #[cfg(test)]
@@ -91,5 +104,6 @@ mod tests {
         assert!(!has_raw_control(&esc("\x1b\n\u{202e}\u{85}")));
         assert!(has_raw_control("\x1b"));
         assert!(!has_raw_control("row\nrow\n"));
+        assert_eq!(esc_lines("a\x1b\n  |\n3 | x\r\n"), "a\\e\n  |\n3 | x\\r\n");
     }
 }

@@ -25,8 +25,12 @@ fn main() -> ExitCode {
             if output::is_broken_pipe(&err) {
                 return exit::ExitStatus::Clean.into();
             }
-            // Errors quote targets, paths and file contents: escaped like all human output.
-            eprintln!("loopback: error: {}", escape::esc(&format!("{err:#}")));
+            // Errors quote targets, paths and the policy file: escaped, keeping the layout of
+            // multi-line messages (a TOML error's source line and caret).
+            eprintln!(
+                "loopback: error: {}",
+                escape::esc_lines(&format!("{err:#}"))
+            );
             exit::ExitStatus::Error.into()
         }
     }
