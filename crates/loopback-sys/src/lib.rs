@@ -198,21 +198,29 @@ pub enum QueryFamily {
     V6,
 }
 
+/// `AI_ADDRCONFIG` (`<netdb.h>`; `ws2def.h` on Windows, where libc does not define it).
+#[cfg(unix)]
+const AI_ADDRCONFIG: i32 = libc::AI_ADDRCONFIG;
+#[cfg(windows)]
+const AI_ADDRCONFIG: i32 = 0x0400;
+
 /// `getaddrinfo` through the C library, shared by every platform that has one.
 pub(crate) fn libc_getaddrinfo(
     name: &str,
     family: QueryFamily,
     addrconfig: bool,
 ) -> Result<Vec<IpAddr>, String> {
+    // The constants through socket2, which has them for every platform; AF_UNSPEC is 0
+    // everywhere.
     let hints = dns_lookup::AddrInfoHints {
-        socktype: libc::SOCK_STREAM,
+        socktype: socket2::Type::STREAM.into(),
         protocol: 0,
         address: match family {
-            QueryFamily::Unspec => libc::AF_UNSPEC,
-            QueryFamily::V4 => libc::AF_INET,
-            QueryFamily::V6 => libc::AF_INET6,
+            QueryFamily::Unspec => 0,
+            QueryFamily::V4 => socket2::Domain::IPV4.into(),
+            QueryFamily::V6 => socket2::Domain::IPV6.into(),
         },
-        flags: if addrconfig { libc::AI_ADDRCONFIG } else { 0 },
+        flags: if addrconfig { AI_ADDRCONFIG } else { 0 },
     };
     libc_inputs_sane()?;
     let owned = name.to_owned();

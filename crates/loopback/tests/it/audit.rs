@@ -62,10 +62,9 @@ fn lan_namespace() -> Netns {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: ./scripts/test runs it"]
 fn audit_classifies_every_kind_of_listener_in_a_lan_namespace() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let ns = lan_namespace();
     let held = ns.listen(
         LAN_SPECS,
@@ -289,10 +288,9 @@ fn audit_classifies_every_kind_of_listener_in_a_lan_namespace() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: ./scripts/test runs it"]
 fn lo_only_namespace_exposes_nothing() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let ns = Netns::new("loonly");
     let _held = ns.listen(
         &[
@@ -323,10 +321,9 @@ fn lo_only_namespace_exposes_nothing() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: ./scripts/test runs it"]
 fn proc_fallback_agrees_with_netlink() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let ns = lan_namespace();
     let _held = ns.listen(LAN_SPECS, &[]);
     let netlink = report(&ns.loopback(&["audit", "--json", "--source", "netlink"]));
@@ -358,10 +355,9 @@ fn proc_fallback_agrees_with_netlink() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: ./scripts/test runs it"]
 fn route_localnet_exposes_loopback_listeners_to_the_link() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let ns = Netns::with_lan("rln");
     ns.sysctl("net.ipv4.conf.lan0.route_localnet=1");
     let _held = ns.listen(&["tcp:127.0.0.1:7200", "tcp:[::1]:7201"], &[]);
@@ -380,10 +376,9 @@ fn route_localnet_exposes_loopback_listeners_to_the_link() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: ./scripts/test runs it"]
 fn policy_allows_intended_exposure() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let ns = Netns::with_lan("policy");
     let _held = ns.listen(&["tcp:0.0.0.0:7300", "udp:[::]:7301,v6only=1"], &[]);
     let dir = std::env::temp_dir().join(format!("lbt-policy-{}", std::process::id()));
@@ -427,10 +422,9 @@ fn policy_allows_intended_exposure() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: ./scripts/test runs it"]
 fn human_table_reads_without_colour() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let ns = Netns::with_lan("human");
     let _held = ns.listen(
         &[
@@ -477,10 +471,9 @@ fn human_table_reads_without_colour() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: ./scripts/test runs it"]
 fn dual_stack_wildcard_is_exposed_through_an_ipv4_only_link_and_v6only_is_not() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let ns = Netns::with_lan("v4only");
     // No IPv6 at all on the LAN link, not even link-local.
     ns.sysctl("net.ipv6.conf.lan0.disable_ipv6=1");
@@ -507,10 +500,9 @@ fn dual_stack_wildcard_is_exposed_through_an_ipv4_only_link_and_v6only_is_not() 
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: ./scripts/test runs it"]
 fn without_privilege_listeners_are_listed_and_missing_owners_say_why() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     // A copy of the binary that `nobody` can execute wherever the checkout lives.
     let dir = std::env::temp_dir().join(format!("lbt-unpriv-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("tmp dir");

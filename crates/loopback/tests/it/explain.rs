@@ -16,10 +16,9 @@ fn explain(ns: &Netns, target: &str) -> Explanation {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: ./scripts/test runs it"]
 fn explains_addresses_against_this_namespace() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let ns = Netns::with_lan("explain");
     ns.ip(&["addr", "add", "198.19.0.53/32", "dev", "lo"]);
 
@@ -73,10 +72,9 @@ fn explains_addresses_against_this_namespace() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: ./scripts/test runs it"]
 fn explain_with_port_names_the_listeners_that_accept() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let ns = Netns::new("explport");
     let held = ns.listen(&["tcp:[::]:7500,v6only=0", "tcp:[::]:7501,v6only=1"], &[]);
     let e = explain(&ns, "127.0.0.1:7500");
@@ -94,10 +92,9 @@ fn explain_with_port_names_the_listeners_that_accept() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: ./scripts/test runs it"]
 fn explain_resolves_names_through_this_namespace_hosts_file() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let ns = Netns::with_lan("explname");
     ns.etc_file(
         "hosts",

@@ -1,6 +1,7 @@
 //! Integration tests: the real binary against the real kernel, inside network namespaces each
-//! test creates and removes. They need root (CI runs as root); without it they are skipped
-//! loudly, and under `CI=true` they fail.
+//! test creates and removes. Those that need root are `#[ignore]`d, so a plain `cargo test`
+//! reports them as skipped; `./scripts/test` runs them with `--include-ignored` as root (CI
+//! does), and run that way without root they fail and say why.
 
 mod audit;
 mod cli;

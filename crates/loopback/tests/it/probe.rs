@@ -29,10 +29,9 @@ fn both_localhost(ns: &Netns) {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: ./scripts/test runs it"]
 fn server_on_ipv4_only_while_localhost_resolves_to_ipv6_first_is_a_mismatch() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let ns = Netns::new("prbmis");
     both_localhost(&ns);
     let _srv = ns.listen(&["tcp:127.0.0.1:8100"], &[]);
@@ -54,10 +53,9 @@ fn server_on_ipv4_only_while_localhost_resolves_to_ipv6_first_is_a_mismatch() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: ./scripts/test runs it"]
 fn server_on_ipv6_only_while_localhost_is_ipv4_only_is_refused_and_named() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let ns = Netns::new("prbref");
     ns.etc_file("hosts", "127.0.0.1 localhost\n");
     let srv = ns.listen(&["tcp:[::1]:8101"], &[]);
@@ -75,10 +73,9 @@ fn server_on_ipv6_only_while_localhost_is_ipv4_only_is_refused_and_named() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: ./scripts/test runs it"]
 fn dual_stack_server_is_ok() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let ns = Netns::new("prbok");
     both_localhost(&ns);
     let _srv = ns.listen(&["tcp:[::]:8102,v6only=0"], &[]);
@@ -92,10 +89,9 @@ fn dual_stack_server_is_ok() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: ./scripts/test runs it"]
 fn a_port_dropped_by_nftables_is_filtered_in_bounded_time() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let ns = Netns::new("prbnft");
     both_localhost(&ns);
     let _srv = ns.listen(&["tcp:[::]:8103,v6only=0"], &[]);
@@ -129,10 +125,9 @@ fn a_port_dropped_by_nftables_is_filtered_in_bounded_time() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: ./scripts/test runs it"]
 fn http_status_from_a_real_http_server() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let ns = Netns::new("prbhttp");
     both_localhost(&ns);
     let dir = std::env::temp_dir();
@@ -168,10 +163,9 @@ fn http_status_from_a_real_http_server() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: ./scripts/test runs it"]
 fn udp_probe_of_a_closed_port_is_refused() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let ns = Netns::new("prbudp");
     ns.etc_file("hosts", "127.0.0.1 localhost\n");
     let (r, code, _) = probe(&ns, &["--udp", "localhost:8105"]);
@@ -182,10 +176,9 @@ fn udp_probe_of_a_closed_port_is_refused() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: ./scripts/test runs it"]
 fn unresolvable_name_and_bad_target() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let ns = Netns::new("prbunres");
     ns.etc_file("hosts", "127.0.0.1 localhost\n");
     let (r, code, _) = probe(&ns, &["nothing.test:80"]);

@@ -172,29 +172,26 @@ fn differential(ns: &Netns, kind: &str, seed: u64, cases: usize) {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: ./scripts/test runs it"]
 fn model_matches_glibc_in_a_lo_only_namespace() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let ns = Netns::new("reslo");
     differential(&ns, "lo-only", 0x5eed_0001, 100);
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: ./scripts/test runs it"]
 fn model_matches_glibc_with_an_ipv4_lan() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let ns = Netns::with_lan("resv4");
     ns.sysctl("net.ipv6.conf.lan0.disable_ipv6=1");
     differential(&ns, "ipv4-lan", 0x5eed_0002, 100);
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: ./scripts/test runs it"]
 fn model_matches_glibc_with_a_dual_stack_lan() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let ns = Netns::with_lan("resv6");
     differential(&ns, "dual-stack-lan", 0x5eed_0003, 100);
 }
@@ -212,10 +209,9 @@ fn codes(r: &ResolveReport) -> Vec<&str> {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: ./scripts/test runs it"]
 fn localhost_findings() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let ns = Netns::with_lan("reslh");
     ns.etc_file(
         "hosts",
@@ -265,10 +261,9 @@ fn localhost_findings() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: ./scripts/test runs it"]
 fn first_address_family_mismatch_with_the_listening_service() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let ns = Netns::with_lan("resport");
     ns.etc_file("hosts", "127.0.0.1 localhost\n::1 localhost\n");
     let _srv = ns.listen(&["tcp:127.0.0.1:7900"], &[]);

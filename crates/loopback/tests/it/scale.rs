@@ -30,10 +30,9 @@ fn ours(r: &AuditReport) -> BTreeMap<(String, u16), BTreeSet<u32>> {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: ./scripts/test runs it"]
 fn listeners_and_owners_equal_ss_with_a_crowd() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let ns = Netns::new("scale");
     let _crowd = ns.crowd(300, 20, 3000);
     let (r, code) = audit(&ns);
@@ -50,10 +49,9 @@ fn listeners_and_owners_equal_ss_with_a_crowd() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: ./scripts/test runs it"]
 fn audits_survive_processes_starting_and_exiting_mid_scan() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let ns = Netns::new("churn");
     let _crowd = ns.crowd(100, 10, 1000);
     let stable = ours(&audit(&ns).0);
