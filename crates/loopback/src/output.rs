@@ -7,11 +7,17 @@ use serde::Serialize;
 use crate::cli::ColorChoice;
 pub use crate::escape::esc;
 
-/// Whether to emit ANSI colour. Order: `--color`, then `NO_COLOR`, then terminal detection.
+/// How human output looks: colour, and the width text wraps at.
 #[derive(Debug, Clone, Copy)]
 pub struct Style {
+    /// Emit ANSI colour. Order: `--color`, then `NO_COLOR`, then terminal detection.
     pub color: bool,
+    /// Wrap prose at this many columns; `usize::MAX` (no wrapping) when piped.
+    pub width: usize,
 }
+
+/// The narrowest width text is wrapped at, whatever the terminal says.
+const MIN_WIDTH: usize = 40;
 
 impl Style {
     pub fn choose(choice: ColorChoice) -> Style {
@@ -23,7 +29,17 @@ impl Style {
                     && std::io::stdout().is_terminal()
             }
         };
-        Style { color }
+        let columns = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok());
+        Style {
+            color,
+            width: width(columns, terminal_width()),
+        }
+    }
+
+    /// A style for tests and fixed-width output.
+    #[cfg(test)]
+    pub const fn fixed(color: bool, width: usize) -> Style {
+        Style { color, width }
     }
 
     /// Paint `text` red (1) or green (2) or yellow (3) when colour is on.
@@ -34,6 +50,21 @@ impl Style {
             text.to_owned()
         }
     }
+}
+
+/// The terminal's width when stdout is a terminal.
+fn terminal_width() -> Option<usize> {
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    terminal_size::terminal_size().map(|(w, _)| usize::from(w.0))
+}
+
+/// `COLUMNS` when set, else the terminal's width, else no wrapping (piped output).
+fn width(columns: Option<usize>, terminal: Option<usize>) -> usize {
+    columns
+        .or(terminal)
+        .map_or(usize::MAX, |w| w.max(MIN_WIDTH))
 }
 
 pub const RED: u8 = 1;
@@ -87,7 +118,7 @@ pub fn wrap(text: &str, width: usize, indent: usize) -> String {
     let mut out = String::new();
     let mut line_len = indent;
     for word in text.split_whitespace() {
-        if line_len > indent && line_len + 1 + word.len() > width {
+        if line_len > indent && line_len.saturating_add(1 + word.len()) > width {
             out.push('\n');
             out.push_str(&" ".repeat(indent));
             line_len = indent;
@@ -117,7 +148,16 @@ mod tests {
 
     #[test]
     fn paint_only_with_colour() {
-        assert_eq!(Style { color: false }.paint("x", RED), "x");
-        assert_eq!(Style { color: true }.paint("x", RED), "\x1b[31mx\x1b[0m");
+        assert_eq!(Style::fixed(false, 80).paint("x", RED), "x");
+        assert_eq!(Style::fixed(true, 80).paint("x", RED), "\x1b[31mx\x1b[0m");
+    }
+
+    #[test]
+    fn width_from_columns_then_terminal_else_unlimited() {
+        assert_eq!(width(Some(80), Some(200)), 80);
+        assert_eq!(width(None, Some(200)), 200);
+        assert_eq!(width(None, None), usize::MAX);
+        assert_eq!(width(Some(5), None), MIN_WIDTH);
+        assert_eq!(wrap("aa bb", usize::MAX, 10), "aa bb");
     }
 }

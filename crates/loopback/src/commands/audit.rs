@@ -206,13 +206,13 @@ pub fn render(report: &AuditReport, style: Style, out: &mut impl Write) -> std::
                 )?;
             }
             if let Some(fix) = &l.fix {
-                writeln!(out, "    fix: {}", output::wrap(fix, 100, 9))?;
+                writeln!(out, "    fix: {}", output::wrap(fix, style.width, 9))?;
             }
             if let Some(rule) = l.allowed_by {
                 writeln!(out, "    allowed by policy rule #{}", rule + 1)?;
             }
             for n in &l.notes {
-                writeln!(out, "    note: {}", output::wrap(n, 100, 10))?;
+                writeln!(out, "    note: {}", output::wrap(n, style.width, 10))?;
             }
         }
     }

@@ -75,21 +75,21 @@ pub fn render(report: &DoctorReport, style: Style) -> String {
             out.push_str(&format!(
                 "{label}  {:<width$}  {}\n",
                 esc(&c.id),
-                output::wrap(&c.summary, 100, indent)
+                output::wrap(&c.summary, style.width, indent)
             ));
             if status != CheckStatus::Pass {
                 for e in &c.evidence {
                     out.push_str(&format!(
                         "{:indent$}evidence: {}\n",
                         "",
-                        output::wrap(e, 100, indent + 10)
+                        output::wrap(e, style.width, indent + 10)
                     ));
                 }
                 if let Some(fix) = &c.fix {
                     out.push_str(&format!(
                         "{:indent$}fix: {}\n",
                         "",
-                        output::wrap(fix, 100, indent + 5)
+                        output::wrap(fix, style.width, indent + 5)
                     ));
                 }
             }

@@ -22,7 +22,7 @@ pub fn run(sys: &dyn SystemView, args: &ExplainArgs, style: Style) -> anyhow::Re
     Ok(ExitStatus::Clean)
 }
 
-pub fn render(e: &Explanation, _style: Style) -> String {
+pub fn render(e: &Explanation, style: Style) -> String {
     let mut out = String::new();
     if let Some(name) = &e.name {
         let list: Vec<String> = e.addresses.iter().map(|a| a.address.to_string()).collect();
@@ -65,7 +65,7 @@ pub fn render(e: &Explanation, _style: Style) -> String {
         out.push_str(&format!("  local      {local}\n"));
         out.push_str(&format!(
             "  reach      {}\n",
-            output::wrap(&a.reach, 100, 13)
+            output::wrap(&a.reach, style.width, 13)
         ));
         if let (Some(listeners), Some(port)) = (&a.listeners, e.port) {
             if listeners.is_empty() {

@@ -124,8 +124,8 @@ fn system() -> FakeSystem {
     sys
 }
 
-const PLAIN: Style = Style { color: false };
-const COLOUR: Style = Style { color: true };
+const PLAIN: Style = Style::fixed(false, 100);
+const COLOUR: Style = Style::fixed(true, 100);
 
 #[test]
 fn audit_table_escapes_every_field() {

@@ -61,10 +61,10 @@ pub fn render(r: &ProbeReport, style: Style) -> String {
     out.push_str(&format!(
         "\ndiagnosis: {}\n  {}\n",
         esc(&r.diagnosis.code),
-        output::wrap(&r.diagnosis.summary, 100, 2)
+        output::wrap(&r.diagnosis.summary, style.width, 2)
     ));
     if let Some(fix) = &r.diagnosis.fix {
-        out.push_str(&format!("  fix: {}\n", output::wrap(fix, 100, 7)));
+        out.push_str(&format!("  fix: {}\n", output::wrap(fix, style.width, 7)));
     }
     out
 }

@@ -61,7 +61,7 @@ pub fn render(r: &ResolveReport, style: Style) -> String {
             "  {:>2}. {:<14} {}\n",
             i + 1,
             esc(&s.step),
-            output::wrap(&s.detail, 100, 21)
+            output::wrap(&s.detail, style.width, 21)
         ));
     }
     if !r.findings.is_empty() {
@@ -75,10 +75,10 @@ pub fn render(r: &ResolveReport, style: Style) -> String {
             out.push_str(&format!(
                 "  {tag} [{}]\n    {}\n",
                 esc(&f.code),
-                output::wrap(&f.summary, 100, 4)
+                output::wrap(&f.summary, style.width, 4)
             ));
             if let Some(fix) = &f.fix {
-                out.push_str(&format!("    fix: {}\n", output::wrap(fix, 100, 9)));
+                out.push_str(&format!("    fix: {}\n", output::wrap(fix, style.width, 9)));
             }
         }
     }
