@@ -4,7 +4,10 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use loopback_model::{Attempt, Diagnosis, Listener, ProbeReport, Proto, PROBE_VERSION};
+use loopback_model::{
+    Attempt, AttemptResult, Diagnosis, DiagnosisCode, IdentifiedBy, Listener, ProbeReport, Proto,
+    PROBE_VERSION,
+};
 use loopback_sys::probe::ErrorKindName;
 use loopback_sys::probe::HttpReply;
 use loopback_sys::{ProbeOutcome, QueryFamily, SysError, SystemView};
@@ -95,21 +98,29 @@ pub fn describe_listener(l: &Listener) -> String {
     }
 }
 
-fn result_of(o: &ProbeOutcome) -> (&'static str, Option<f64>, Option<String>) {
+fn result_of(o: &ProbeOutcome) -> (AttemptResult, Option<f64>, Option<String>) {
     match o {
-        ProbeOutcome::Ok { rtt } => ("connected", Some(rtt.as_secs_f64() * 1000.0), None),
-        ProbeOutcome::Timeout { stage } => ("timeout", None, Some(format!("no answer at {stage}"))),
+        ProbeOutcome::Ok { rtt } => (
+            AttemptResult::Connected,
+            Some(rtt.as_secs_f64() * 1000.0),
+            None,
+        ),
+        ProbeOutcome::Timeout { stage } => (
+            AttemptResult::Timeout,
+            None,
+            Some(format!("no answer at {stage}")),
+        ),
         ProbeOutcome::Error {
             kind: ErrorKindName::ConnectionRefused,
             message,
             ..
-        } => ("refused", None, Some(message.clone())),
+        } => (AttemptResult::Refused, None, Some(message.clone())),
         ProbeOutcome::Error {
             kind: ErrorKindName::PermissionDenied,
             message,
             ..
         } => (
-            "unreachable",
+            AttemptResult::Unreachable,
             None,
             Some(format!("{message}: a local packet filter blocks it")),
         ),
@@ -120,9 +131,9 @@ fn result_of(o: &ProbeOutcome) -> (&'static str, Option<f64>, Option<String>) {
                 | ErrorKindName::AddrNotAvailable,
             message,
             ..
-        } => ("unreachable", None, Some(message.clone())),
-        ProbeOutcome::Error { message, .. } => ("error", None, Some(message.clone())),
-        ProbeOutcome::Unavailable { reason } => ("error", None, Some(reason.clone())),
+        } => (AttemptResult::Unreachable, None, Some(message.clone())),
+        ProbeOutcome::Error { message, .. } => (AttemptResult::Error, None, Some(message.clone())),
+        ProbeOutcome::Unavailable { reason } => (AttemptResult::Error, None, Some(reason.clone())),
     }
 }
 
@@ -154,7 +165,7 @@ pub fn probe(
                 proto,
                 attempts: vec![],
                 diagnosis: Diagnosis {
-                    code: "unresolved".into(),
+                    code: DiagnosisCode::Unresolved,
                     summary: format!("{host} does not resolve: {why}"),
                     fix: Some(format!("see how it resolves: loopback resolve {host}")),
                 },
@@ -174,11 +185,11 @@ pub fn probe(
         };
         let (mut result, time_ms, mut detail) = result_of(&outcome);
         let mut status_line = None;
-        if opts.http && result == "connected" {
+        if opts.http && result == AttemptResult::Connected {
             match reply {
                 HttpReply::Status(line) => status_line = Some(line),
                 HttpReply::NotHttp(first) => {
-                    result = "not-http";
+                    result = AttemptResult::NotHttp;
                     let shown = &first[..first.len().min(64)];
                     detail = Some(format!(
                         "the reply does not start with an HTTP status line; its first bytes: {}",
@@ -186,7 +197,7 @@ pub fn probe(
                     ));
                 }
                 HttpReply::NoResponse { closed } => {
-                    result = "no-response";
+                    result = AttemptResult::NoResponse;
                     detail = Some(if closed {
                         "the server closed the connection without a reply".to_owned()
                     } else {
@@ -205,7 +216,7 @@ pub fn probe(
         attempts.push(Attempt {
             address: *a,
             port,
-            result: result.into(),
+            result,
             time_ms,
             http_status,
             http_status_line: status_line,
@@ -276,14 +287,14 @@ fn diagnose(
 ) -> Diagnosis {
     let ok: Vec<&Attempt> = attempts
         .iter()
-        .filter(|a| a.result == "connected")
+        .filter(|a| a.result == AttemptResult::Connected)
         .collect();
     let bad: Vec<&Attempt> = attempts
         .iter()
-        .filter(|a| a.result != "connected")
+        .filter(|a| a.result != AttemptResult::Connected)
         .collect();
     let dropped = bad.iter().any(|a| {
-        a.result == "timeout"
+        a.result == AttemptResult::Timeout
             || a.detail
                 .as_deref()
                 .is_some_and(|d| d.contains("packet filter"))
@@ -301,7 +312,7 @@ fn diagnose(
                 let svc = l
                     .service
                     .as_ref()
-                    .filter(|s| s.identified_by == "process")
+                    .filter(|s| s.identified_by == IdentifiedBy::Process)
                     .map(|s| {
                         let at = s
                             .config_file
@@ -320,11 +331,12 @@ fn diagnose(
         }
         (!parts.is_empty()).then(|| parts.join(". "))
     };
-    let with = |r: &str| -> Vec<&Attempt> { attempts.iter().filter(|a| a.result == r).collect() };
-    let garbled = with("not-http");
+    let with =
+        |r: AttemptResult| -> Vec<&Attempt> { attempts.iter().filter(|a| a.result == r).collect() };
+    let garbled = with(AttemptResult::NotHttp);
     if !garbled.is_empty() {
         return Diagnosis {
-            code: "not-http".into(),
+            code: DiagnosisCode::NotHttp,
             summary: format!(
                 "{host}:{port} accepts connections at {}, but what answers is not an HTTP server: \
                  the first line of its reply is not an HTTP status line",
@@ -335,10 +347,10 @@ fn diagnose(
             )),
         };
     }
-    let silent = with("no-response");
+    let silent = with(AttemptResult::NoResponse);
     if !silent.is_empty() {
         return Diagnosis {
-            code: "no-response".into(),
+            code: DiagnosisCode::NoResponse,
             summary: format!(
                 "{host}:{port} accepts connections at {}, but no HTTP reply came: the server is \
                  stuck or overloaded, or it expects something else first (TLS, another protocol)",
@@ -351,7 +363,7 @@ fn diagnose(
     }
     if bad.is_empty() {
         return Diagnosis {
-            code: "ok".into(),
+            code: DiagnosisCode::Ok,
             summary: format!(
                 "every address of {host} accepts {proto} on port {port}: {}",
                 addr_list(&ok)
@@ -360,7 +372,9 @@ fn diagnose(
         };
     }
     if !ok.is_empty() {
-        let first_failed = attempts.first().is_some_and(|a| a.result != "connected");
+        let first_failed = attempts
+            .first()
+            .is_some_and(|a| a.result != AttemptResult::Connected);
         let who = if first_failed {
             format!(
                 "clients that use only the first address ({}) fail: Node.js 17+ resolving localhost to ::1 first, dev-server proxies and many language clients report ECONNREFUSED or a timeout; curl, browsers and Go fall back to the next address{}",
@@ -382,7 +396,7 @@ fn diagnose(
             summary.push_str(&format!(". {e}"));
         }
         return Diagnosis {
-            code: "mismatch".into(),
+            code: DiagnosisCode::Mismatch,
             summary,
             fix: Some(format!(
                 "bind the service to every address {host} resolves to (`::` with IPV6_V6ONLY off, or both 127.0.0.1 and ::1), or make {host} resolve only to {}",
@@ -392,7 +406,7 @@ fn diagnose(
     }
     if dropped {
         return Diagnosis {
-            code: "filtered".into(),
+            code: DiagnosisCode::Filtered,
             summary: format!("no address of {host} answers on port {port}: packets are dropped (timeouts or a local filter) at {}", addr_list(&bad)),
             fix: Some(format!(
                 "check the packet filters between here and {host} (for this host: `loopback doctor` names the rule)"
@@ -408,7 +422,7 @@ fn diagnose(
             summary.push_str(&format!(". {e}, so {host} does not reach it"));
             let l = &listeners[0];
             let target = SocketAddr::new(l.address, port);
-            Some(match l.service.as_ref().filter(|s| s.identified_by == "process") {
+            Some(match l.service.as_ref().filter(|s| s.identified_by == IdentifiedBy::Process) {
                 Some(s) => format!(
                     "add {} to {}{} so that {host} reaches it (keep it on loopback), or connect to {target} instead",
                     addr_list(&bad),
@@ -423,7 +437,7 @@ fn diagnose(
         )),
     };
     Diagnosis {
-        code: "refused".into(),
+        code: DiagnosisCode::Refused,
         summary,
         fix,
     }

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
-use loopback_model::ServiceInfo;
+use loopback_model::{IdentifiedBy, ServiceInfo};
 use loopback_sys::{ProcessInfo, SysError, SystemView};
 use serde::Deserialize;
 
@@ -400,9 +400,9 @@ impl<'a> Identifier<'a> {
             id: def.id.clone(),
             name: def.name.clone(),
             identified_by: if p.is_some() {
-                "process".into()
+                IdentifiedBy::Process
             } else {
-                "port".into()
+                IdentifiedBy::Port
             },
             config_file,
             setting: def.setting.clone(),

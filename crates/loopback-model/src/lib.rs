@@ -187,6 +187,16 @@ pub struct Listener {
     pub fix: Option<std::sync::Arc<str>>,
 }
 
+/// How a service was identified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IdentifiedBy {
+    /// From its process: name, `argv[0]` or interpreter arguments.
+    Process,
+    /// From a well-known port only: a guess.
+    Port,
+}
+
 /// The service behind a listener.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServiceInfo {
@@ -195,7 +205,7 @@ pub struct ServiceInfo {
     pub name: String,
     /// `process` (its executable or command line) or `port` (a well-known port only: lower
     /// confidence).
-    pub identified_by: String,
+    pub identified_by: IdentifiedBy,
     /// The configuration file the process runs with, when it can be found.
     pub config_file: Option<String>,
     /// The setting that controls the bind address.
@@ -380,8 +390,7 @@ pub struct ResolveReport {
 pub struct Attempt {
     pub address: IpAddr,
     pub port: u16,
-    /// `connected`, `refused`, `timeout`, `unreachable` (or `error`).
-    pub result: String,
+    pub result: AttemptResult,
     pub time_ms: Option<f64>,
     pub http_status: Option<u16>,
     pub http_status_line: Option<String>,
@@ -391,10 +400,142 @@ pub struct Attempt {
 /// What `probe` concludes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Diagnosis {
-    /// `ok`, `mismatch`, `refused`, `filtered`, `unresolved`.
-    pub code: String,
+    pub code: DiagnosisCode,
     pub summary: String,
     pub fix: Option<String>,
+}
+
+/// What happened to one `probe` attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AttemptResult {
+    /// The connection was accepted (and, with `--http`, an HTTP status line came back).
+    Connected,
+    /// Reset or ICMP port-unreachable.
+    Refused,
+    /// No answer before the deadline.
+    Timeout,
+    /// No route, or a local packet filter rejected it.
+    Unreachable,
+    /// Any other error.
+    Error,
+    /// `--http`: connected, but no reply before the deadline or the server's close.
+    NoResponse,
+    /// `--http`: the reply is not an HTTP status line.
+    NotHttp,
+}
+
+impl AttemptResult {
+    /// The JSON name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptResult::Connected => "connected",
+            AttemptResult::Refused => "refused",
+            AttemptResult::Timeout => "timeout",
+            AttemptResult::Unreachable => "unreachable",
+            AttemptResult::Error => "error",
+            AttemptResult::NoResponse => "no-response",
+            AttemptResult::NotHttp => "not-http",
+        }
+    }
+}
+
+/// `probe`'s conclusion (`docs/json.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DiagnosisCode {
+    Ok,
+    Mismatch,
+    Refused,
+    Filtered,
+    Unresolved,
+    NoResponse,
+    NotHttp,
+}
+
+impl DiagnosisCode {
+    /// The JSON name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DiagnosisCode::Ok => "ok",
+            DiagnosisCode::Mismatch => "mismatch",
+            DiagnosisCode::Refused => "refused",
+            DiagnosisCode::Filtered => "filtered",
+            DiagnosisCode::Unresolved => "unresolved",
+            DiagnosisCode::NoResponse => "no-response",
+            DiagnosisCode::NotHttp => "not-http",
+        }
+    }
+}
+
+impl std::fmt::Display for DiagnosisCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for AttemptResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Compare with the JSON name, so scripts' strings and tests read naturally.
+macro_rules! eq_str {
+    ($t:ty) => {
+        impl PartialEq<&str> for $t {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+        impl PartialEq<str> for $t {
+            fn eq(&self, other: &str) -> bool {
+                self.as_str() == other
+            }
+        }
+    };
+}
+eq_str!(AttemptResult);
+eq_str!(DiagnosisCode);
+eq_str!(IdentifiedBy);
+
+impl IdentifiedBy {
+    /// The JSON name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdentifiedBy::Process => "process",
+            IdentifiedBy::Port => "port",
+        }
+    }
+}
+
+impl AuditReport {
+    /// Whether the audit needs attention (exit 1): a listener is exposed and no policy rule
+    /// allows it. The one rule used by the binary (and the exporter to come).
+    pub fn needs_attention(&self) -> bool {
+        self.listeners.iter().any(|l| l.verdict == Verdict::Exposed)
+    }
+}
+
+impl DoctorReport {
+    /// Whether a check failed (warnings alone do not count).
+    pub fn needs_attention(&self) -> bool {
+        self.checks.iter().any(|c| c.status == CheckStatus::Fail)
+    }
+}
+
+impl ResolveReport {
+    /// Whether a finding is more than `info`.
+    pub fn needs_attention(&self) -> bool {
+        self.findings.iter().any(|f| f.severity != Severity::Info)
+    }
+}
+
+impl ProbeReport {
+    /// Whether the diagnosis is anything but `ok`.
+    pub fn needs_attention(&self) -> bool {
+        self.diagnosis.code != DiagnosisCode::Ok
+    }
 }
 
 /// The `probe` JSON document (`docs/json.md`, version 1).
@@ -407,4 +548,50 @@ pub struct ProbeReport {
     pub diagnosis: Diagnosis,
     /// Listeners on this host on the probed port, whatever their address.
     pub listeners: Vec<Listener>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The enums serialise to the same strings the fields held before they were enums, and
+    /// `as_str` agrees with serde, so the JSON documents stay byte-compatible.
+    #[test]
+    fn closed_sets_serialise_to_their_documented_names() {
+        fn check<T: Serialize>(v: T, name: &str, as_str: &str) {
+            assert_eq!(
+                serde_json::to_string(&v).expect("json"),
+                format!("\"{name}\"")
+            );
+            assert_eq!(as_str, name);
+        }
+        for (v, n) in [
+            (AttemptResult::Connected, "connected"),
+            (AttemptResult::Refused, "refused"),
+            (AttemptResult::Timeout, "timeout"),
+            (AttemptResult::Unreachable, "unreachable"),
+            (AttemptResult::Error, "error"),
+            (AttemptResult::NoResponse, "no-response"),
+            (AttemptResult::NotHttp, "not-http"),
+        ] {
+            check(v, n, v.as_str());
+        }
+        for (v, n) in [
+            (DiagnosisCode::Ok, "ok"),
+            (DiagnosisCode::Mismatch, "mismatch"),
+            (DiagnosisCode::Refused, "refused"),
+            (DiagnosisCode::Filtered, "filtered"),
+            (DiagnosisCode::Unresolved, "unresolved"),
+            (DiagnosisCode::NoResponse, "no-response"),
+            (DiagnosisCode::NotHttp, "not-http"),
+        ] {
+            check(v, n, v.as_str());
+        }
+        check(
+            IdentifiedBy::Process,
+            "process",
+            IdentifiedBy::Process.as_str(),
+        );
+        check(IdentifiedBy::Port, "port", IdentifiedBy::Port.as_str());
+    }
 }

@@ -14,6 +14,15 @@ pub enum ExitStatus {
 }
 
 impl ExitStatus {
+    /// Findings when a report needs attention (each report's `needs_attention()`), else clean.
+    pub fn of(needs_attention: bool) -> ExitStatus {
+        if needs_attention {
+            ExitStatus::Findings
+        } else {
+            ExitStatus::Clean
+        }
+    }
+
     pub fn code(self) -> u8 {
         match self {
             ExitStatus::Clean => 0,
@@ -38,5 +47,7 @@ mod tests {
         assert_eq!(ExitStatus::Clean.code(), 0);
         assert_eq!(ExitStatus::Findings.code(), 1);
         assert_eq!(ExitStatus::Error.code(), 2);
+        assert_eq!(ExitStatus::of(true), ExitStatus::Findings);
+        assert_eq!(ExitStatus::of(false), ExitStatus::Clean);
     }
 }

@@ -5,7 +5,7 @@ use std::io::Write;
 use anyhow::Context;
 use loopback_core::audit::{audit, AuditOptions};
 use loopback_core::policy::Policy;
-use loopback_model::{AuditReport, Listener, Verdict};
+use loopback_model::{AuditReport, IdentifiedBy, Listener, Verdict};
 use loopback_sys::{SourcePreference, SystemView};
 
 use crate::cli::{AuditArgs, Source};
@@ -45,15 +45,7 @@ pub fn run(sys: &dyn SystemView, args: &AuditArgs, style: Style) -> anyhow::Resu
 
 /// 1 when any listener is exposed without a policy rule allowing it.
 pub fn status(report: &AuditReport) -> ExitStatus {
-    if report
-        .listeners
-        .iter()
-        .any(|l| l.verdict == Verdict::Exposed)
-    {
-        ExitStatus::Findings
-    } else {
-        ExitStatus::Clean
-    }
+    ExitStatus::of(report.needs_attention())
 }
 
 /// `addr:port` the way people type it: brackets around IPv6, `%dev` for a bound device.
@@ -109,7 +101,7 @@ fn owners(l: &Listener) -> String {
 
 fn service(l: &Listener) -> String {
     match &l.service {
-        Some(s) if s.identified_by == "port" => format!("{}?", esc(&s.name)),
+        Some(s) if s.identified_by == IdentifiedBy::Port => format!("{}?", esc(&s.name)),
         Some(s) => esc(&s.name).into_owned(),
         None => "-".into(),
     }

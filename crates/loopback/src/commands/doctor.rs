@@ -29,11 +29,7 @@ pub fn run(sys: &dyn SystemView, args: &DoctorArgs, style: Style) -> anyhow::Res
 
 /// 1 when any check fails; warnings alone are 0.
 pub fn status(report: &DoctorReport) -> ExitStatus {
-    if report.checks.iter().any(|c| c.status == CheckStatus::Fail) {
-        ExitStatus::Findings
-    } else {
-        ExitStatus::Clean
-    }
+    ExitStatus::of(report.needs_attention())
 }
 
 /// Grouped by status, failures first; every check that did not pass shows its evidence and fix.

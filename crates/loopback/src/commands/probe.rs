@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use loopback_core::probe::{probe, ProbeOptions};
-use loopback_model::ProbeReport;
+use loopback_model::{AttemptResult, ProbeReport};
 use loopback_sys::SystemView;
 
 use crate::cli::ProbeArgs;
@@ -24,20 +24,16 @@ pub fn run(sys: &dyn SystemView, args: &ProbeArgs, style: Style) -> anyhow::Resu
     } else {
         output::print_text(&render(&report, style))?;
     }
-    Ok(if report.diagnosis.code == "ok" {
-        ExitStatus::Clean
-    } else {
-        ExitStatus::Findings
-    })
+    Ok(ExitStatus::of(report.needs_attention()))
 }
 
 pub fn render(r: &ProbeReport, style: Style) -> String {
     let mut out = String::new();
     for a in &r.attempts {
         let addr = std::net::SocketAddr::new(a.address, a.port).to_string();
-        let result = match a.result.as_str() {
-            "connected" => style.paint(&esc(&a.result), GREEN),
-            _ => style.paint(&esc(&a.result), RED),
+        let result = match a.result {
+            AttemptResult::Connected => style.paint(a.result.as_str(), GREEN),
+            _ => style.paint(a.result.as_str(), RED),
         };
         let time = a
             .time_ms
@@ -60,7 +56,7 @@ pub fn render(r: &ProbeReport, style: Style) -> String {
     }
     out.push_str(&format!(
         "\ndiagnosis: {}\n  {}\n",
-        esc(&r.diagnosis.code),
+        r.diagnosis.code,
         output::wrap(&r.diagnosis.summary, style.width, 2)
     ));
     if let Some(fix) = &r.diagnosis.fix {

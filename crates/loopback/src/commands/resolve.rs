@@ -22,11 +22,7 @@ pub fn run(sys: &dyn SystemView, args: &ResolveArgs, style: Style) -> anyhow::Re
 
 /// 1 when a finding is a problem or a warning.
 pub fn status(r: &ResolveReport) -> ExitStatus {
-    if r.findings.iter().any(|f| f.severity != Severity::Info) {
-        ExitStatus::Findings
-    } else {
-        ExitStatus::Clean
-    }
+    ExitStatus::of(r.needs_attention())
 }
 
 fn list(v: &[std::net::IpAddr]) -> String {

@@ -20,7 +20,7 @@ fn probe(ns: &Netns, args: &[&str]) -> (ProbeReport, Option<i32>, Duration) {
 fn results(r: &ProbeReport) -> Vec<(String, String)> {
     r.attempts
         .iter()
-        .map(|a| (a.address.to_string(), a.result.clone()))
+        .map(|a| (a.address.to_string(), a.result.as_str().to_owned()))
         .collect()
 }
 
