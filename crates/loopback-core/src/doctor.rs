@@ -16,6 +16,7 @@ use loopback_sys::{ProbeOutcome, SystemView};
 
 use crate::classify::is_loopback;
 use crate::firewall::culprits;
+use crate::scope::{loopback_interface, loopback_name};
 
 /// What to check.
 #[derive(Debug, Clone)]
@@ -123,14 +124,9 @@ pub fn doctor(sys: &dyn SystemView, options: &DoctorOptions) -> DoctorReport {
     let interfaces = sys.interfaces();
     let mut checks = Vec::new();
 
-    // The loopback interface is the one with IFF_LOOPBACK, whatever its name (it can be renamed).
-    let lo_iface: Option<Interface> = interfaces
-        .as_ref()
-        .ok()
-        .and_then(|list| list.iter().find(|i| i.loopback).cloned());
-    let name = lo_iface
-        .as_ref()
-        .map_or_else(|| "lo".into(), |i| i.name.clone());
+    let all: &[Interface] = interfaces.as_deref().unwrap_or(&[]);
+    let lo_iface: Option<Interface> = loopback_interface(all).cloned();
+    let name = loopback_name(all);
     let has_v6 = lo_iface.as_ref().is_some_and(|i| {
         i.addresses
             .iter()
@@ -155,9 +151,7 @@ pub fn doctor(sys: &dyn SystemView, options: &DoctorOptions) -> DoctorReport {
         (Ok(()), Some(_)) => Ipv6State::On,
     };
     let localhost4 = IpAddr::V4(Ipv4Addr::LOCALHOST);
-    let v4_elsewhere: Vec<String> = interfaces
-        .as_deref()
-        .unwrap_or(&[])
+    let v4_elsewhere: Vec<String> = all
         .iter()
         .filter(|i| !i.loopback && i.addresses.iter().any(|a| a.address == localhost4))
         .map(|i| i.name.clone())

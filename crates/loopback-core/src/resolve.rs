@@ -24,7 +24,7 @@ use std::cmp::Ordering;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use loopback_model::{
-    FamilyAnswer, Finding, ResolveReport, ResolveStep, Severity, RESOLVE_VERSION,
+    FamilyAnswer, Finding, Interface, ResolveReport, ResolveStep, Severity, RESOLVE_VERSION,
 };
 use loopback_sys::parse::gai::{parse_gai_conf, GaiConf, PrefixEntry, ScopeEntry};
 use loopback_sys::parse::hosts::{parse_hosts, HostsEntry};
@@ -37,6 +37,7 @@ use loopback_sys::{QueryFamily, SysError, SystemView};
 use crate::audit::{audit_with_links, AuditOptions};
 use crate::classify::is_loopback;
 use crate::explain::accepts;
+use crate::scope::loopback_name;
 
 /// Where the configuration lives.
 #[derive(Debug, Clone)]
@@ -246,8 +247,10 @@ impl AddrConfig {
 
 /// The namespace's addresses: IPv4 from the interfaces, IPv6 from `/proc/net/if_inet6` (which
 /// carries the IFA flags glibc reads), falling back to the interfaces.
-pub fn local_addresses(sys: &dyn SystemView) -> Result<Vec<LocalAddr>, SysError> {
-    let ifaces = sys.interfaces()?;
+pub fn local_addresses(
+    sys: &dyn SystemView,
+    ifaces: &[Interface],
+) -> Result<Vec<LocalAddr>, SysError> {
     let mut out: Vec<LocalAddr> = ifaces
         .iter()
         .flat_map(|i| {
@@ -529,6 +532,8 @@ struct Inputs {
     nss: HostsLine,
     tables: Tables,
     cfg: AddrConfig,
+    /// The loopback interface's name, for its sysctls.
+    loopback: String,
 }
 
 fn family_name(f: QueryFamily) -> &'static str {
@@ -737,11 +742,13 @@ pub fn resolve(
         .read_file(&opts.gai_path)
         .map(|b| parse_gai_conf(&b))
         .unwrap_or_default();
+    let ifaces = sys.interfaces()?;
     let inp = Inputs {
         entries,
         hosts_error,
         tables: Tables::with(&gai),
-        cfg: AddrConfig::from_locals(local_addresses(sys)?),
+        cfg: AddrConfig::from_locals(local_addresses(sys, &ifaces)?),
+        loopback: loopback_name(&ifaces),
         nss,
     };
     let mut steps = vec![step(
@@ -924,14 +931,8 @@ fn findings(
         let v6_localhost = lines
             .iter()
             .any(|e| e.address == IpAddr::V6(Ipv6Addr::LOCALHOST));
-        // The loopback interface by IFF_LOOPBACK, whatever its name.
-        let lo = sys
-            .interfaces()
-            .ok()
-            .and_then(|list| list.into_iter().find(|i| i.loopback))
-            .map_or_else(|| "lo".to_owned(), |i| i.name);
         let ipv6_on = sys
-            .sysctl(&format!("net/ipv6/conf/{lo}/disable_ipv6"))
+            .sysctl(&format!("net/ipv6/conf/{}/disable_ipv6", inp.loopback))
             .as_deref()
             == Some("0");
         if !v6_localhost

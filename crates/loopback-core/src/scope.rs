@@ -29,6 +29,17 @@ impl Links {
     }
 }
 
+/// The loopback interface: the one with `IFF_LOOPBACK`, whatever it is called (`lo` can be
+/// renamed).
+pub fn loopback_interface(interfaces: &[Interface]) -> Option<&Interface> {
+    interfaces.iter().find(|i| i.loopback)
+}
+
+/// The name of the loopback interface for sysctl keys and messages; `lo` when none is found.
+pub fn loopback_name(interfaces: &[Interface]) -> String {
+    loopback_interface(interfaces).map_or_else(|| "lo".to_owned(), |i| i.name.clone())
+}
+
 /// The bind scope of a socket.
 pub fn bind_scope(sock: &BoundSocket, links: &Links) -> BindScope {
     let on_loopback_device = sock
