@@ -58,7 +58,7 @@ pub(crate) fn refused(path: &str, reason: impl Into<String>) -> SysError {
     }
 }
 
-pub(crate) fn too_large(path: &str, size: u64) -> SysError {
+fn too_large(path: &str, size: u64) -> SysError {
     refused(
         path,
         format!(
@@ -114,6 +114,12 @@ fn read_bounded_now(path: &Path, shown: &str) -> Result<Vec<u8>, SysError> {
         path: path.into(),
         source,
     })?;
+    check_regular(&meta, shown)?;
+    read_capped(file, shown)
+}
+
+/// Refuse anything but a regular file of at most [`MAX_FILE_BYTES`], before any byte is read.
+pub(crate) fn check_regular(meta: &std::fs::Metadata, shown: &str) -> Result<(), SysError> {
     if !meta.is_file() {
         return Err(refused(
             shown,
@@ -123,7 +129,7 @@ fn read_bounded_now(path: &Path, shown: &str) -> Result<Vec<u8>, SysError> {
     if meta.len() > MAX_FILE_BYTES {
         return Err(too_large(shown, meta.len()));
     }
-    read_capped(file, shown)
+    Ok(())
 }
 
 /// Run `f` on its own thread and wait at most `deadline` for it. `None` when it did not finish

@@ -16,7 +16,7 @@
 //!   open; no permission check is re-implemented here;
 //! - the path is first opened with `O_PATH` (which opens nothing: no FIFO wait, no device
 //!   side effect such as arming `/dev/watchdog`), checked to be a regular file no larger than
-//!   [`MAX_FILE_BYTES`], and only then re-opened for reading through `/proc/thread-self/fd`;
+//!   [`MAX_FILE_BYTES`](crate::files::MAX_FILE_BYTES), and only then re-opened for reading through `/proc/thread-self/fd`;
 //! - the caller waits at most [`READ_DEADLINE`] (a hung network file system).
 //!
 //! No crate does this whole job: `cap-std` refuses absolute symbolic links rather than resolving
@@ -24,31 +24,19 @@
 //! API and procfs handling for a few dozen lines of `rustix` calls.
 
 use std::collections::VecDeque;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
 use rustix::fs::{FileType, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 
-use crate::files::{read_capped, refused, too_large, MAX_FILE_BYTES};
+use crate::files::{check_regular, read_capped, refused};
 use crate::files::{with_deadline, READ_DEADLINE};
 use crate::parse::procfs::{parse_status_fs_ids, FsIds};
 use crate::SysError;
 
 /// The most symbolic links one resolution follows, as the kernel's own limit (`MAXSYMLINKS`).
 const MAX_LINKS: usize = 40;
-
-fn kind_name_of_mode(ft: FileType) -> &'static str {
-    match ft {
-        FileType::Fifo => "a FIFO",
-        FileType::CharacterDevice => "a character device",
-        FileType::BlockDevice => "a block device",
-        FileType::Socket => "a socket",
-        FileType::Directory => "a directory",
-        FileType::Symlink => "a symbolic link",
-        _ => "not a regular file",
-    }
-}
 
 /// Read `path` as process `pid` sees it (inside its root, relative paths from its working
 /// directory), with its file-system identity. `proc_root` is normally `/proc`.
@@ -124,22 +112,17 @@ fn read_confined(base: &OwnedFd, rel: &str, shown: &str, uid: u32) -> Result<Vec
         Err(Errno::NOSYS) => walk_in_root(base, rel).map_err(denied)?,
         other => other.map_err(denied)?,
     };
-    let st = rustix::fs::fstat(&handle).map_err(denied)?;
-    let ft = FileType::from_raw_mode(st.st_mode);
-    if ft != FileType::RegularFile {
-        return Err(refused(
-            shown,
-            format!("it is {}, not a regular file", kind_name_of_mode(ft)),
-        ));
-    }
-    let size = u64::try_from(st.st_size).unwrap_or(u64::MAX);
-    if size > MAX_FILE_BYTES {
-        return Err(too_large(shown, size));
-    }
+    // `fstat` works on an `O_PATH` descriptor; the same checks as for a host file.
+    let handle = std::fs::File::from(handle);
+    let meta = handle.metadata().map_err(|source| SysError::Read {
+        path: shown.into(),
+        source,
+    })?;
+    check_regular(&meta, shown)?;
     // Re-open the very inode checked above for reading; the permission check happens here,
     // with this thread's (the owner's) credentials.
     let file = rustix::fs::open(
-        format!("/proc/thread-self/fd/{}", handle.as_fd().as_raw_fd()),
+        format!("/proc/thread-self/fd/{}", handle.as_raw_fd()),
         OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
         Mode::empty(),
     )
@@ -233,8 +216,8 @@ mod tests {
         .expect("root")
     }
 
-    fn read_walk(root: &OwnedFd, rel: &str) -> Result<Vec<u8>, Errno> {
-        let fd = walk_in_root(root, rel)?;
+    /// The contents of the file an `O_PATH` descriptor names.
+    fn read_through(fd: &OwnedFd) -> Result<Vec<u8>, Errno> {
         let f = rustix::fs::open(
             format!("/proc/thread-self/fd/{}", fd.as_raw_fd()),
             OFlags::RDONLY | OFlags::CLOEXEC,
@@ -261,7 +244,7 @@ mod tests {
             ("etc/loop1", None),
             ("etc/missing", None),
         ] {
-            let walked = read_walk(&fd, rel).ok();
+            let walked = walk_in_root(&fd, rel).and_then(|h| read_through(&h)).ok();
             assert_eq!(walked.as_deref(), want, "walk {rel}");
             // The kernel's RESOLVE_IN_ROOT gives the same answer.
             let kernel = rustix::fs::openat2(
@@ -271,18 +254,8 @@ mod tests {
                 Mode::empty(),
                 ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
             )
-            .ok()
-            .map(|h| {
-                let f = rustix::fs::open(
-                    format!("/proc/thread-self/fd/{}", h.as_raw_fd()),
-                    OFlags::RDONLY | OFlags::CLOEXEC,
-                    Mode::empty(),
-                )
-                .expect("reopen");
-                let mut s = Vec::new();
-                std::io::Read::read_to_end(&mut std::fs::File::from(f), &mut s).expect("read");
-                s
-            });
+            .and_then(|h| read_through(&h))
+            .ok();
             assert_eq!(kernel.as_deref(), want, "openat2 {rel}");
         }
         let _ = std::fs::remove_dir_all(&root);
