@@ -468,21 +468,14 @@ impl DiagnosisCode {
     }
 }
 
-impl std::fmt::Display for DiagnosisCode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::fmt::Display for AttemptResult {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Compare with the JSON name, so scripts' strings and tests read naturally.
-macro_rules! eq_str {
+/// Show as, and compare with, the JSON name, so scripts' strings and tests read naturally.
+macro_rules! json_name {
     ($t:ty) => {
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
         impl PartialEq<&str> for $t {
             fn eq(&self, other: &&str) -> bool {
                 self.as_str() == *other
@@ -495,9 +488,9 @@ macro_rules! eq_str {
         }
     };
 }
-eq_str!(AttemptResult);
-eq_str!(DiagnosisCode);
-eq_str!(IdentifiedBy);
+json_name!(AttemptResult);
+json_name!(DiagnosisCode);
+json_name!(IdentifiedBy);
 
 impl IdentifiedBy {
     /// The JSON name.

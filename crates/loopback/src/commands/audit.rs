@@ -40,12 +40,7 @@ pub fn run(sys: &dyn SystemView, args: &AuditArgs, style: Style) -> anyhow::Resu
         render(&report, style, &mut out)?;
         out.flush()?;
     }
-    Ok(status(&report))
-}
-
-/// 1 when any listener is exposed without a policy rule allowing it.
-pub fn status(report: &AuditReport) -> ExitStatus {
-    ExitStatus::of(report.needs_attention())
+    Ok(ExitStatus::of(report.needs_attention()))
 }
 
 /// `addr:port` the way people type it: brackets around IPv6, `%dev` for a bound device.

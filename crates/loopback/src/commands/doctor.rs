@@ -24,12 +24,7 @@ pub fn run(sys: &dyn SystemView, args: &DoctorArgs, style: Style) -> anyhow::Res
     } else {
         output::print_text(&render(&report, style))?;
     }
-    Ok(status(&report))
-}
-
-/// 1 when any check fails; warnings alone are 0.
-pub fn status(report: &DoctorReport) -> ExitStatus {
-    ExitStatus::of(report.needs_attention())
+    Ok(ExitStatus::of(report.needs_attention()))
 }
 
 /// Grouped by status, failures first; every check that did not pass shows its evidence and fix.

@@ -17,12 +17,7 @@ pub fn run(sys: &dyn SystemView, args: &ResolveArgs, style: Style) -> anyhow::Re
     } else {
         output::print_text(&render(&report, style))?;
     }
-    Ok(status(&report))
-}
-
-/// 1 when a finding is a problem or a warning.
-pub fn status(r: &ResolveReport) -> ExitStatus {
-    ExitStatus::of(r.needs_attention())
+    Ok(ExitStatus::of(report.needs_attention()))
 }
 
 fn list(v: &[std::net::IpAddr]) -> String {
