@@ -16,6 +16,11 @@ use crate::support::{
 /// Long enough for every deadline of a run (3 s each) to pass, short enough that a hang fails.
 const BOUND: Duration = Duration::from_secs(30);
 
+fn mkfifo(path: &std::path::Path) {
+    let status = Command::new("mkfifo").arg(path).status().expect("mkfifo");
+    assert!(status.success(), "mkfifo {}", path.display());
+}
+
 fn in_ns(ns: &Netns, args: &[&str]) -> (Output, Duration) {
     let mut cmd = ns.cmd(crate::support::loopback_bin());
     cmd.args(args);
@@ -79,8 +84,7 @@ fn hostile_config_files_are_refused_without_hanging_or_leaking() {
     std::fs::set_permissions(&dir.0, std::os::unix::fs::PermissionsExt::from_mode(0o755))
         .expect("chmod");
     let fifo = dir.path("fifo");
-    let status = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
-    assert!(status.success());
+    mkfifo(&fifo);
     user.chown(&fifo);
     let big = dir.path("big.conf");
     std::fs::File::create(&big)
@@ -419,18 +423,25 @@ fn renamed_lo_and_127_0_0_1_elsewhere_are_found_by_their_flags() {
 fn hosts_and_policy_files_that_are_fifos_or_devices_do_not_hang() {
     require_root();
     let ns = Netns::with_lan("hostsfifo");
-    let hosts = std::path::PathBuf::from("/etc/netns")
-        .join(&ns.name)
-        .join("hosts");
-    let status = Command::new("mkfifo").arg(&hosts).status().expect("mkfifo");
-    assert!(status.success());
+    let hosts = ns.etc_path("hosts");
+    mkfifo(&hosts);
+    // The oracle: glibc itself blocks on a FIFO hosts file (getent is still waiting after 2 s),
+    // which is why loopback does not hand it to the C library.
+    let getent = ns
+        .cmd("timeout")
+        .args(["2", "getent", "hosts", "localhost"])
+        .status()
+        .expect("getent");
+    assert_eq!(getent.code(), Some(124), "getent did not block on the FIFO");
     let (out, took) = in_ns(&ns, &["resolve", "--json", "localhost"]);
     let r: ResolveReport = serde_json::from_slice(&out.stdout).expect("json");
     assert!(took < Duration::from_secs(15), "{took:?}");
     let err = r.system_error.clone().unwrap_or_default();
     assert!(err.contains("a FIFO"), "{r:?}");
     let (out, _) = in_ns(&ns, &["probe", "--json", "localhost:80"]);
-    assert!(out.status.code().is_some());
+    let p: ProbeReport = serde_json::from_slice(&out.stdout).expect("probe json");
+    assert_eq!(p.diagnosis.code, "unresolved");
+    assert!(p.diagnosis.summary.contains("a FIFO"), "{p:?}");
     std::fs::remove_file(&hosts).expect("rm fifo");
     // /dev/zero as the hosts file: the C library would read one endless line.
     symlink("/dev/zero", &hosts).expect("link");
@@ -444,8 +455,7 @@ fn hosts_and_policy_files_that_are_fifos_or_devices_do_not_hang() {
 
     let dir = TempDir::new("policy");
     let fifo = dir.path("policy.toml");
-    let status = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
-    assert!(status.success());
+    mkfifo(&fifo);
     for policy in [fifo.to_string_lossy().into_owned(), "/dev/zero".to_owned()] {
         let (out, took) = in_ns(&ns, &["audit", "--policy", &policy]);
         let (_, stderr) = text(&out);
@@ -460,9 +470,7 @@ fn hosts_and_policy_files_that_are_fifos_or_devices_do_not_hang() {
 fn hosts_with_a_bom_a_nul_and_c_white_space_resolve_as_glibc() {
     require_root();
     let ns = Netns::with_lan("bom");
-    let hosts = std::path::PathBuf::from("/etc/netns")
-        .join(&ns.name)
-        .join("hosts");
+    let hosts = ns.etc_path("hosts");
     std::fs::write(
         &hosts,
         b"\xef\xbb\xbf127.0.0.5 bomhost\n127.0.0.6 nulhost\0 hidden\n127.0.0.7\x0bvthost\n127.0.0.8 crhost\r\n127.0.0.1 localhost\n",

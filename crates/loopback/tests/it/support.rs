@@ -214,11 +214,16 @@ impl Netns {
     /// `file` may hold a directory (`redis/redis.conf`): the directory is bind-mounted over
     /// `/etc/redis`, which must exist.
     pub fn etc_file(&self, file: &str, contents: &str) {
-        let path = PathBuf::from("/etc/netns").join(&self.name).join(file);
+        let path = self.etc_path(file);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).expect("creating /etc/netns dir");
         }
         std::fs::write(path, contents).expect("writing netns etc file");
+    }
+
+    /// `/etc/netns/NAME/FILE`, which `ip netns exec` mounts over `/etc/FILE`.
+    pub fn etc_path(&self, file: &str) -> PathBuf {
+        PathBuf::from("/etc/netns").join(&self.name).join(file)
     }
 
     /// The `ss -H -tulnpe` view of this namespace.
