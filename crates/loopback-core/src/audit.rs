@@ -1,23 +1,24 @@
 //! `audit`: every listener, its owners, and whether hosts other than this one can reach it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use loopback_model::{
     AuditReport, BoundSocket, Listener, Owner, Proto, SocketSourceKind, Verdict, AUDIT_VERSION,
 };
-use loopback_sys::{OwnerScan, ProcessInfo, SourcePreference, SysError, SystemView};
+use loopback_sys::{OwnerScan, ProcessInfo};
 
 use crate::classify::is_wildcard;
 use crate::policy::Policy;
 use crate::redact::redact_argv;
 use crate::scope::{bind_scope, reach, Links};
 use crate::services::Identifier;
+use crate::snapshot::{MissingPart, Part, ServiceFiles, Snapshot};
 
-/// What to audit and how to judge it.
+/// How to judge the listeners.
 #[derive(Debug, Clone, Default)]
 pub struct AuditOptions {
-    pub source: SourcePreference,
+    /// Intended exposure.
     pub policy: Option<Policy>,
 }
 
@@ -25,37 +26,8 @@ pub struct AuditOptions {
 pub const OWNER_PRIVILEGE_HINT: &str = "run as root, or grant the binary CAP_SYS_PTRACE and \
      CAP_DAC_READ_SEARCH: sudo setcap cap_sys_ptrace,cap_dac_read_search+ep \"$(command -v loopback)\"";
 
-/// Read the namespace's interfaces and the sysctls that change who can reach what.
-pub fn read_links(sys: &dyn SystemView) -> Result<Links, SysError> {
-    let interfaces = sys.interfaces()?;
-    let route_localnet = interfaces
-        .iter()
-        .filter(|i| !i.loopback)
-        .filter(|i| {
-            sys.sysctl(&format!("net/ipv4/conf/{}/route_localnet", i.name))
-                .as_deref()
-                == Some("1")
-        })
-        .map(|i| i.name.clone())
-        .collect();
-    Ok(Links {
-        interfaces,
-        route_localnet,
-    })
-}
-
-/// `net.ipv4.ip_local_port_range` (shared by IPv6), the kernel's default when unreadable.
-fn ephemeral_range(sys: &dyn SystemView) -> (u16, u16) {
-    sys.sysctl("net/ipv4/ip_local_port_range")
-        .and_then(|s| {
-            let mut it = s.split_whitespace().map(|n| n.parse::<u16>());
-            match (it.next(), it.next()) {
-                (Some(Ok(a)), Some(Ok(b))) if a <= b => Some((a, b)),
-                _ => None,
-            }
-        })
-        .unwrap_or((32768, 60999))
-}
+/// The kernel's default ephemeral port range, used when the setting was not captured.
+const DEFAULT_EPHEMERAL: (u16, u16) = (32768, 60999);
 
 /// A UDP socket on a wildcard address holding a port from the ephemeral range got that port from
 /// the kernel: a client that called `sendto()` without `bind()` (autobind), not a service. The
@@ -68,30 +40,33 @@ pub fn is_udp_client(sock: &BoundSocket, ephemeral: (u16, u16)) -> bool {
         && (ephemeral.0..=ephemeral.1).contains(&sock.port)
 }
 
-/// Run an audit.
-pub fn audit(sys: &dyn SystemView, options: &AuditOptions) -> Result<AuditReport, SysError> {
-    audit_with_links(sys, options, &read_links(sys)?)
-}
-
-/// Run an audit with interfaces the caller has already read (`explain`, `probe` and `resolve`
-/// need them too).
-pub fn audit_with_links(
-    sys: &dyn SystemView,
-    options: &AuditOptions,
-    links: &Links,
-) -> Result<AuditReport, SysError> {
-    let scan = sys.sockets(options.source)?;
-    let mut warnings = scan.warnings;
+/// Judge the listeners of a snapshot. It needs the `sockets` and `interfaces` parts; owners,
+/// service files and kernel settings are used when captured, and their absence is said.
+pub fn audit(snap: &Snapshot, options: &AuditOptions) -> Result<AuditReport, MissingPart> {
+    let links = Links::from_snapshot(snap)?;
+    let scan = snap.sockets.get("sockets")?;
+    let mut warnings = scan.warnings.clone();
     let source = scan.source.unwrap_or(SocketSourceKind::Netlink);
 
-    let inodes: HashSet<u64> = scan
-        .sockets
-        .iter()
-        .map(|s| s.inode)
-        .filter(|i| *i != 0)
-        .collect();
-    let owners = sys.owners(&inodes);
-    let privileged = sys.effective_uid() == 0;
+    let no_owners;
+    let (owners, users) = match &snap.owners {
+        Part::Captured(o) => (&o.scan, &o.users),
+        other => {
+            let why = match other {
+                Part::Failed(why) => why.clone(),
+                _ => "owners were not captured".to_owned(),
+            };
+            no_owners = (
+                OwnerScan {
+                    unavailable: Some(why),
+                    ..OwnerScan::default()
+                },
+                HashMap::new(),
+            );
+            (&no_owners.0, &no_owners.1)
+        }
+    };
+    let privileged = snap.effective_uid == Some(0);
     if let Some(why) = &owners.unavailable {
         warnings.push(format!("owners unknown: {why}"));
     }
@@ -117,7 +92,11 @@ pub fn audit_with_links(
         );
     }
 
-    let ephemeral = ephemeral_range(sys);
+    let ephemeral = snap
+        .kernel
+        .ok()
+        .and_then(|k| k.ephemeral_ports)
+        .unwrap_or(DEFAULT_EPHEMERAL);
     // One redacted owner per process, shared by every listener it holds.
     let by_pid: HashMap<u32, Owner> = owners
         .processes
@@ -126,9 +105,13 @@ pub fn audit_with_links(
             let owner = Owner {
                 pid: p.pid,
                 name: p.comm.as_str().into(),
-                user: p
-                    .euid
-                    .map(|u| sys.user_name(u).unwrap_or_else(|| u.to_string()).into()),
+                user: p.euid.map(|u| {
+                    users
+                        .get(&u)
+                        .cloned()
+                        .unwrap_or_else(|| u.to_string())
+                        .into()
+                }),
                 cmdline: if p.argv.is_empty() {
                     format!("[{}]", p.comm).into()
                 } else {
@@ -139,14 +122,16 @@ pub fn audit_with_links(
         })
         .collect();
     let mut shared = Interner::default();
-    let mut ident = Identifier::new(sys);
+    let no_files = ServiceFiles::new();
+    let files = snap.service_files.ok().unwrap_or(&no_files);
+    let mut ident = Identifier::new(files);
     let mut listeners = Vec::new();
     let mut udp_clients = Vec::new();
-    for sock in scan.sockets {
+    for sock in &scan.sockets {
         let mut listener = classify_socket(
-            &sock,
-            links,
-            &owners,
+            sock,
+            &links,
+            owners,
             &by_pid,
             &mut shared,
             privileged,
@@ -167,7 +152,7 @@ pub fn audit_with_links(
             }
             listener.service = Some(found.info);
         }
-        if is_udp_client(&sock, ephemeral) {
+        if is_udp_client(sock, ephemeral) {
             udp_clients.push(listener);
         } else {
             listeners.push(listener);
@@ -345,9 +330,8 @@ mod tests {
         );
         let policy = Policy::parse("[[allow]]\nport = 22\nprocess = \"sshd\"\n").expect("policy");
         let report = audit(
-            &sys,
+            &sys.snapshot(),
             &AuditOptions {
-                source: SourcePreference::Auto,
                 policy: Some(policy),
             },
         )
@@ -384,16 +368,15 @@ mod tests {
         sys.add_socket(Proto::Udp, "0.0.0.0", 53, None, 21);
         sys.add_socket(Proto::Udp, "127.0.0.1", 45001, None, 22);
         // 51820 is in the default ephemeral range: with the range moved it is a service.
-        sys.sysctls
-            .insert("net/ipv4/ip_local_port_range".into(), "52000 60999".into());
+        sys.kernel.ephemeral_ports = Some((52000, 60999));
         sys.add_socket(Proto::Udp, "0.0.0.0", 51820, None, 23);
-        let report = audit(&sys, &AuditOptions::default()).expect("audit");
+        let report = audit(&sys.snapshot(), &AuditOptions::default()).expect("audit");
         let ports: Vec<u16> = report.listeners.iter().map(|l| l.port).collect();
         // 45000 is outside the moved range: an explicitly bound service.
         assert_eq!(ports, vec![53, 45000, 51820, 45001]);
         assert!(report.udp_clients.is_empty());
-        sys.sysctls.remove("net/ipv4/ip_local_port_range");
-        let report = audit(&sys, &AuditOptions::default()).expect("audit");
+        sys.kernel.ephemeral_ports = None;
+        let report = audit(&sys.snapshot(), &AuditOptions::default()).expect("audit");
         let clients: Vec<u16> = report.udp_clients.iter().map(|l| l.port).collect();
         assert_eq!(clients, vec![45000, 51820]);
     }
@@ -405,9 +388,8 @@ mod tests {
         sys.add_socket(Proto::Udp, "0.0.0.0", 51820, None, 0);
         sys.unreadable = 3;
         sys.euid = 1000;
-        sys.sysctls
-            .insert("net/ipv4/ip_local_port_range".into(), "60000 60999".into());
-        let report = audit(&sys, &AuditOptions::default()).expect("audit");
+        sys.kernel.ephemeral_ports = Some((60000, 60999));
+        let report = audit(&sys.snapshot(), &AuditOptions::default()).expect("audit");
         let http = report.listeners.iter().find(|l| l.port == 80).expect("80");
         assert!(http.notes[0].contains("CAP_SYS_PTRACE"), "{:?}", http.notes);
         let wg = report
@@ -424,7 +406,7 @@ mod tests {
         let mut sys = FakeSystem::v4_only_lan();
         sys.source = SocketSourceKind::Proc;
         sys.add_socket(Proto::Tcp, "::", 8080, None, 40);
-        let report = audit(&sys, &AuditOptions::default()).expect("audit");
+        let report = audit(&sys.snapshot(), &AuditOptions::default()).expect("audit");
         assert!(report.listeners[0].exposed);
         assert!(report.listeners[0]
             .notes

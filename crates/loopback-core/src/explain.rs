@@ -6,139 +6,80 @@ use ipnet::IpNet;
 use loopback_model::{
     AddressExplanation, AddressKind, Assignment, Explanation, Listener, EXPLAIN_VERSION,
 };
-use loopback_sys::{SysError, SystemView};
+use loopback_sys::{Prober, SysError, SystemView};
 
-use crate::audit::{audit_with_links, read_links, AuditOptions};
+use crate::audit::{audit, AuditOptions};
 use crate::classify::{classify, classify_net, unmap};
 use crate::scope::{families, Links};
-
-/// A parsed `explain` target.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    Addr(IpAddr, Option<u16>),
-    Net(IpNet),
-    Host(String, Option<u16>),
-}
+use crate::snapshot::{MissingPart, Parts, Request, Snapshot};
+use crate::target::{Target, TargetError};
 
 /// Errors from `explain`.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ExplainError {
-    #[error("{target:?} is not an address, a CIDR, a host name, HOST:PORT or [V6]:PORT: {why}")]
-    BadTarget { target: String, why: String },
+    /// The target does not follow the grammar.
     #[error(transparent)]
-    Sys(#[from] SysError),
+    BadTarget(#[from] TargetError),
+    /// The host name does not resolve.
+    #[error(transparent)]
+    Resolve(#[from] SysError),
+    /// The snapshot lacks a part the explanation needs.
+    #[error("cannot explain without {0}")]
+    Missing(#[from] MissingPart),
 }
 
-fn bad(target: &str, why: impl Into<String>) -> ExplainError {
-    ExplainError::BadTarget {
-        target: target.to_owned(),
-        why: why.into(),
+/// The snapshot parts an explanation of `target` reads: the listeners only when a port is
+/// given.
+pub fn parts_for(target: &Target) -> Parts {
+    if target.port().is_some() {
+        Parts::LISTENERS
+    } else {
+        Parts::LINKS
     }
 }
 
-fn parse_port(target: &str, p: &str) -> Result<u16, ExplainError> {
-    p.parse::<u16>()
-        .ok()
-        .filter(|p| *p != 0)
-        .ok_or_else(|| bad(target, format!("port {p:?} is not 1-65535")))
+/// Parse `text`, resolve a host name with `prober`, capture what the explanation needs from
+/// `sys`, and judge it.
+pub fn run(
+    sys: &dyn SystemView,
+    prober: &dyn Prober,
+    text: &str,
+) -> Result<Explanation, ExplainError> {
+    let target = crate::target::parse(text)?;
+    let resolved = match &target {
+        Target::Host(host, _) => prober.resolve(host)?,
+        _ => Vec::new(),
+    };
+    let snap = crate::snapshot::capture(sys, &Request::of(parts_for(&target)));
+    Ok(explain(&snap, text, &target, &resolved)?)
 }
 
-/// A DNS-style host name: labels of letters, digits, '-' and '_', separated by dots.
-pub(crate) fn is_host_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 253
-        && s.trim_end_matches('.').split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        })
-}
-
-/// Parse `ADDR`, `CIDR`, `HOST`, `HOST:PORT`, `V4:PORT`, `[V6]` or `[V6]:PORT`.
-pub fn parse_target(s: &str) -> Result<Target, ExplainError> {
-    let t = s.trim();
-    if t.is_empty() {
-        return Err(bad(s, "it is empty"));
-    }
-    if let Ok(ip) = t.parse::<IpAddr>() {
-        return Ok(Target::Addr(ip, None));
-    }
-    if let Some(rest) = t.strip_prefix('[') {
-        let (inner, after) = rest.split_once(']').ok_or_else(|| bad(s, "missing ']'"))?;
-        let ip: IpAddr = inner
-            .parse()
-            .map_err(|_| bad(s, format!("{inner:?} is not an IPv6 address")))?;
-        if !ip.is_ipv6() {
-            return Err(bad(s, "brackets are for IPv6 addresses"));
-        }
-        return match after {
-            "" => Ok(Target::Addr(ip, None)),
-            _ => match after.strip_prefix(':') {
-                Some(p) => Ok(Target::Addr(ip, Some(parse_port(s, p)?))),
-                None => Err(bad(s, "expected ':PORT' after ']'")),
-            },
-        };
-    }
-    if t.contains('/') {
-        return t
-            .parse::<IpNet>()
-            .map(Target::Net)
-            .map_err(|_| bad(s, "not a valid CIDR"));
-    }
-    match t.matches(':').count() {
-        0 => {}
-        1 => {
-            let (host, port) = t.split_once(':').ok_or_else(|| bad(s, "unreadable"))?;
-            let port = parse_port(s, port)?;
-            if let Ok(ip) = host.parse::<IpAddr>() {
-                return Ok(Target::Addr(ip, Some(port)));
-            }
-            if is_host_name(host) {
-                return Ok(Target::Host(host.to_ascii_lowercase(), Some(port)));
-            }
-            return Err(bad(s, format!("{host:?} is not an address or host name")));
-        }
-        _ => {
-            return Err(bad(
-                s,
-                "not a valid IPv6 address (write [V6]:PORT for a port)",
-            ))
-        }
-    }
-    if is_host_name(t) {
-        return Ok(Target::Host(t.to_ascii_lowercase(), None));
-    }
-    Err(bad(s, "not an address or host name"))
-}
-
-/// Explain a target string.
-pub fn explain(sys: &dyn SystemView, target: &str) -> Result<Explanation, ExplainError> {
-    let parsed = parse_target(target)?;
-    let links = read_links(sys)?;
-    let bindv6only = sys.sysctl("net/ipv6/bindv6only").as_deref() == Some("1");
+/// Explain `target` (given as `text`) on a snapshot; `resolved` holds the addresses a host
+/// name resolved to, in the resolver's order.
+pub fn explain(
+    snap: &Snapshot,
+    text: &str,
+    target: &Target,
+    resolved: &[IpAddr],
+) -> Result<Explanation, MissingPart> {
+    let links = Links::from_snapshot(snap)?;
+    let bindv6only = snap.kernel.ok().and_then(|k| k.bindv6only) == Some(true);
     // (address, prefix length for a CIDR), the resolved name, the port
     type Items = (Vec<(IpAddr, Option<u8>)>, Option<String>, Option<u16>);
-    let (items, name, port): Items = match &parsed {
+    let (items, name, port): Items = match target {
         Target::Addr(ip, port) => (vec![(*ip, None)], None, *port),
         Target::Net(net) => (vec![(net.network(), Some(net.prefix_len()))], None, None),
-        Target::Host(host, port) => {
-            let ips = sys.resolve(host)?;
-            (
-                ips.into_iter().map(|ip| (ip, None)).collect(),
-                Some(host.clone()),
-                *port,
-            )
-        }
+        Target::Host(host, port) => (
+            resolved.iter().map(|ip| (*ip, None)).collect(),
+            Some(host.clone()),
+            *port,
+        ),
     };
     let mut warnings = Vec::new();
     let listeners = match port {
         Some(_) => {
-            let report = audit_with_links(sys, &AuditOptions::default(), &links)?;
+            let report = audit(snap, &AuditOptions::default())?;
             warnings.extend(report.warnings);
             Some(report.listeners)
         }
@@ -181,7 +122,7 @@ pub fn explain(sys: &dyn SystemView, target: &str) -> Result<Explanation, Explai
         .collect();
     Ok(Explanation {
         version: EXPLAIN_VERSION,
-        target: target.to_owned(),
+        target: text.to_owned(),
         name,
         port,
         addresses,
@@ -384,64 +325,9 @@ mod tests {
     use loopback_model::Proto;
 
     #[test]
-    fn target_forms() {
-        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
-        assert_eq!(
-            parse_target("127.1.2.3").ok(),
-            Some(Target::Addr(ip("127.1.2.3"), None))
-        );
-        assert_eq!(
-            parse_target("::1").ok(),
-            Some(Target::Addr(ip("::1"), None))
-        );
-        assert_eq!(
-            parse_target("[::1]:8080").ok(),
-            Some(Target::Addr(ip("::1"), Some(8080)))
-        );
-        assert_eq!(
-            parse_target("[::1]").ok(),
-            Some(Target::Addr(ip("::1"), None))
-        );
-        assert_eq!(
-            parse_target("127.0.0.1:80").ok(),
-            Some(Target::Addr(ip("127.0.0.1"), Some(80)))
-        );
-        assert_eq!(
-            parse_target("::ffff:127.0.0.1").ok(),
-            Some(Target::Addr(ip("::ffff:127.0.0.1"), None))
-        );
-        assert_eq!(
-            parse_target("127.0.0.0/8").ok(),
-            Some(Target::Net("127.0.0.0/8".parse().expect("net")))
-        );
-        assert_eq!(
-            parse_target("LocalHost:3000").ok(),
-            Some(Target::Host("localhost".into(), Some(3000)))
-        );
-        assert_eq!(
-            parse_target("db.internal").ok(),
-            Some(Target::Host("db.internal".into(), None))
-        );
-        for bad in [
-            "",
-            "[::1",
-            "[127.0.0.1]:80",
-            "::1:80:x",
-            "host:0",
-            "host:99999",
-            "a b",
-            "10.0.0.0/33",
-            "[::1]80",
-            "-",
-        ] {
-            assert!(parse_target(bad).is_err(), "{bad:?} should be rejected");
-        }
-    }
-
-    #[test]
     fn explains_loopback_block_and_assignment() {
         let sys = FakeSystem::lan();
-        let e = explain(&sys, "127.1.2.3").expect("explain");
+        let e = run(&sys, &sys, "127.1.2.3").expect("explain");
         let a = &e.addresses[0];
         assert_eq!(a.class.kind, AddressKind::Loopback);
         assert_eq!(a.assigned.len(), 1);
@@ -454,12 +340,12 @@ mod tests {
     #[test]
     fn explains_lan_address_and_wildcard() {
         let sys = FakeSystem::lan();
-        let a = &explain(&sys, "198.18.0.1").expect("explain").addresses[0];
+        let a = &run(&sys, &sys, "198.18.0.1").expect("explain").addresses[0];
         assert_eq!(a.class.kind, AddressKind::Benchmarking);
         assert!(a.assigned[0].exact);
         assert!(a.reach.contains("through veth0"), "{}", a.reach);
         assert!(a.reach.contains("still goes over lo"));
-        let w = &explain(&sys, "::").expect("explain").addresses[0];
+        let w = &run(&sys, &sys, "::").expect("explain").addresses[0];
         assert!(w.reach.contains("IPV6_V6ONLY"), "{}", w.reach);
         assert!(w.reach.contains("through veth0"));
         let lo_only = FakeSystem::with_interfaces(vec![crate::testing::iface(
@@ -468,9 +354,9 @@ mod tests {
             true,
             &["127.0.0.1/8"],
         )]);
-        let w = &explain(&lo_only, "0.0.0.0").expect("explain").addresses[0];
+        let w = &run(&lo_only, &lo_only, "0.0.0.0").expect("explain").addresses[0];
         assert!(w.reach.contains("only this host"), "{}", w.reach);
-        let n = &explain(&sys, "8.8.8.8").expect("explain").addresses[0];
+        let n = &run(&sys, &sys, "8.8.8.8").expect("explain").addresses[0];
         assert!(n.reach.contains("not assigned"));
     }
 
@@ -482,12 +368,12 @@ mod tests {
             vec!["::1".parse().expect("ip"), "127.0.0.1".parse().expect("ip")],
         );
         sys.add_socket(Proto::Tcp, "127.0.0.1", 3000, None, 1);
-        let e = explain(&sys, "localhost:3000").expect("explain");
+        let e = run(&sys, &sys, "localhost:3000").expect("explain");
         assert_eq!(e.name.as_deref(), Some("localhost"));
         assert_eq!(e.addresses.len(), 2);
         assert_eq!(e.addresses[0].listeners.as_ref().map(Vec::len), Some(0));
         assert_eq!(e.addresses[1].listeners.as_ref().map(Vec::len), Some(1));
-        assert!(explain(&sys, "nonexistent.example:1").is_err());
+        assert!(run(&sys, &sys, "nonexistent.example:1").is_err());
     }
 
     #[test]
@@ -495,9 +381,9 @@ mod tests {
         let mut sys = FakeSystem::lan();
         sys.add_socket(Proto::Tcp, "::", 80, Some(false), 1);
         sys.add_socket(Proto::Tcp, "::", 81, Some(true), 2);
-        let e = explain(&sys, "127.0.0.1:80").expect("explain");
+        let e = run(&sys, &sys, "127.0.0.1:80").expect("explain");
         assert_eq!(e.addresses[0].listeners.as_ref().map(Vec::len), Some(1));
-        let e = explain(&sys, "127.0.0.1:81").expect("explain");
+        let e = run(&sys, &sys, "127.0.0.1:81").expect("explain");
         assert_eq!(e.addresses[0].listeners.as_ref().map(Vec::len), Some(0));
     }
 }

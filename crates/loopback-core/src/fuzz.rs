@@ -102,7 +102,7 @@ pub fn policy(data: &[u8]) {
 pub fn config_readers(data: &[u8]) {
     let t = text(data);
     let (key, body) = t.split_once('\n').unwrap_or(("listen_addresses", &t));
-    use crate::services::{directives, flag_value, ini_value, kv_value, yaml_value};
+    use crate::services::readers::{directives, flag_value, ini_value, kv_value, yaml_value};
     let _ = kv_value(body, key);
     let _ = directives(body, key);
     let _ = ini_value(body, "mysqld", key);
@@ -126,12 +126,18 @@ pub fn redaction(data: &[u8]) {
     }
 }
 
-/// Every target grammar: `explain`'s, `probe`'s and `resolve`'s.
+/// The one target grammar, in each of its three uses (`explain`, `probe`, `resolve` and
+/// `doctor --reach`): a form accepted with a port requirement is accepted without it.
 pub fn targets(data: &[u8]) {
     let t = text(data);
-    let _ = crate::explain::parse_target(&t);
-    let _ = crate::probe::split_host_port(&t);
-    let _ = crate::probe::split_target(&t);
+    let any = crate::target::parse(&t);
+    let host = crate::target::parse_host(&t);
+    if let Ok((target, _)) = crate::target::parse_with_port(&t) {
+        assert_eq!(host.as_ref().ok(), Some(&target));
+    }
+    if let Ok(h) = host {
+        assert_eq!(any.ok(), Some(h));
+    }
 }
 
 /// What an HTTP server sends back: a status line only when it is one, and bounded.
@@ -157,10 +163,11 @@ pub fn resolve_model(data: &[u8]) {
         sys.files
             .insert(path.into(), parts.next().unwrap_or_default().to_vec());
     }
-    let _ = crate::resolve::resolve(
+    let _ = crate::resolve::run(
+        &sys,
         &sys,
         name.trim(),
-        &crate::resolve::ResolveOptions::default(),
+        &crate::snapshot::ResolverPaths::default(),
     );
 }
 

@@ -1,18 +1,29 @@
-//! The logic of `loopback`: classify addresses, judge who can reach a socket, audit listeners
-//! against a policy, and explain addresses. Every function takes its OS inputs through
-//! [`loopback_sys::SystemView`] and returns data; nothing here prints.
+//! The logic of `loopback`: capture a [`snapshot`] of one network namespace once, then judge it
+//! with pure functions. Nothing here prints.
 //!
+//! The shape is the same for every command: `capture` (through
+//! [`loopback_sys::SystemView`]), live evidence where a command needs it (through
+//! [`loopback_sys::Prober`]), then a judgment that reads only the snapshot and that evidence.
+//! Each command module has a `run` that does the three in order and a pure function (`audit`,
+//! `explain`, `judge`) that tests and the exporter call directly.
+//!
+//! - [`snapshot`]: the snapshot, its parts and the one place it is captured.
+//! - [`target`]: the one target grammar (`ADDR`, `HOST:PORT`, `[V6]:PORT`, `CIDR`).
 //! - [`classify`]: the special-purpose address table (RFC 6890 and friends).
-//! - [`scope`]: bind scope (`loopback`, `wildcard`, `specific`) and exposure.
-//! - [`audit`]: listeners, owners, verdicts.
-//! - [`policy`]: the `[[allow]]` policy file.
-//! - [`redact`]: secrets out of command lines.
+//! - [`scope`]: bind scope (`loopback`, `wildcard`, `specific`), exposure, the dual-stack rule.
+//! - [`localhost`]: the rules about `localhost` and IPv6 on loopback, shared by doctor and
+//!   resolve.
+//! - [`audit`]: listeners, owners, verdicts; [`policy`]: the `[[allow]]` policy file.
 //! - [`services`]: the service behind a listener and the exact fix, from `data/services.toml`.
+//! - [`redact`]: secrets out of command lines.
 //! - [`explain`]: what an address is and who can reach it.
-//! - [`resolve`]: a model of glibc's `getaddrinfo` (nsswitch, hosts, AI_ADDRCONFIG, RFC 3484/6724
-//!   sorting with gai.conf) beside the C library's own answer; [`probe`] tries every address.
+//! - [`resolve`]: a model of glibc's `getaddrinfo` beside the C library's own answer.
+//! - [`probe`]: try every address a name resolves to, and say why it fails.
 //! - [`doctor`]: is the loopback stack healthy, and if not, why; [`firewall`] names the rules.
+//! - [`timings`]: how long each phase took, for `--timings`.
 //! - [`fuzz`]: the fuzz targets' entry points, shared with the corpus replay test.
+
+#![warn(missing_docs)]
 
 pub mod audit;
 pub mod classify;
@@ -20,12 +31,16 @@ pub mod doctor;
 pub mod explain;
 pub mod firewall;
 pub mod fuzz;
+pub mod localhost;
 pub mod policy;
 pub mod probe;
 pub mod redact;
 pub mod resolve;
 pub mod scope;
 pub mod services;
+pub mod snapshot;
+pub mod target;
+pub mod timings;
 
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;

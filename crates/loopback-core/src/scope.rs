@@ -17,6 +17,28 @@ pub struct Links {
 }
 
 impl Links {
+    /// The interfaces of a snapshot, with the `route_localnet` settings of the non-loopback
+    /// ones (none when the kernel settings were not captured).
+    pub fn from_snapshot(snap: &crate::snapshot::Snapshot) -> Result<Links, crate::snapshot::MissingPart> {
+        let interfaces = snap.interfaces.get("interfaces")?.clone();
+        let route_localnet = snap
+            .kernel
+            .ok()
+            .map(|k| {
+                interfaces
+                    .iter()
+                    .filter(|i| !i.loopback && k.route_localnet.get(&i.name) == Some(&true))
+                    .map(|i| i.name.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Links {
+            interfaces,
+            route_localnet,
+        })
+    }
+
+    /// The interface with `index`.
     pub fn by_index(&self, index: u32) -> Option<&Interface> {
         self.interfaces.iter().find(|i| i.index == index)
     }
@@ -73,6 +95,27 @@ pub fn families(address: IpAddr, v6only: Option<bool>) -> (bool, bool) {
         IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some() => (true, false),
         IpAddr::V6(v6) if v6.is_unspecified() => (v6only != Some(true), true),
         IpAddr::V6(_) => (false, true),
+    }
+}
+
+/// What an IPv6 wildcard socket (`::`) takes: the one rule behind every "dual-stack" label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WildcardStack {
+    /// `IPV6_V6ONLY` is set: IPv6 only.
+    Ipv6Only,
+    /// `IPV6_V6ONLY` is off: IPv4 too.
+    DualStack,
+    /// `IPV6_V6ONLY` is unknown (the `/proc` fallback): assumed dual-stack.
+    AssumedDualStack,
+}
+
+/// The stack of an IPv6 wildcard socket; `None` for any other address.
+pub fn wildcard_stack(address: IpAddr, v6only: Option<bool>) -> Option<WildcardStack> {
+    match (address, v6only) {
+        (IpAddr::V6(a), Some(true)) if a.is_unspecified() => Some(WildcardStack::Ipv6Only),
+        (IpAddr::V6(a), Some(false)) if a.is_unspecified() => Some(WildcardStack::DualStack),
+        (IpAddr::V6(a), None) if a.is_unspecified() => Some(WildcardStack::AssumedDualStack),
+        _ => None,
     }
 }
 

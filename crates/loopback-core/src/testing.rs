@@ -1,26 +1,35 @@
-//! A fixture [`SystemView`] for tests in every crate (the `test-util` feature): it never
-//! touches the system or the network.
+//! A fixture [`SystemView`] and [`Prober`] for tests in every crate (the `test-util`
+//! feature): it never touches the system or the network. Capturing a [`crate::snapshot`]
+//! from it gives a fixture snapshot.
+
+#![allow(missing_docs)] // fixture fields are named after what they fake
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
+use std::path::Path;
 
 use loopback_model::{BoundSocket, Interface, InterfaceAddress, Proto, SocketSourceKind};
 use std::time::Duration;
 
 use loopback_sys::probe::HttpReply;
 use loopback_sys::{
-    FirewallDump, OwnerScan, ProbeOutcome, ProcessInfo, SocketScan, SourcePreference, SysError,
-    SystemView,
+    DefaultRoutes, FirewallDump, Inet6Addr, KernelSettings, OwnerScan, ProbeOutcome, Prober,
+    ProcessInfo, SocketScan, SourcePreference, SysError, SystemView,
 };
 
 /// A system made of fixtures.
 #[derive(Debug)]
 pub struct FakeSystem {
     pub sockets: Vec<BoundSocket>,
+    /// Why listing sockets fails, if it does.
+    pub sockets_error: Option<String>,
     pub interfaces: Vec<Interface>,
+    /// IPv6 address flags; `None` derives them from `interfaces` with no flags.
+    pub ipv6_flags: Option<Vec<Inet6Addr>>,
     pub holders: HashMap<u64, Vec<ProcessInfo>>,
     pub unreadable: usize,
-    pub sysctls: HashMap<String, String>,
+    pub kernel: KernelSettings,
+    pub routes: DefaultRoutes,
     pub euid: u32,
     pub source: SocketSourceKind,
     pub names: HashMap<String, Vec<IpAddr>>,
@@ -58,15 +67,24 @@ pub fn iface(index: u32, name: &str, loopback: bool, addrs: &[&str]) -> Interfac
     }
 }
 
-#[allow(missing_docs)]
+impl Default for FakeSystem {
+    /// A host with a loopback interface and one LAN link.
+    fn default() -> Self {
+        Self::lan()
+    }
+}
+
 impl FakeSystem {
     pub fn with_interfaces(interfaces: Vec<Interface>) -> Self {
         FakeSystem {
             sockets: vec![],
             interfaces,
+            sockets_error: None,
+            ipv6_flags: None,
             holders: HashMap::new(),
             unreadable: 0,
-            sysctls: HashMap::new(),
+            kernel: KernelSettings::default(),
+            routes: DefaultRoutes::default(),
             euid: 0,
             source: SocketSourceKind::Netlink,
             names: HashMap::new(),
@@ -128,6 +146,12 @@ impl FakeSystem {
 
 impl SystemView for FakeSystem {
     fn sockets(&self, _: SourcePreference) -> Result<SocketScan, SysError> {
+        if let Some(why) = &self.sockets_error {
+            return Err(SysError::Refused {
+                path: "sockets".into(),
+                reason: why.clone(),
+            });
+        }
         Ok(SocketScan {
             sockets: self.sockets.clone(),
             source: Some(self.source),
@@ -136,6 +160,27 @@ impl SystemView for FakeSystem {
     }
     fn interfaces(&self) -> Result<Vec<Interface>, SysError> {
         Ok(self.interfaces.clone())
+    }
+    fn ipv6_addresses(&self) -> Result<Vec<Inet6Addr>, SysError> {
+        if let Some(v) = &self.ipv6_flags {
+            return Ok(v.clone());
+        }
+        Ok(self
+            .interfaces
+            .iter()
+            .flat_map(|i| {
+                i.addresses.iter().filter_map(move |a| match a.address {
+                    IpAddr::V6(address) => Some(Inet6Addr {
+                        address,
+                        ifindex: i.index,
+                        prefix_len: a.prefix_len,
+                        flags: 0,
+                        ifname: i.name.clone(),
+                    }),
+                    IpAddr::V4(_) => None,
+                })
+            })
+            .collect())
     }
     fn owners(&self, inodes: &HashSet<u64>) -> OwnerScan {
         let mut scan = OwnerScan {
@@ -154,36 +199,24 @@ impl SystemView for FakeSystem {
         }
         scan
     }
-    fn sysctl(&self, key: &str) -> Option<String> {
-        self.sysctls.get(key).cloned()
-    }
-    fn user_name(&self, uid: u32) -> Option<String> {
-        match uid {
-            0 => Some("root".into()),
-            105 => Some("postgres".into()),
-            _ => None,
-        }
+    fn user_names(&self, uids: &HashSet<u32>) -> HashMap<u32, String> {
+        [(0, "root"), (105, "postgres")]
+            .into_iter()
+            .filter(|(u, _)| uids.contains(u))
+            .map(|(u, n)| (u, n.to_owned()))
+            .collect()
     }
     fn effective_uid(&self) -> u32 {
         self.euid
     }
-    fn resolve(&self, host: &str) -> Result<Vec<IpAddr>, SysError> {
-        self.names
-            .get(host)
-            .cloned()
-            .ok_or_else(|| SysError::Resolve {
-                host: host.into(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    "no such name in fixture",
-                ),
-            })
+    fn kernel_settings(&self, _: &[Interface]) -> KernelSettings {
+        self.kernel.clone()
     }
-    fn read_file(&self, path: &str) -> Result<Vec<u8>, SysError> {
-        self.files.get(path).cloned().ok_or_else(|| SysError::Read {
-            path: path.into(),
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file in fixture"),
-        })
+    fn default_routes(&self) -> Result<DefaultRoutes, SysError> {
+        Ok(self.routes.clone())
+    }
+    fn read_file(&self, path: &Path) -> Result<Vec<u8>, SysError> {
+        self.file(&path.to_string_lossy())
     }
     /// Files a process sees are fixtures under `/proc/PID/root/…` (absolute paths) and
     /// `/proc/PID/cwd/…` (relative ones).
@@ -192,7 +225,7 @@ impl SystemView for FakeSystem {
             Some(rest) => format!("/proc/{pid}/root/{rest}"),
             None => format!("/proc/{pid}/cwd/{path}"),
         };
-        self.read_file(&key)
+        self.file(&key)
     }
     fn proc_available(&self) -> Result<(), String> {
         match &self.proc_missing {
@@ -200,6 +233,41 @@ impl SystemView for FakeSystem {
             None => Ok(()),
         }
     }
+    fn firewall(&self) -> FirewallDump {
+        self.firewall.clone()
+    }
+    fn route_source(&self, dest: IpAddr) -> Option<IpAddr> {
+        if dest.is_loopback() {
+            return Some(dest);
+        }
+        self.interfaces
+            .iter()
+            .flat_map(|i| &i.addresses)
+            .find_map(|a| {
+                let net = ipnet::IpNet::new(a.address, a.prefix_len).ok()?;
+                net.contains(&dest).then_some(a.address)
+            })
+    }
+}
+
+impl FakeSystem {
+    /// Every part of a snapshot captured from the fixture.
+    pub fn snapshot(&self) -> crate::snapshot::Snapshot {
+        crate::snapshot::capture(
+            self,
+            &crate::snapshot::Request::of(crate::snapshot::Parts::ALL),
+        )
+    }
+
+    fn file(&self, path: &str) -> Result<Vec<u8>, SysError> {
+        self.files.get(path).cloned().ok_or_else(|| SysError::Read {
+            path: path.into(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file in fixture"),
+        })
+    }
+}
+
+impl Prober for FakeSystem {
     fn icmp_echo(&self, _: IpAddr, _: Duration) -> ProbeOutcome {
         self.echo.clone().unwrap_or_else(|| self.probe.clone())
     }
@@ -233,16 +301,16 @@ impl SystemView for FakeSystem {
             .cloned()
             .ok_or_else(|| "Name or service not known".into())
     }
-    fn source_address(&self, dest: IpAddr) -> Option<IpAddr> {
-        if dest.is_loopback() {
-            return Some(dest);
-        }
-        self.interfaces
-            .iter()
-            .flat_map(|i| &i.addresses)
-            .find_map(|a| {
-                let net = ipnet::IpNet::new(a.address, a.prefix_len).ok()?;
-                net.contains(&dest).then_some(a.address)
+    fn resolve(&self, host: &str) -> Result<Vec<IpAddr>, SysError> {
+        self.names
+            .get(host)
+            .cloned()
+            .ok_or_else(|| SysError::Resolve {
+                host: host.into(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no such name in fixture",
+                ),
             })
     }
     fn http_get(
@@ -260,8 +328,5 @@ impl SystemView for FakeSystem {
     }
     fn udp_probe(&self, addr: std::net::SocketAddr, t: Duration) -> ProbeOutcome {
         self.tcp_connect(addr, t)
-    }
-    fn firewall(&self) -> FirewallDump {
-        self.firewall.clone()
     }
 }

@@ -10,8 +10,10 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 mod address;
+mod codes;
 
 pub use address::{AddressClass, AddressKind};
+pub use codes::{CheckId, FindingCode, StepKind};
 
 /// Transport protocol of a socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -302,7 +304,7 @@ impl CheckStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Check {
     /// Stable identifier, e.g. `loopback.ipv4-tcp`.
-    pub id: String,
+    pub id: CheckId,
     pub status: CheckStatus,
     /// One line.
     pub summary: String,
@@ -342,7 +344,7 @@ pub enum Severity {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
     /// Stable code, e.g. `localhost-missing`.
-    pub code: String,
+    pub code: FindingCode,
     pub severity: Severity,
     pub summary: String,
     pub fix: Option<String>,
@@ -351,8 +353,9 @@ pub struct Finding {
 /// One step of a resolution, in order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResolveStep {
-    /// `nsswitch`, `addrconfig`, `source`, `hosts-line`, `source-address`, `sort`, `result`.
-    pub step: String,
+    /// `nsswitch`, `gai.conf`, `addrconfig`, `source`, `hosts-line`, `source-address`, `sort`,
+    /// `result`.
+    pub step: StepKind,
     pub detail: String,
 }
 

@@ -39,26 +39,18 @@ pub enum ErrorKindName {
 }
 
 impl ErrorKindName {
+    /// The kind of an OS error, from std's portable error kinds (errno numbers differ between
+    /// Linux, macOS and Windows).
     fn of(e: &std::io::Error) -> Self {
-        match e.raw_os_error() {
-            Some(libc_errno::EADDRNOTAVAIL) => ErrorKindName::AddrNotAvailable,
-            Some(libc_errno::ENETUNREACH) => ErrorKindName::NetworkUnreachable,
-            Some(libc_errno::EHOSTUNREACH) => ErrorKindName::HostUnreachable,
-            Some(libc_errno::ECONNREFUSED) => ErrorKindName::ConnectionRefused,
-            Some(libc_errno::EPERM) | Some(libc_errno::EACCES) => ErrorKindName::PermissionDenied,
+        match e.kind() {
+            ErrorKind::AddrNotAvailable => ErrorKindName::AddrNotAvailable,
+            ErrorKind::NetworkUnreachable => ErrorKindName::NetworkUnreachable,
+            ErrorKind::HostUnreachable => ErrorKindName::HostUnreachable,
+            ErrorKind::ConnectionRefused => ErrorKindName::ConnectionRefused,
+            ErrorKind::PermissionDenied => ErrorKindName::PermissionDenied,
             _ => ErrorKindName::Other,
         }
     }
-}
-
-/// Linux errno values (asm-generic), spelled out to keep `libc` out of this crate's API.
-mod libc_errno {
-    pub const EPERM: i32 = 1;
-    pub const EACCES: i32 = 13;
-    pub const EADDRNOTAVAIL: i32 = 99;
-    pub const ENETUNREACH: i32 = 101;
-    pub const ECONNREFUSED: i32 = 111;
-    pub const EHOSTUNREACH: i32 = 113;
 }
 
 fn err(stage: &'static str, e: std::io::Error) -> ProbeOutcome {

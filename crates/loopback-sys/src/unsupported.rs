@@ -1,15 +1,15 @@
-//! Placeholder for platforms without a backend: every socket-level input is an explicit
-//! `Unsupported` error rather than a guess.
+//! Placeholder for platforms without a backend yet (macOS `lo0`, Windows): every socket-level
+//! input is an explicit `Unsupported` error rather than a guess. Host files are read the
+//! portable way; live actions are the portable [`crate::SocketProber`]'s.
 
-use std::collections::HashSet;
-use std::net::IpAddr;
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
 
 use loopback_model::Interface;
 
-use std::time::Duration;
-
 use crate::{
-    FirewallDump, OwnerScan, ProbeOutcome, SocketScan, SourcePreference, SysError, SystemView,
+    DefaultRoutes, FirewallDump, Inet6Addr, KernelSettings, OwnerScan, SocketScan,
+    SourcePreference, SysError, SystemView,
 };
 
 pub(crate) struct Unsupported;
@@ -25,22 +25,32 @@ impl SystemView for Unsupported {
             what: "listing interfaces",
         })
     }
+    fn ipv6_addresses(&self) -> Result<Vec<Inet6Addr>, SysError> {
+        Err(SysError::Unsupported {
+            what: "reading IPv6 address flags",
+        })
+    }
     fn owners(&self, _: &HashSet<u64>) -> OwnerScan {
-        OwnerScan::default()
+        OwnerScan {
+            unavailable: Some("socket owners are not read on this platform yet".into()),
+            ..OwnerScan::default()
+        }
     }
-    fn sysctl(&self, _: &str) -> Option<String> {
-        None
-    }
-    fn user_name(&self, _: u32) -> Option<String> {
-        None
+    fn user_names(&self, _: &HashSet<u32>) -> HashMap<u32, String> {
+        HashMap::new()
     }
     fn effective_uid(&self) -> u32 {
         u32::MAX
     }
-    fn resolve(&self, host: &str) -> Result<Vec<IpAddr>, SysError> {
-        crate::resolve_with_libc(host)
+    fn kernel_settings(&self, _: &[Interface]) -> KernelSettings {
+        KernelSettings::default()
     }
-    fn read_file(&self, path: &str) -> Result<Vec<u8>, SysError> {
+    fn default_routes(&self) -> Result<DefaultRoutes, SysError> {
+        Err(SysError::Unsupported {
+            what: "reading routes",
+        })
+    }
+    fn read_file(&self, path: &Path) -> Result<Vec<u8>, SysError> {
         crate::read_path(path)
     }
     fn read_process_file(&self, _: u32, _: &str) -> Result<Vec<u8>, SysError> {
@@ -49,49 +59,12 @@ impl SystemView for Unsupported {
         })
     }
     fn proc_available(&self) -> Result<(), String> {
-        Err("this platform has no /proc".into())
+        Err("process information is not read on this platform yet".into())
     }
-    fn icmp_echo(&self, _: IpAddr, _: Duration) -> ProbeOutcome {
-        ProbeOutcome::Unavailable {
-            reason: "ICMP echo is not implemented on this platform yet".into(),
-        }
-    }
-    fn tcp_round_trip(&self, addr: IpAddr, timeout: Duration) -> ProbeOutcome {
-        crate::probe::tcp_round_trip(addr, timeout)
-    }
-    fn udp_round_trip(&self, addr: IpAddr, timeout: Duration) -> ProbeOutcome {
-        crate::probe::udp_round_trip(addr, timeout)
-    }
-    fn tcp_connect(&self, addr: std::net::SocketAddr, timeout: Duration) -> ProbeOutcome {
-        crate::probe::tcp_connect(addr, timeout)
-    }
-    fn getaddrinfo(
-        &self,
-        name: &str,
-        family: crate::QueryFamily,
-        addrconfig: bool,
-    ) -> Result<Vec<IpAddr>, String> {
-        crate::libc_getaddrinfo(name, family, addrconfig)
-    }
-
-    fn source_address(&self, dest: IpAddr) -> Option<IpAddr> {
-        crate::probe::source_address(dest)
-    }
-
-    fn http_get(
-        &self,
-        addr: std::net::SocketAddr,
-        host: &str,
-        timeout: Duration,
-    ) -> (ProbeOutcome, crate::probe::HttpReply) {
-        crate::probe::http_get(addr, host, timeout)
-    }
-
-    fn udp_probe(&self, addr: std::net::SocketAddr, timeout: Duration) -> ProbeOutcome {
-        crate::probe::udp_probe(addr, timeout)
-    }
-
     fn firewall(&self) -> FirewallDump {
         FirewallDump::default()
+    }
+    fn route_source(&self, dest: std::net::IpAddr) -> Option<std::net::IpAddr> {
+        crate::probe::source_address(dest)
     }
 }

@@ -5,17 +5,18 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::ErrorKind;
 use std::net::IpAddr;
 use std::path::Path;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use loopback_model::{BoundSocket, Interface, InterfaceAddress, SocketSourceKind};
 use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket, SocketAddr};
 
 use crate::parse::sock_diag::{decode_chunk, DumpError, DumpRequest};
+use crate::parse::if_inet6::parse_if_inet6;
+use crate::parse::route::{ipv4_default_routes, ipv6_default_routes};
 use crate::parse::{procfs, procnet};
-use crate::probe::{self, ProbeOutcome};
 use crate::{
-    FirewallDump, OwnerScan, ProcessInfo, SocketScan, SourcePreference, SysError, SystemView,
+    DefaultRoutes, FirewallDump, Inet6Addr, KernelSettings, OwnerScan, ProcessInfo, SocketScan,
+    SourcePreference, SysError, SystemView,
 };
 
 mod confined;
@@ -24,12 +25,12 @@ mod firewall;
 pub use confined::walk_in_root;
 
 /// The Linux implementation of [`SystemView`].
+/// It holds nothing: every call reads the system afresh.
 #[derive(Debug, Default)]
-pub struct LinuxSystem {
-    users: OnceLock<HashMap<u32, String>>,
-}
+pub struct LinuxSystem;
 
 impl LinuxSystem {
+    /// The backend.
     pub fn new() -> Self {
         Self::default()
     }
@@ -188,38 +189,76 @@ impl SystemView for LinuxSystem {
         Ok(list)
     }
 
+    fn ipv6_addresses(&self) -> Result<Vec<Inet6Addr>, SysError> {
+        let path = Path::new("/proc/net/if_inet6");
+        match crate::read_path(path) {
+            Ok(bytes) => Ok(parse_if_inet6(&bytes)),
+            // No IPv6 in this kernel: no IPv6 address either.
+            Err(e) if e.is_not_found() && Path::new("/proc/net").is_dir() => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
     fn owners(&self, inodes: &HashSet<u64>) -> OwnerScan {
         scan_owners(Path::new("/proc"), inodes)
     }
 
-    fn sysctl(&self, key: &str) -> Option<String> {
-        if key.split('/').any(|part| part == ".." || part.is_empty()) {
-            return None;
+    fn user_names(&self, uids: &HashSet<u32>) -> HashMap<u32, String> {
+        if uids.is_empty() {
+            return HashMap::new();
         }
-        let text = std::fs::read_to_string(Path::new("/proc/sys").join(key)).ok()?;
-        Some(text.trim().to_owned())
-    }
-
-    fn user_name(&self, uid: u32) -> Option<String> {
-        self.users
-            .get_or_init(|| {
-                crate::files::read_bounded(Path::new("/etc/passwd"))
-                    .map(|b| procfs::parse_passwd(&b))
-                    .unwrap_or_default()
-            })
-            .get(&uid)
-            .cloned()
+        // Read afresh each time: a long-running process must see users added since.
+        let mut all = crate::files::read_bounded(Path::new("/etc/passwd"))
+            .map(|b| procfs::parse_passwd(&b))
+            .unwrap_or_default();
+        all.retain(|uid, _| uids.contains(uid));
+        all
     }
 
     fn effective_uid(&self) -> u32 {
         nix::unistd::geteuid().as_raw()
     }
 
-    fn resolve(&self, host: &str) -> Result<Vec<IpAddr>, SysError> {
-        crate::resolve_with_libc(host)
+    fn kernel_settings(&self, interfaces: &[Interface]) -> KernelSettings {
+        let flag = |key: &str| sysctl(key).map(|v| v == "1");
+        let mut out = KernelSettings {
+            ephemeral_ports: sysctl("net/ipv4/ip_local_port_range")
+                .and_then(|v| parse_port_range(&v)),
+            bindv6only: flag("net/ipv6/bindv6only"),
+            ipv6_all_disabled: flag("net/ipv6/conf/all/disable_ipv6"),
+            echo_ignored_v4: flag("net/ipv4/icmp_echo_ignore_all"),
+            echo_ignored_v6: flag("net/ipv6/icmp/echo_ignore_all"),
+            ..KernelSettings::default()
+        };
+        if let Some(v) = flag("net/ipv4/conf/all/route_localnet") {
+            out.route_localnet.insert("all".into(), v);
+        }
+        for i in interfaces {
+            if let Some(v) = flag(&format!("net/ipv6/conf/{}/disable_ipv6", i.name)) {
+                out.ipv6_disabled.insert(i.name.clone(), v);
+            }
+            if let Some(v) = flag(&format!("net/ipv4/conf/{}/route_localnet", i.name)) {
+                out.route_localnet.insert(i.name.clone(), v);
+            }
+        }
+        out
     }
 
-    fn read_file(&self, path: &str) -> Result<Vec<u8>, SysError> {
+    fn default_routes(&self) -> Result<DefaultRoutes, SysError> {
+        let v4 = crate::read_path(Path::new("/proc/net/route"))?;
+        // Without IPv6 in the kernel the table is missing: no IPv6 default route.
+        let v6 = match crate::read_path(Path::new("/proc/net/ipv6_route")) {
+            Ok(b) => b,
+            Err(e) if e.is_not_found() => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        Ok(DefaultRoutes {
+            ipv4: ipv4_default_routes(&v4),
+            ipv6: ipv6_default_routes(&v6),
+        })
+    }
+
+    fn read_file(&self, path: &Path) -> Result<Vec<u8>, SysError> {
         crate::read_path(path)
     }
 
@@ -231,50 +270,32 @@ impl SystemView for LinuxSystem {
         proc_available(Path::new("/proc"))
     }
 
-    fn icmp_echo(&self, target: IpAddr, timeout: Duration) -> ProbeOutcome {
-        probe::icmp_echo(target, timeout)
-    }
-
-    fn tcp_round_trip(&self, addr: IpAddr, timeout: Duration) -> ProbeOutcome {
-        probe::tcp_round_trip(addr, timeout)
-    }
-
-    fn udp_round_trip(&self, addr: IpAddr, timeout: Duration) -> ProbeOutcome {
-        probe::udp_round_trip(addr, timeout)
-    }
-
-    fn tcp_connect(&self, addr: std::net::SocketAddr, timeout: Duration) -> ProbeOutcome {
-        probe::tcp_connect(addr, timeout)
-    }
-
-    fn getaddrinfo(
-        &self,
-        name: &str,
-        family: crate::QueryFamily,
-        addrconfig: bool,
-    ) -> Result<Vec<IpAddr>, String> {
-        crate::libc_getaddrinfo(name, family, addrconfig)
-    }
-
-    fn source_address(&self, dest: IpAddr) -> Option<IpAddr> {
-        probe::source_address(dest)
-    }
-
-    fn http_get(
-        &self,
-        addr: std::net::SocketAddr,
-        host: &str,
-        timeout: Duration,
-    ) -> (ProbeOutcome, probe::HttpReply) {
-        probe::http_get(addr, host, timeout)
-    }
-
-    fn udp_probe(&self, addr: std::net::SocketAddr, timeout: Duration) -> ProbeOutcome {
-        probe::udp_probe(addr, timeout)
-    }
-
     fn firewall(&self) -> FirewallDump {
         firewall::dump()
+    }
+
+    fn route_source(&self, dest: IpAddr) -> Option<IpAddr> {
+        crate::probe::source_address(dest)
+    }
+}
+
+/// A sysctl by its `/proc/sys` path, trimmed; `None` when it does not exist or cannot be read.
+/// Keys are this module's constants and interface names from the kernel; a name that would
+/// leave `/proc/sys` is refused all the same.
+fn sysctl(key: &str) -> Option<String> {
+    if key.split('/').any(|part| part == ".." || part.is_empty()) {
+        return None;
+    }
+    let bytes = crate::read_path(&Path::new("/proc/sys").join(key)).ok()?;
+    Some(String::from_utf8_lossy(&bytes).trim().to_owned())
+}
+
+/// `LOW HIGH` from `ip_local_port_range`.
+fn parse_port_range(v: &str) -> Option<(u16, u16)> {
+    let mut it = v.split_whitespace().map(|n| n.parse::<u16>());
+    match (it.next(), it.next()) {
+        (Some(Ok(a)), Some(Ok(b))) if a <= b => Some((a, b)),
+        _ => None,
     }
 }
 
@@ -579,8 +600,14 @@ mod tests {
 
     #[test]
     fn sysctl_refuses_path_escape() {
-        let sys = LinuxSystem::new();
-        assert_eq!(sys.sysctl("../../etc/passwd"), None);
-        assert!(sys.sysctl("net/ipv4/ip_local_port_range").is_some());
+        assert_eq!(sysctl("../../etc/passwd"), None);
+        assert!(sysctl("net/ipv4/ip_local_port_range").is_some());
+    }
+
+    #[test]
+    fn port_range_parses_only_an_ordered_pair() {
+        assert_eq!(parse_port_range("32768\t60999"), Some((32768, 60999)));
+        assert_eq!(parse_port_range("60999 32768"), None);
+        assert_eq!(parse_port_range("x"), None);
     }
 }

@@ -8,7 +8,7 @@ pub const IFA_F_HOMEADDRESS: u32 = 0x10;
 pub const IFA_F_DEPRECATED: u32 = 0x20;
 
 /// One IPv6 address.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Inet6Addr {
     pub address: Ipv6Addr,
     pub ifindex: u32,

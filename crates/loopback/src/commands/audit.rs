@@ -5,6 +5,7 @@ use std::io::Write;
 use anyhow::Context;
 use loopback_core::audit::{audit, AuditOptions};
 use loopback_core::policy::Policy;
+use loopback_core::scope::{wildcard_stack, WildcardStack};
 use loopback_model::{AuditReport, IdentifiedBy, Listener, Verdict};
 use loopback_sys::{SourcePreference, SystemView};
 
@@ -58,11 +59,11 @@ pub fn local(l: &Listener) -> String {
 }
 
 fn stack(l: &Listener) -> &'static str {
-    match (l.address.is_ipv6() && l.address.is_unspecified(), l.v6only) {
-        (true, Some(true)) => "v6only",
-        (true, Some(false)) => "dual-stack",
-        (true, None) => "dual-stack?",
-        _ => "",
+    match wildcard_stack(l.address, l.v6only) {
+        Some(WildcardStack::Ipv6Only) => "v6only",
+        Some(WildcardStack::DualStack) => "dual-stack",
+        Some(WildcardStack::AssumedDualStack) => "dual-stack?",
+        None => "",
     }
 }
 

@@ -1,212 +1,97 @@
-//! Naming the real service behind a listener, where its bind address is set, and the exact
-//! change that binds it to loopback.
-//!
-//! The knowledge is data (`data/services.toml`, compiled in); this module matches processes
-//! against it, finds the configuration file the process runs with, and reads the current value.
-//! Files are read as the process sees them ([`SystemView::read_process_file`]): inside its
-//! root, with its owner's rights, bounded; a file that was refused becomes a warning.
+//! Identifying the service behind a listener, its configuration file and current bind value,
+//! and the exact fix. Files come through [`ConfigFiles`]: live from the system while a snapshot
+//! is captured ([`capture_files`]), from the snapshot when it is judged, so both see the same
+//! bytes.
 
-use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
-use loopback_model::{IdentifiedBy, ServiceInfo};
-use loopback_sys::{ProcessInfo, SysError, SystemView};
-use serde::Deserialize;
+use loopback_model::{BoundSocket, IdentifiedBy, ServiceInfo};
+use loopback_sys::{OwnerScan, ProcessInfo, SystemView};
 
-const TABLE: &str = include_str!("../data/services.toml");
+use super::readers::{directives, flag_value, ini_value, kv_value, yaml_value};
+use super::table::{matches, table, words, Reader, ServiceDef};
+use crate::snapshot::{FileRead, ServiceFiles};
 
-/// How a service's current bind address is read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Reader {
-    Postgresql,
-    Directive,
-    Nginx,
-    Ini,
-    Yaml,
-    Args,
+/// Where configuration files come from: a snapshot, or the system while one is captured.
+pub trait ConfigFiles {
+    /// The file at `path` as process `pid` sees it.
+    fn read(&self, pid: u32, path: &str) -> FileRead;
 }
 
-/// One `[[service]]` entry.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServiceDef {
-    pub id: String,
-    pub name: String,
-    pub processes: Vec<String>,
-    #[serde(default)]
-    pub args_contain: Option<String>,
-    pub ports: Vec<u16>,
-    pub setting: String,
-    pub default: String,
-    pub reader: Reader,
-    #[serde(default)]
-    pub key: Option<String>,
-    #[serde(default)]
-    pub section: Option<String>,
-    pub flags: Vec<String>,
-    pub config_flags: Vec<String>,
-    #[serde(default)]
-    pub config_dir_flags: Vec<String>,
-    #[serde(default)]
-    pub config_dir_file: Option<String>,
-    pub config_paths: Vec<String>,
-    #[serde(default)]
-    pub port_key: Option<String>,
-    #[serde(default)]
-    pub default_port: Option<u16>,
-    pub fix: String,
-}
-
-#[derive(Deserialize)]
-struct Table {
-    service: Vec<ServiceDef>,
-}
-
-/// The compiled-in table; empty (and a failing unit test) if it does not parse.
-pub fn table() -> &'static [ServiceDef] {
-    static T: OnceLock<Vec<ServiceDef>> = OnceLock::new();
-    T.get_or_init(|| {
-        toml::from_str::<Table>(TABLE)
-            .map(|t| t.service)
-            .unwrap_or_default()
-    })
-}
-
-/// The words of a process's command line; a rewritten title (one argument with spaces, such as
-/// `nginx: master process nginx -c /etc/nginx/nginx.conf`) is split into words.
-fn words(p: &ProcessInfo) -> Vec<String> {
-    match p.argv.as_slice() {
-        [title] if title.contains(' ') => title.split_whitespace().map(str::to_owned).collect(),
-        argv => argv.to_vec(),
+impl ConfigFiles for ServiceFiles {
+    /// A file the capture did not read is missing to the judgment too.
+    fn read(&self, pid: u32, path: &str) -> FileRead {
+        self.get(&pid)
+            .and_then(|m| m.get(path))
+            .cloned()
+            .unwrap_or(FileRead::Missing)
     }
 }
 
-fn base(s: &str) -> &str {
-    let s = s.trim_end_matches(':');
-    s.rsplit('/').next().unwrap_or(s)
+/// Reads files from the system and records what it read, for the snapshot.
+#[allow(missing_debug_implementations)] // holds a `&dyn SystemView`
+pub struct LiveFiles<'a> {
+    sys: &'a dyn SystemView,
+    seen: RefCell<ServiceFiles>,
 }
 
-fn matches(def: &ServiceDef, p: &ProcessInfo) -> bool {
-    let w = words(p);
-    let argv0 = w.first().map(|a| base(a)).unwrap_or("");
-    let named = def.processes.iter().any(|n| n == &p.comm || n == argv0);
-    named
-        && def
-            .args_contain
-            .as_ref()
-            .is_none_or(|needle| w.iter().skip(1).any(|a| a.contains(needle.as_str())))
-}
-
-/// The value of a command-line flag: `-f VALUE`, `-f=VALUE`, `--flag=VALUE`, or a `-c`-style
-/// `name=VALUE` argument (PostgreSQL's `-c config_file=…`). The last occurrence wins.
-pub fn flag_value(words: &[String], flag: &str) -> Option<String> {
-    let mut found = None;
-    for (i, a) in words.iter().enumerate() {
-        if a == flag {
-            if let Some(v) = words.get(i + 1) {
-                found = Some(v.clone());
-            }
-        } else if let Some(v) = a.strip_prefix(flag).and_then(|r| r.strip_prefix('=')) {
-            found = Some(v.to_owned());
+impl<'a> LiveFiles<'a> {
+    /// Read through `sys`.
+    pub fn new(sys: &'a dyn SystemView) -> Self {
+        LiveFiles {
+            sys,
+            seen: RefCell::new(ServiceFiles::new()),
         }
     }
-    found
-}
 
-fn unquote(v: &str) -> String {
-    v.trim().trim_matches(|c| c == '\'' || c == '"').to_owned()
-}
-
-fn strip_comment(line: &str) -> &str {
-    let mut in_quote = None;
-    for (i, c) in line.char_indices() {
-        match (c, in_quote) {
-            ('\'' | '"', None) => in_quote = Some(c),
-            (q, Some(open)) if q == open => in_quote = None,
-            ('#', None) => return &line[..i],
-            _ => {}
-        }
+    /// What was read.
+    pub fn into_files(self) -> ServiceFiles {
+        self.seen.into_inner()
     }
-    line
 }
 
-/// `key = value` (or `key value`) as in postgresql.conf; the last one wins. (value, line)
-pub fn kv_value(text: &str, key: &str) -> Option<(String, usize)> {
-    let mut found = None;
-    for (i, raw) in text.lines().enumerate() {
-        let line = strip_comment(raw).trim();
-        let Some(rest) = line.strip_prefix(key) else {
-            continue;
+impl ConfigFiles for LiveFiles<'_> {
+    fn read(&self, pid: u32, path: &str) -> FileRead {
+        let r = match self.sys.read_process_file(pid, path) {
+            Ok(b) => FileRead::Text(String::from_utf8_lossy(&b).into_owned()),
+            Err(e) if e.is_not_found() => FileRead::Missing,
+            Err(e) => FileRead::Refused(e.to_string()),
         };
-        if !rest.starts_with([' ', '\t', '=']) {
-            continue;
-        }
-        let v = rest.trim_start().trim_start_matches('=');
-        found = Some((unquote(v), i + 1));
+        self.seen
+            .borrow_mut()
+            .entry(pid)
+            .or_default()
+            .insert(path.to_owned(), r.clone());
+        r
     }
-    found
 }
 
-/// Every `key value…` directive (case-insensitive key) with its line.
-pub fn directives(text: &str, key: &str) -> Vec<(String, usize)> {
-    text.lines()
-        .enumerate()
-        .filter_map(|(i, raw)| {
-            let line = strip_comment(raw).trim();
-            let (k, v) = line.split_once(char::is_whitespace)?;
-            k.eq_ignore_ascii_case(key)
-                .then(|| (v.trim().trim_end_matches(';').trim().to_owned(), i + 1))
-        })
-        .collect()
-}
-
-/// `key = value` under `[section]`; the last one wins.
-pub fn ini_value(text: &str, section: &str, key: &str) -> Option<(String, usize)> {
-    let mut current = String::new();
-    let mut found = None;
-    for (i, raw) in text.lines().enumerate() {
-        let line = raw.split([';', '#']).next().unwrap_or("").trim();
-        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            current = name.trim().to_ascii_lowercase();
-        } else if current == section {
-            if let Some((k, v)) = line.split_once('=') {
-                if k.trim().replace('_', "-") == key.replace('_', "-") {
-                    found = Some((unquote(v), i + 1));
-                }
+/// Read the configuration files the services behind `sockets` run with: the same
+/// identification the judgment runs, reading live and recording every file it opens.
+pub fn capture_files(
+    sys: &dyn SystemView,
+    sockets: &[BoundSocket],
+    owners: &OwnerScan,
+) -> ServiceFiles {
+    let live = LiveFiles::new(sys);
+    {
+        let mut ident = Identifier::new(&live);
+        // Identification depends on the holders and the port (the address only words the
+        // observation), so each pair is identified once.
+        let mut done: HashSet<(&[u32], u16)> = HashSet::new();
+        for sock in sockets {
+            let pids = owners.holders.get(&sock.inode).map_or(&[][..], Vec::as_slice);
+            if pids.is_empty() || !done.insert((pids, sock.port)) {
+                continue;
             }
+            let procs: Vec<&ProcessInfo> =
+                pids.iter().filter_map(|p| owners.processes.get(p)).collect();
+            let _ = ident.identify(&procs, sock.port, sock.address);
         }
     }
-    found
-}
-
-/// A dotted key in simple YAML: `net:\n  bindIp: x` or a flat `network.host: x`.
-pub fn yaml_value(text: &str, dotted: &str) -> Option<(String, usize)> {
-    let want: Vec<&str> = dotted.split('.').collect();
-    let mut path: Vec<(usize, String)> = Vec::new();
-    let mut found = None;
-    for (i, raw) in text.lines().enumerate() {
-        let line = strip_comment(raw);
-        if line.trim().is_empty() {
-            continue;
-        }
-        let indent = line.len() - line.trim_start().len();
-        let Some((k, v)) = line.trim().split_once(':') else {
-            continue;
-        };
-        while path.last().is_some_and(|(d, _)| *d >= indent) {
-            path.pop();
-        }
-        let mut full: Vec<String> = path.iter().map(|(_, k)| k.clone()).collect();
-        full.extend(k.trim().split('.').map(str::to_owned));
-        if full == want && !v.trim().is_empty() {
-            found = Some((unquote(v), i + 1));
-        }
-        if v.trim().is_empty() {
-            path.push((indent, k.trim().to_owned()));
-        }
-    }
-    found
+    live.into_files()
 }
 
 /// Everything identified about one listener's service.
@@ -218,18 +103,19 @@ pub struct Identified {
 
 /// Identifies services, caching per process and per file, so an audit of many listeners reads
 /// each configuration file once.
-#[allow(missing_debug_implementations)] // holds a `&dyn SystemView`
+#[allow(missing_debug_implementations)] // holds a `&dyn ConfigFiles`
 pub struct Identifier<'a> {
-    sys: &'a dyn SystemView,
+    files_from: &'a dyn ConfigFiles,
     files: HashMap<(u32, String), Option<String>>,
     by_pid: HashMap<u32, Option<usize>>,
     warnings: Vec<String>,
 }
 
 impl<'a> Identifier<'a> {
-    pub fn new(sys: &'a dyn SystemView) -> Self {
+    /// Identify with files from `files_from`.
+    pub fn new(files_from: &'a dyn ConfigFiles) -> Self {
         Identifier {
-            sys,
+            files_from,
             files: HashMap::new(),
             by_pid: HashMap::new(),
             warnings: Vec::new(),
@@ -244,12 +130,10 @@ impl<'a> Identifier<'a> {
         if let Some(v) = self.files.get(&key) {
             return v.clone();
         }
-        let v = match self.sys.read_process_file(pid, path) {
-            Ok(b) => Some(String::from_utf8_lossy(&b).into_owned()),
-            Err(SysError::Read { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-                None
-            }
-            Err(e) => {
+        let v = match self.files_from.read(pid, path) {
+            FileRead::Text(t) => Some(t),
+            FileRead::Missing => None,
+            FileRead::Refused(e) => {
                 self.warnings
                     .push(format!("pid {pid}: configuration file not read: {e}"));
                 None
@@ -434,59 +318,10 @@ mod tests {
     }
 
     #[test]
-    fn table_parses_and_every_entry_is_complete() {
-        let t = table();
-        assert!(t.len() >= 20, "{} entries", t.len());
-        let mut ids = std::collections::HashSet::new();
-        for d in t {
-            assert!(ids.insert(&d.id), "duplicate id {}", d.id);
-            assert!(!d.processes.is_empty() && !d.setting.is_empty(), "{}", d.id);
-            let names_loopback = ["127.0.0.1", "localhost", "_local_"]
-                .iter()
-                .any(|l| d.fix.contains(l));
-            assert!(
-                names_loopback,
-                "{}: the fix must name the loopback value",
-                d.id
-            );
-            if matches!(
-                d.reader,
-                Reader::Postgresql | Reader::Directive | Reader::Nginx | Reader::Ini | Reader::Yaml
-            ) {
-                assert!(d.key.is_some(), "{} needs a key", d.id);
-            }
-        }
-        for id in [
-            "postgresql",
-            "redis",
-            "mysql",
-            "memcached",
-            "nginx",
-            "haproxy",
-            "mongodb",
-            "elasticsearch",
-            "docker-proxy",
-            "dockerd",
-            "node",
-            "python-http-server",
-            "vite",
-            "jupyter",
-            "grafana",
-            "prometheus",
-            "node-exporter",
-            "cups",
-            "rails",
-            "django",
-            "flask",
-        ] {
-            assert!(ids.contains(&id.to_owned()), "missing {id}");
-        }
-    }
-
-    #[test]
     fn identifies_interpreters_by_arguments_and_specific_before_general() {
         let sys = FakeSystem::lan();
-        let mut id = Identifier::new(&sys);
+        let live = LiveFiles::new(&sys);
+        let mut id = Identifier::new(&live);
         let ip = "0.0.0.0".parse().expect("ip");
         let vite = proc_(
             1,
@@ -557,7 +392,8 @@ mod tests {
     #[test]
     fn unknown_process_falls_back_to_the_port_and_says_so() {
         let sys = FakeSystem::lan();
-        let mut id = Identifier::new(&sys);
+        let live = LiveFiles::new(&sys);
+        let mut id = Identifier::new(&live);
         let p = proc_(7, "weird", &["weird"]);
         let i = id
             .identify(&[&p], 6379, "0.0.0.0".parse().expect("ip"))
@@ -584,7 +420,8 @@ mod tests {
             "/proc/50/root/etc/nginx/nginx.conf".into(),
             b"http {\n server {\n  listen 8080;\n  listen 8443 ssl;\n }\n}\n".to_vec(),
         );
-        let mut id = Identifier::new(&sys);
+        let live = LiveFiles::new(&sys);
+        let mut id = Identifier::new(&live);
         let ip = "0.0.0.0".parse().expect("ip");
         let pg = proc_(
             40,
@@ -625,13 +462,15 @@ mod tests {
             "/proc/60/root/etc/redis/redis.conf".into(),
             b"bind 0.0.0.0 ::\nport 6390\nprotected-mode no\n".to_vec(),
         );
-        let mut id = Identifier::new(&sys);
+        let live = LiveFiles::new(&sys);
+        let mut id = Identifier::new(&live);
         let ip = "0.0.0.0".parse().expect("ip");
         let redis = proc_(60, "redis-server", &["redis-server 0.0.0.0:6390"]);
         let i = id.identify(&[&redis], 6390, ip).expect("redis");
         assert_eq!(i.info.config_file.as_deref(), Some("/etc/redis/redis.conf"));
         assert_eq!(i.info.current.as_deref(), Some("0.0.0.0 ::"));
-        let mut id = Identifier::new(&sys);
+        let live = LiveFiles::new(&sys);
+        let mut id = Identifier::new(&live);
         let other = proc_(60, "redis-server", &["redis-server 0.0.0.0:7000"]);
         let i = id.identify(&[&other], 7000, ip).expect("redis");
         assert!(
@@ -641,59 +480,6 @@ mod tests {
         assert_eq!(
             i.info.current_from.as_deref(),
             Some("observed: listening on 0.0.0.0:7000")
-        );
-    }
-
-    #[test]
-    fn readers() {
-        assert_eq!(
-            kv_value(
-                "listen_addresses='a' # x\nlisten_addresses = \"b\"\n",
-                "listen_addresses"
-            ),
-            Some(("b".into(), 2))
-        );
-        assert_eq!(
-            kv_value("listen_addresses_x = 1\n", "listen_addresses"),
-            None
-        );
-        assert_eq!(
-            ini_value(
-                "[client]\nbind-address=1\n[mysqld]\nbind_address = 0.0.0.0\n",
-                "mysqld",
-                "bind-address"
-            ),
-            Some(("0.0.0.0".into(), 4))
-        );
-        assert_eq!(
-            yaml_value(
-                "net:\n  port: 27017\n  bindIp: 0.0.0.0  # all\n",
-                "net.bindIp"
-            ),
-            Some(("0.0.0.0".into(), 3))
-        );
-        assert_eq!(
-            yaml_value("network.host: 0.0.0.0\n", "network.host"),
-            Some(("0.0.0.0".into(), 1))
-        );
-        assert_eq!(
-            directives(
-                "Listen localhost:631\nlisten /run/cups/cups.sock\n",
-                "listen"
-            )
-            .len(),
-            2
-        );
-        assert_eq!(
-            flag_value(&["-c".into(), "config_file=/x".into()], "config_file"),
-            Some("/x".into())
-        );
-        assert_eq!(
-            flag_value(
-                &["-l".into(), "1.2.3.4".into(), "-l".into(), "::".into()],
-                "-l"
-            ),
-            Some("::".into())
         );
     }
 }

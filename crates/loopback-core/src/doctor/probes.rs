@@ -1,0 +1,118 @@
+//! The live half of `doctor`: probes through the [`Prober`], run at once, each with a deadline.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+
+use loopback_sys::{ProbeOutcome, Prober};
+
+use super::DoctorOptions;
+use crate::target::Target;
+
+/// Results of the active probes.
+pub struct Probes {
+    pub(crate) echo4: ProbeOutcome,
+    pub(crate) echo6: Option<ProbeOutcome>,
+    pub(crate) tcp4: ProbeOutcome,
+    pub(crate) tcp6: Option<ProbeOutcome>,
+    pub(crate) udp4: ProbeOutcome,
+    pub(crate) udp6: Option<ProbeOutcome>,
+    pub(crate) localhost: Result<Vec<IpAddr>, String>,
+    pub(crate) reach: Option<ReachResult>,
+}
+
+pub struct ReachResult {
+    pub(crate) target: String,
+    pub(crate) port: Option<u16>,
+    pub(crate) resolved: Result<Vec<IpAddr>, String>,
+    pub(crate) echo: Vec<(IpAddr, ProbeOutcome)>,
+    pub(crate) tcp: Vec<(IpAddr, ProbeOutcome)>,
+}
+
+/// Run the loopback probes (and `--reach`) at once, each on its own thread with a deadline.
+pub fn run_probes(prober: &dyn Prober, options: &DoctorOptions, v6: bool) -> Probes {
+    let sys = prober;
+    let t = options.timeout;
+    let v4a: IpAddr = Ipv4Addr::LOCALHOST.into();
+    let v6a: IpAddr = Ipv6Addr::LOCALHOST.into();
+    std::thread::scope(|s| {
+        let echo4 = s.spawn(move || sys.icmp_echo(v4a, t));
+        let echo6 = v6.then(|| s.spawn(move || sys.icmp_echo(v6a, t)));
+        let tcp4 = s.spawn(move || sys.tcp_round_trip(v4a, t));
+        let tcp6 = v6.then(|| s.spawn(move || sys.tcp_round_trip(v6a, t)));
+        let udp4 = s.spawn(move || sys.udp_round_trip(v4a, t));
+        let udp6 = v6.then(|| s.spawn(move || sys.udp_round_trip(v6a, t)));
+        let localhost = s.spawn(move || sys.resolve("localhost").map_err(|e| e.to_string()));
+        let reach = options
+            .reach
+            .clone()
+            .map(|target| s.spawn(move || reach_probe(sys, &target, t)));
+        let join = |h: std::thread::ScopedJoinHandle<'_, ProbeOutcome>| {
+            h.join().unwrap_or_else(|_| ProbeOutcome::Unavailable {
+                reason: "the probe thread panicked".into(),
+            })
+        };
+        Probes {
+            echo4: join(echo4),
+            echo6: echo6.map(join),
+            tcp4: join(tcp4),
+            tcp6: tcp6.map(join),
+            udp4: join(udp4),
+            udp6: udp6.map(join),
+            localhost: localhost
+                .join()
+                .unwrap_or_else(|_| Err("the resolver thread panicked".into())),
+            reach: reach.and_then(|h| h.join().ok()),
+        }
+    })
+}
+
+fn reach_probe(sys: &dyn Prober, target: &str, t: Duration) -> ReachResult {
+    let (port, resolved) = match crate::target::parse_host(target) {
+        Err(e) => (None, Err(e.to_string())),
+        Ok(Target::Addr(ip, port)) => (port, Ok(vec![ip])),
+        Ok(t) => (
+            t.port(),
+            sys.resolve(&t.host()).map_err(|e| e.to_string()),
+        ),
+    };
+    let addrs = resolved.clone().unwrap_or_default();
+    let (echo, tcp) = std::thread::scope(|s| {
+        let echo: Vec<_> = addrs
+            .iter()
+            .map(|a| (*a, s.spawn(move || sys.icmp_echo(*a, t))))
+            .collect();
+        let tcp: Vec<_> = port
+            .map(|p| {
+                addrs
+                    .iter()
+                    .map(|a| {
+                        (
+                            *a,
+                            s.spawn(move || sys.tcp_connect(SocketAddr::new(*a, p), t)),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let join = |v: Vec<(IpAddr, std::thread::ScopedJoinHandle<'_, ProbeOutcome>)>| {
+            v.into_iter()
+                .map(|(a, h)| {
+                    (
+                        a,
+                        h.join().unwrap_or(ProbeOutcome::Unavailable {
+                            reason: "probe thread panicked".into(),
+                        }),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        (join(echo), join(tcp))
+    });
+    ReachResult {
+        target: target.into(),
+        port,
+        resolved,
+        echo,
+        tcp,
+    }
+}

@@ -1,0 +1,287 @@
+//! What probe attempts mean, judged on a snapshot of this host's listeners: a pure function.
+
+use std::net::{IpAddr, SocketAddr};
+
+use loopback_model::{
+    Attempt, AttemptResult, Diagnosis, DiagnosisCode, IdentifiedBy, Listener, ProbeReport, Proto,
+    PROBE_VERSION,
+};
+
+use crate::audit::{audit, AuditOptions};
+use crate::classify::is_loopback;
+use crate::explain::{accepts, assignments};
+use crate::scope::{wildcard_stack, Links, WildcardStack};
+use crate::snapshot::{MissingPart, Snapshot};
+
+/// What was tried, live.
+#[derive(Debug, Clone)]
+pub struct Tried {
+    /// The target as given.
+    pub target: String,
+    /// Its host part.
+    pub host: String,
+    /// The port.
+    pub port: u16,
+    /// TCP or UDP.
+    pub proto: Proto,
+    /// One attempt per address, in the resolver's order.
+    pub attempts: Vec<Attempt>,
+}
+
+/// Whether an attempted address is this host's (loopback or assigned here).
+pub(crate) fn is_this_host(snap: &Snapshot, tried: &Tried) -> bool {
+    let Ok(links) = Links::from_snapshot(snap) else {
+        return tried.attempts.iter().any(|a| is_loopback(a.address));
+    };
+    tried
+        .attempts
+        .iter()
+        .any(|a| is_loopback(a.address) || !assignments(a.address, &links).is_empty())
+}
+
+/// Judge the attempts: the listeners on the port when the target is this host, and the
+/// diagnosis. Needs the `interfaces` part, and the listener parts when the target is local.
+pub fn judge(snap: &Snapshot, tried: Tried) -> Result<ProbeReport, MissingPart> {
+    let links = Links::from_snapshot(snap)?;
+    let listeners: Vec<Listener> = if is_this_host(snap, &tried) {
+        audit(snap, &AuditOptions::default())?
+            .listeners
+            .into_iter()
+            .filter(|l| l.port == tried.port && l.proto == tried.proto)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let diagnosis = diagnose(
+        &tried.host,
+        tried.port,
+        tried.proto,
+        &tried.attempts,
+        &listeners,
+        &links,
+    );
+    Ok(ProbeReport {
+        version: PROBE_VERSION,
+        target: tried.target,
+        proto: tried.proto,
+        attempts: tried.attempts,
+        diagnosis,
+        listeners,
+    })
+}
+
+/// `tcp 127.0.0.1:3000 (node[812])`.
+pub fn describe_listener(l: &Listener) -> String {
+    let addr = SocketAddr::new(l.address, l.port);
+    let who: Vec<String> = l
+        .owners
+        .iter()
+        .map(|o| format!("{}[{}]", o.name, o.pid))
+        .collect();
+    let v6 = match wildcard_stack(l.address, l.v6only) {
+        Some(WildcardStack::Ipv6Only) => " IPv6 only",
+        Some(WildcardStack::DualStack | WildcardStack::AssumedDualStack) => " dual-stack",
+        None => "",
+    };
+    if who.is_empty() {
+        format!("{} {addr}{v6}", l.proto)
+    } else {
+        format!("{} {addr}{v6} ({})", l.proto, who.join(", "))
+    }
+}
+
+fn addr_list(v: &[&Attempt]) -> String {
+    v.iter()
+        .map(|a| a.address.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Why a listener does not take connections to `ip`.
+fn why_not(l: &Listener, ip: IpAddr) -> String {
+    let bound = crate::classify::unmap(l.address);
+    if l.address.is_ipv6()
+        && l.address.is_unspecified()
+        && l.v6only == Some(true)
+        && crate::classify::unmap(ip).is_ipv4()
+    {
+        format!("it is an IPv6-only socket and {ip} is IPv4")
+    } else if bound.is_unspecified() {
+        format!(
+            "it is bound to the {} wildcard, and {ip} is the other family",
+            if bound.is_ipv4() { "IPv4" } else { "IPv6" }
+        )
+    } else {
+        format!(
+            "it is bound to {}, and {ip} is a different address",
+            l.address
+        )
+    }
+}
+
+fn diagnose(
+    host: &str,
+    port: u16,
+    proto: Proto,
+    attempts: &[Attempt],
+    listeners: &[Listener],
+    links: &Links,
+) -> Diagnosis {
+    let ok: Vec<&Attempt> = attempts
+        .iter()
+        .filter(|a| a.result == AttemptResult::Connected)
+        .collect();
+    let bad: Vec<&Attempt> = attempts
+        .iter()
+        .filter(|a| a.result != AttemptResult::Connected)
+        .collect();
+    let dropped = bad.iter().any(|a| {
+        a.result == AttemptResult::Timeout
+            || a.detail
+                .as_deref()
+                .is_some_and(|d| d.contains("packet filter"))
+    });
+    let elsewhere = |failed: &[&Attempt]| -> Option<String> {
+        let mut parts = Vec::new();
+        for l in listeners {
+            let missed: Vec<String> = failed
+                .iter()
+                .filter(|a| !accepts(l, a.address, links))
+                .map(|a| why_not(l, a.address))
+                .collect();
+            if !missed.is_empty() {
+                // Only a service named from its process; a port-only guess is no evidence.
+                let svc = l
+                    .service
+                    .as_ref()
+                    .filter(|s| s.identified_by == IdentifiedBy::Process)
+                    .map(|s| {
+                        let at = s
+                            .config_file
+                            .as_deref()
+                            .map(|c| format!(" in {c}"))
+                            .unwrap_or_default();
+                        format!(" ({}: {}{at})", s.name, s.setting)
+                    });
+                parts.push(format!(
+                    "{}{} is listening, but {}",
+                    describe_listener(l),
+                    svc.unwrap_or_default(),
+                    missed.join("; ")
+                ));
+            }
+        }
+        (!parts.is_empty()).then(|| parts.join(". "))
+    };
+    let with =
+        |r: AttemptResult| -> Vec<&Attempt> { attempts.iter().filter(|a| a.result == r).collect() };
+    let garbled = with(AttemptResult::NotHttp);
+    if !garbled.is_empty() {
+        return Diagnosis {
+            code: DiagnosisCode::NotHttp,
+            summary: format!(
+                "{host}:{port} accepts connections at {}, but what answers is not an HTTP server: \
+                 the first line of its reply is not an HTTP status line",
+                addr_list(&garbled)
+            ),
+            fix: Some(format!(
+                "check which service listens on port {port} (`loopback audit`); probe it without --http, or use the port of the HTTP service"
+            )),
+        };
+    }
+    let silent = with(AttemptResult::NoResponse);
+    if !silent.is_empty() {
+        return Diagnosis {
+            code: DiagnosisCode::NoResponse,
+            summary: format!(
+                "{host}:{port} accepts connections at {}, but no HTTP reply came: the server is \
+                 stuck or overloaded, or it expects something else first (TLS, another protocol)",
+                addr_list(&silent)
+            ),
+            fix: Some(format!(
+                "check the service behind port {port} (`loopback audit`); if it speaks TLS, probe it with an HTTPS client"
+            )),
+        };
+    }
+    if bad.is_empty() {
+        return Diagnosis {
+            code: DiagnosisCode::Ok,
+            summary: format!(
+                "every address of {host} accepts {proto} on port {port}: {}",
+                addr_list(&ok)
+            ),
+            fix: None,
+        };
+    }
+    if !ok.is_empty() {
+        let first_failed = attempts
+            .first()
+            .is_some_and(|a| a.result != AttemptResult::Connected);
+        let who = if first_failed {
+            format!(
+                "clients that use only the first address ({}) fail: Node.js 17+ resolving localhost to ::1 first, dev-server proxies and many language clients report ECONNREFUSED or a timeout; curl, browsers and Go fall back to the next address{}",
+                attempts[0].address,
+                if dropped { " only after a timeout" } else { "" }
+            )
+        } else {
+            format!(
+                "clients that use the first address work; clients limited to the other family (IPv{}-only configurations) fail",
+                if bad[0].address.is_ipv4() { "4" } else { "6" }
+            )
+        };
+        let mut summary = format!(
+            "{host}:{port} accepts on {} but not on {}: {who}",
+            addr_list(&ok),
+            addr_list(&bad)
+        );
+        if let Some(e) = elsewhere(&bad) {
+            summary.push_str(&format!(". {e}"));
+        }
+        return Diagnosis {
+            code: DiagnosisCode::Mismatch,
+            summary,
+            fix: Some(format!(
+                "bind the service to every address {host} resolves to (`::` with IPV6_V6ONLY off, or both 127.0.0.1 and ::1), or make {host} resolve only to {}",
+                addr_list(&ok)
+            )),
+        };
+    }
+    if dropped {
+        return Diagnosis {
+            code: DiagnosisCode::Filtered,
+            summary: format!("no address of {host} answers on port {port}: packets are dropped (timeouts or a local filter) at {}", addr_list(&bad)),
+            fix: Some(format!(
+                "check the packet filters between here and {host} (for this host: `loopback doctor` names the rule)"
+            )),
+        };
+    }
+    let mut summary = format!(
+        "every address of {host} refuses {proto} on port {port}: {}",
+        addr_list(&bad)
+    );
+    let fix = match elsewhere(&bad) {
+        Some(e) => {
+            summary.push_str(&format!(". {e}, so {host} does not reach it"));
+            let l = &listeners[0];
+            let target = SocketAddr::new(l.address, port);
+            Some(match l.service.as_ref().filter(|s| s.identified_by == IdentifiedBy::Process) {
+                Some(s) => format!(
+                    "add {} to {}{} so that {host} reaches it (keep it on loopback), or connect to {target} instead",
+                    addr_list(&bad),
+                    s.setting,
+                    s.config_file.as_deref().map(|c| format!(" in {c}")).unwrap_or_default()
+                ),
+                None => format!("bind the service to an address {host} resolves to (or to `::` with IPV6_V6ONLY off), or connect to {target} instead"),
+            })
+        }
+        None => Some(format!(
+            "nothing listens on port {port} there: start the service, or check the port"
+        )),
+    };
+    Diagnosis {
+        code: DiagnosisCode::Refused,
+        summary,
+        fix,
+    }
+}
+

@@ -1,0 +1,311 @@
+//! `probe`: try every address a name resolves to, in the resolver's order, as curl and browsers
+//! do, and explain what the results mean.
+//!
+//! The attempts are live ([`run`], through a [`Prober`]); what they mean is judged on a
+//! snapshot of the listeners ([`judge`], in `diagnose`).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use loopback_model::{
+    Attempt, AttemptResult, Diagnosis, DiagnosisCode, ProbeReport, Proto, PROBE_VERSION,
+};
+use loopback_sys::probe::ErrorKindName;
+use loopback_sys::probe::HttpReply;
+use loopback_sys::{ProbeOutcome, Prober, QueryFamily, SysError, SystemView};
+
+use crate::snapshot::{MissingPart, Parts, Request};
+use crate::target::TargetError;
+
+mod diagnose;
+
+pub use diagnose::{describe_listener, judge, Tried};
+
+/// How to probe.
+#[derive(Debug, Clone)]
+pub struct ProbeOptions {
+    pub timeout: Duration,
+    /// Send `GET /` and report the status line.
+    pub http: bool,
+    /// Probe a UDP port instead of TCP.
+    pub udp: bool,
+}
+
+impl Default for ProbeOptions {
+    fn default() -> Self {
+        ProbeOptions {
+            timeout: Duration::from_millis(1000),
+            http: false,
+            udp: false,
+        }
+    }
+}
+
+/// Errors from `probe`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProbeError {
+    #[error(transparent)]
+    BadTarget(#[from] TargetError),
+    #[error("--http and --udp cannot be combined")]
+    HttpOverUdp,
+    #[error(transparent)]
+    Sys(#[from] SysError),
+    #[error("cannot judge the attempts without {0}")]
+    Missing(#[from] MissingPart),
+}
+
+fn result_of(o: &ProbeOutcome) -> (AttemptResult, Option<f64>, Option<String>) {
+    match o {
+        ProbeOutcome::Ok { rtt } => (
+            AttemptResult::Connected,
+            Some(rtt.as_secs_f64() * 1000.0),
+            None,
+        ),
+        ProbeOutcome::Timeout { stage } => (
+            AttemptResult::Timeout,
+            None,
+            Some(format!("no answer at {stage}")),
+        ),
+        ProbeOutcome::Error {
+            kind: ErrorKindName::ConnectionRefused,
+            message,
+            ..
+        } => (AttemptResult::Refused, None, Some(message.clone())),
+        ProbeOutcome::Error {
+            kind: ErrorKindName::PermissionDenied,
+            message,
+            ..
+        } => (
+            AttemptResult::Unreachable,
+            None,
+            Some(format!("{message}: a local packet filter blocks it")),
+        ),
+        ProbeOutcome::Error {
+            kind:
+                ErrorKindName::NetworkUnreachable
+                | ErrorKindName::HostUnreachable
+                | ErrorKindName::AddrNotAvailable,
+            message,
+            ..
+        } => (AttemptResult::Unreachable, None, Some(message.clone())),
+        ProbeOutcome::Error { message, .. } => (AttemptResult::Error, None, Some(message.clone())),
+        ProbeOutcome::Unavailable { reason } => (AttemptResult::Error, None, Some(reason.clone())),
+    }
+}
+
+/// Probe `target` (`HOST:PORT`): resolve it as the C library does, try every address live,
+/// then judge the attempts on a snapshot of this host's listeners (captured only when the
+/// target is this host).
+pub fn run(
+    sys: &dyn SystemView,
+    prober: &dyn Prober,
+    target: &str,
+    opts: &ProbeOptions,
+) -> Result<ProbeReport, ProbeError> {
+    if opts.http && opts.udp {
+        return Err(ProbeError::HttpOverUdp);
+    }
+    let (parsed, port) = crate::target::parse_with_port(target)?;
+    let host = parsed.host();
+    let proto = if opts.udp { Proto::Udp } else { Proto::Tcp };
+    let resolved = match parsed {
+        crate::target::Target::Addr(ip, _) => Ok(vec![ip]),
+        _ => prober.getaddrinfo(&host, QueryFamily::Unspec, true),
+    };
+    let addrs = match resolved {
+        Ok(a) if !a.is_empty() => a,
+        other => {
+            let why = match other {
+                Err(e) => e,
+                Ok(_) => "no addresses".into(),
+            };
+            return Ok(ProbeReport {
+                version: PROBE_VERSION,
+                target: target.to_owned(),
+                proto,
+                attempts: vec![],
+                diagnosis: Diagnosis {
+                    code: DiagnosisCode::Unresolved,
+                    summary: format!("{host} does not resolve: {why}"),
+                    fix: Some(format!("see how it resolves: loopback resolve {host}")),
+                },
+                listeners: vec![],
+            });
+        }
+    };
+    let attempts = addrs
+        .iter()
+        .map(|a| attempt(prober, SocketAddr::new(*a, port), &host, opts))
+        .collect();
+    let tried = Tried {
+        target: target.to_owned(),
+        host,
+        port,
+        proto,
+        attempts,
+    };
+    // Listeners on this host matter only when the target is this host.
+    let mut snap = crate::snapshot::capture(sys, &Request::of(Parts::LINKS));
+    if diagnose::is_this_host(&snap, &tried) {
+        crate::snapshot::extend(&mut snap, sys, &Request::of(Parts::LISTENERS));
+    }
+    Ok(judge(&snap, tried)?)
+}
+
+/// One live attempt at `sa`.
+fn attempt(prober: &dyn Prober, sa: SocketAddr, host: &str, opts: &ProbeOptions) -> Attempt {
+    let (outcome, reply) = if opts.udp {
+        (prober.udp_probe(sa, opts.timeout), HttpReply::NotSent)
+    } else if opts.http {
+        prober.http_get(sa, host, opts.timeout)
+    } else {
+        (prober.tcp_connect(sa, opts.timeout), HttpReply::NotSent)
+    };
+    let (mut result, time_ms, mut detail) = result_of(&outcome);
+    let mut status_line = None;
+    if opts.http && result == AttemptResult::Connected {
+        match reply {
+            HttpReply::Status(line) => status_line = Some(line),
+            HttpReply::NotHttp(first) => {
+                result = AttemptResult::NotHttp;
+                let shown = &first[..first.len().min(64)];
+                detail = Some(format!(
+                    "the reply does not start with an HTTP status line; its first bytes: {}",
+                    String::from_utf8_lossy(shown)
+                ));
+            }
+            HttpReply::NoResponse { closed } => {
+                result = AttemptResult::NoResponse;
+                detail = Some(if closed {
+                    "the server closed the connection without a reply".to_owned()
+                } else {
+                    format!(
+                        "no reply within {} ms of connecting",
+                        opts.timeout.as_millis()
+                    )
+                });
+            }
+            HttpReply::NotSent => {}
+        }
+    }
+    let http_status = status_line
+        .as_deref()
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok());
+    Attempt {
+        address: sa.ip(),
+        port: sa.port(),
+        result,
+        time_ms,
+        http_status,
+        http_status_line: status_line,
+        detail,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::FakeSystem;
+
+    #[test]
+    fn mismatch_names_the_first_address_and_the_listener() {
+        let mut sys = FakeSystem::lan();
+        sys.names.insert(
+            "localhost".into(),
+            vec!["::1".parse().expect("ip"), "127.0.0.1".parse().expect("ip")],
+        );
+        sys.add_socket(Proto::Tcp, "127.0.0.1", 3000, None, 5);
+        sys.connect_ok.push("127.0.0.1:3000".parse().expect("sa"));
+        let r = run(&sys, &sys, "localhost:3000", &ProbeOptions::default()).expect("probe");
+        assert_eq!(r.diagnosis.code, "mismatch");
+        assert!(
+            r.diagnosis.summary.contains("only the first address (::1)"),
+            "{}",
+            r.diagnosis.summary
+        );
+        assert!(
+            r.diagnosis
+                .summary
+                .contains("tcp 127.0.0.1:3000 is listening"),
+            "{}",
+            r.diagnosis.summary
+        );
+        assert_eq!(r.attempts[0].result, "refused");
+        assert_eq!(r.attempts[1].result, "connected");
+    }
+
+    #[test]
+    fn refused_everywhere_names_the_listener_elsewhere() {
+        let mut sys = FakeSystem::lan();
+        sys.names
+            .insert("localhost".into(), vec!["127.0.0.1".parse().expect("ip")]);
+        sys.add_socket(Proto::Tcp, "::1", 4000, Some(true), 6);
+        let r = run(&sys, &sys, "localhost:4000", &ProbeOptions::default()).expect("probe");
+        assert_eq!(r.diagnosis.code, "refused");
+        assert!(
+            r.diagnosis.summary.contains("tcp [::1]:4000"),
+            "{}",
+            r.diagnosis.summary
+        );
+        assert!(r
+            .diagnosis
+            .fix
+            .as_deref()
+            .is_some_and(|f| f.contains("[::1]:4000")));
+    }
+
+    #[test]
+    fn unresolved() {
+        let sys = FakeSystem::lan();
+        let r = run(&sys, &sys, "nope.test:80", &ProbeOptions::default()).expect("probe");
+        assert_eq!(r.diagnosis.code, "unresolved");
+        assert!(r.attempts.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod service_tests {
+    use super::*;
+    use crate::testing::FakeSystem;
+    use loopback_sys::ProcessInfo;
+
+    #[test]
+    fn refused_diagnosis_uses_the_service_table() {
+        let mut sys = FakeSystem::lan();
+        sys.names
+            .insert("localhost".into(), vec!["::1".parse().expect("ip")]);
+        sys.add_socket(Proto::Tcp, "127.0.0.1", 5432, None, 9);
+        sys.add_owner(
+            9,
+            ProcessInfo {
+                pid: 40,
+                comm: "postgres".into(),
+                euid: Some(105),
+                argv: vec![
+                    "/usr/lib/postgresql/15/bin/postgres".into(),
+                    "-D".into(),
+                    "/srv/pg".into(),
+                ],
+            },
+        );
+        sys.files.insert(
+            "/proc/40/root/srv/pg/postgresql.conf".into(),
+            b"listen_addresses = '127.0.0.1'\n".to_vec(),
+        );
+        let r = run(&sys, &sys, "localhost:5432", &ProbeOptions::default()).expect("probe");
+        assert_eq!(r.diagnosis.code, "refused");
+        assert!(
+            r.diagnosis
+                .summary
+                .contains("(PostgreSQL: listen_addresses in /srv/pg/postgresql.conf)"),
+            "{}",
+            r.diagnosis.summary
+        );
+        let fix = r.diagnosis.fix.as_deref().unwrap_or_default();
+        assert!(
+            fix.starts_with("add ::1 to listen_addresses in /srv/pg/postgresql.conf"),
+            "{fix}"
+        );
+    }
+}

@@ -1,0 +1,148 @@
+//! The service table (`data/services.toml`, compiled in) and how a process is matched to an
+//! entry.
+
+use std::sync::OnceLock;
+
+use loopback_sys::ProcessInfo;
+use serde::Deserialize;
+
+const TABLE: &str = include_str!("../../data/services.toml");
+
+/// How a service's current bind address is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Reader {
+    Postgresql,
+    Directive,
+    Nginx,
+    Ini,
+    Yaml,
+    Args,
+}
+
+/// One `[[service]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceDef {
+    pub id: String,
+    pub name: String,
+    pub processes: Vec<String>,
+    #[serde(default)]
+    pub args_contain: Option<String>,
+    pub ports: Vec<u16>,
+    pub setting: String,
+    pub default: String,
+    pub reader: Reader,
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub section: Option<String>,
+    pub flags: Vec<String>,
+    pub config_flags: Vec<String>,
+    #[serde(default)]
+    pub config_dir_flags: Vec<String>,
+    #[serde(default)]
+    pub config_dir_file: Option<String>,
+    pub config_paths: Vec<String>,
+    #[serde(default)]
+    pub port_key: Option<String>,
+    #[serde(default)]
+    pub default_port: Option<u16>,
+    pub fix: String,
+}
+
+#[derive(Deserialize)]
+struct Table {
+    service: Vec<ServiceDef>,
+}
+
+/// The compiled-in table; empty (and a failing unit test) if it does not parse.
+pub fn table() -> &'static [ServiceDef] {
+    static T: OnceLock<Vec<ServiceDef>> = OnceLock::new();
+    T.get_or_init(|| {
+        toml::from_str::<Table>(TABLE)
+            .map(|t| t.service)
+            .unwrap_or_default()
+    })
+}
+
+/// The words of a process's command line; a rewritten title (one argument with spaces, such as
+/// `nginx: master process nginx -c /etc/nginx/nginx.conf`) is split into words.
+pub(crate) fn words(p: &ProcessInfo) -> Vec<String> {
+    match p.argv.as_slice() {
+        [title] if title.contains(' ') => title.split_whitespace().map(str::to_owned).collect(),
+        argv => argv.to_vec(),
+    }
+}
+
+fn base(s: &str) -> &str {
+    let s = s.trim_end_matches(':');
+    s.rsplit('/').next().unwrap_or(s)
+}
+
+pub(crate) fn matches(def: &ServiceDef, p: &ProcessInfo) -> bool {
+    let w = words(p);
+    let argv0 = w.first().map(|a| base(a)).unwrap_or("");
+    let named = def.processes.iter().any(|n| n == &p.comm || n == argv0);
+    named
+        && def
+            .args_contain
+            .as_ref()
+            .is_none_or(|needle| w.iter().skip(1).any(|a| a.contains(needle.as_str())))
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_parses_and_every_entry_is_complete() {
+        let t = table();
+        assert!(t.len() >= 20, "{} entries", t.len());
+        let mut ids = std::collections::HashSet::new();
+        for d in t {
+            assert!(ids.insert(&d.id), "duplicate id {}", d.id);
+            assert!(!d.processes.is_empty() && !d.setting.is_empty(), "{}", d.id);
+            let names_loopback = ["127.0.0.1", "localhost", "_local_"]
+                .iter()
+                .any(|l| d.fix.contains(l));
+            assert!(
+                names_loopback,
+                "{}: the fix must name the loopback value",
+                d.id
+            );
+            if matches!(
+                d.reader,
+                Reader::Postgresql | Reader::Directive | Reader::Nginx | Reader::Ini | Reader::Yaml
+            ) {
+                assert!(d.key.is_some(), "{} needs a key", d.id);
+            }
+        }
+        for id in [
+            "postgresql",
+            "redis",
+            "mysql",
+            "memcached",
+            "nginx",
+            "haproxy",
+            "mongodb",
+            "elasticsearch",
+            "docker-proxy",
+            "dockerd",
+            "node",
+            "python-http-server",
+            "vite",
+            "jupyter",
+            "grafana",
+            "prometheus",
+            "node-exporter",
+            "cups",
+            "rails",
+            "django",
+            "flask",
+        ] {
+            assert!(ids.contains(&id.to_owned()), "missing {id}");
+        }
+    }
+}

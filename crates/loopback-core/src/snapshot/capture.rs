@@ -1,0 +1,155 @@
+//! Capturing a [`Snapshot`]: the one place that reads the system for a judgment.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use loopback_sys::SystemView;
+
+use super::{
+    FileCapture, Owners, Part, Parts, Request, ResolverFiles, ResolverPaths, Snapshot,
+    SNAPSHOT_VERSION,
+};
+use crate::services;
+
+/// Capture the parts `req` asks for. Nothing is cached between calls: a long-running process
+/// captures again for fresh data.
+pub fn capture(sys: &dyn SystemView, req: &Request) -> Snapshot {
+    let mut snap = Snapshot {
+        version: SNAPSHOT_VERSION,
+        ..Snapshot::default()
+    };
+    extend(&mut snap, sys, req);
+    snap
+}
+
+/// Capture the parts of `req` that `snap` does not hold yet (a judgment that needs more, such
+/// as the ruleset once a probe failed, asks for it this way).
+pub fn extend(snap: &mut Snapshot, sys: &dyn SystemView, req: &Request) {
+    let want = req.parts;
+    snap.version = SNAPSHOT_VERSION;
+    if snap.effective_uid.is_none() {
+        snap.effective_uid = Some(sys.effective_uid());
+    }
+    if !snap.proc.is_requested() && (want.owners || want.kernel || want.routes) {
+        snap.proc = Part::from_result(sys.proc_available());
+    }
+    if want.interfaces && !snap.interfaces.is_requested() {
+        snap.interfaces = Part::from_result(sys.interfaces());
+        snap.ipv6_addresses = Part::from_result(sys.ipv6_addresses());
+    }
+    if want.kernel && !snap.kernel.is_requested() {
+        snap.kernel = Part::Captured(sys.kernel_settings(snap.interface_list()));
+    }
+    if want.routes && !snap.routes.is_requested() {
+        snap.routes = Part::from_result(sys.default_routes());
+    }
+    for dest in &req.routes_to {
+        snap.route_sources
+            .entry(*dest)
+            .or_insert_with(|| sys.route_source(*dest));
+    }
+    if want.resolver && !snap.resolver.is_requested() {
+        snap.resolver = Part::Captured(resolver_files(sys, &req.resolver_paths));
+    }
+    if (want.sockets || want.owners || want.service_files) && !snap.sockets.is_requested() {
+        snap.sockets = Part::from_result(sys.sockets(req.source));
+    }
+    if (want.owners || want.service_files) && !snap.owners.is_requested() {
+        snap.owners = match &snap.sockets {
+            Part::Captured(scan) => {
+                let inodes: HashSet<u64> = scan
+                    .sockets
+                    .iter()
+                    .map(|s| s.inode)
+                    .filter(|i| *i != 0)
+                    .collect();
+                let owners = sys.owners(&inodes);
+                let users = sys.user_names(&Snapshot::owner_uids(&owners));
+                Part::Captured(Owners {
+                    scan: owners,
+                    users,
+                })
+            }
+            _ => Part::Failed("the sockets could not be read".into()),
+        };
+    }
+    if want.service_files && !snap.service_files.is_requested() {
+        snap.service_files = match (&snap.sockets, &snap.owners) {
+            (Part::Captured(scan), Part::Captured(owners)) => {
+                Part::Captured(services::capture_files(sys, &scan.sockets, &owners.scan))
+            }
+            _ => Part::Failed("the sockets or their owners could not be read".into()),
+        };
+    }
+    if want.firewall && !snap.firewall.is_requested() {
+        snap.firewall = Part::Captured(sys.firewall());
+    }
+}
+
+fn read(sys: &dyn SystemView, path: &str) -> FileCapture {
+    FileCapture {
+        path: path.to_owned(),
+        contents: sys.read_file(Path::new(path)).map_err(|e| e.to_string()),
+    }
+}
+
+fn resolver_files(sys: &dyn SystemView, paths: &ResolverPaths) -> ResolverFiles {
+    ResolverFiles {
+        hosts: read(sys, &paths.hosts),
+        nsswitch: read(sys, &paths.nsswitch),
+        gai: read(sys, &paths.gai),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::FakeSystem;
+
+    #[test]
+    fn only_the_parts_asked_for_are_captured() {
+        let sys = FakeSystem::default();
+        let snap = capture(&sys, &Request::of(Parts::LINKS));
+        assert!(snap.interfaces.ok().is_some());
+        assert!(snap.kernel.ok().is_some());
+        assert_eq!(snap.sockets, Part::NotCaptured);
+        assert_eq!(snap.firewall, Part::NotCaptured);
+        assert_eq!(snap.resolver, Part::NotCaptured);
+    }
+
+    #[test]
+    fn extend_adds_a_part_and_keeps_the_rest() {
+        let sys = FakeSystem::default();
+        let mut snap = capture(&sys, &Request::of(Parts::LINKS));
+        let before = snap.interfaces.clone();
+        extend(
+            &mut snap,
+            &sys,
+            &Request::of(Parts {
+                firewall: true,
+                ..Parts::default()
+            }),
+        );
+        assert!(snap.firewall.ok().is_some());
+        assert_eq!(snap.interfaces, before);
+    }
+
+    #[test]
+    fn a_failed_part_says_why() {
+        let mut sys = FakeSystem::default();
+        sys.sockets_error = Some("netlink refused".into());
+        let snap = capture(&sys, &Request::of(Parts::LISTENERS));
+        let err = snap.sockets.get("sockets").unwrap_err();
+        assert!(err.why.contains("netlink refused"), "{err}");
+        assert!(matches!(snap.owners, Part::Failed(_)));
+    }
+
+    #[test]
+    fn a_snapshot_survives_its_json_form() {
+        let sys = FakeSystem::default();
+        let snap = capture(&sys, &Request::of(Parts::ALL));
+        let json = serde_json::to_string(&snap).unwrap();
+        let back: Snapshot = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, snap);
+    }
+}

@@ -1,0 +1,229 @@
+//! The one target grammar every command reads: `ADDR`, `[V6]`, `ADDR:PORT` (IPv4),
+//! `[V6]:PORT`, `HOST`, `HOST:PORT` and, where a command accepts a network, `CIDR`. A bare IPv6
+//! address never has a port (write `[V6]:PORT`), a port is 1-65535, and a host is a DNS-style
+//! name (letters, digits, `-` and `_` labels), compared in lower case.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+/// A parsed target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// An address, with a port if one was given.
+    Addr(IpAddr, Option<u16>),
+    /// A network.
+    Net(IpNet),
+    /// A host name (lower case), with a port if one was given.
+    Host(String, Option<u16>),
+}
+
+/// A target that does not follow the grammar.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{target:?} is not {expected}: {why}")]
+pub struct TargetError {
+    /// The text as given.
+    pub target: String,
+    /// The forms the command accepts.
+    pub expected: &'static str,
+    /// What is wrong with it.
+    pub why: String,
+}
+
+/// What `explain` accepts.
+pub const ANY: &str = "an address, a CIDR, a host name, HOST:PORT or [V6]:PORT";
+/// What `probe` accepts.
+pub const WITH_PORT: &str = "HOST:PORT or [V6]:PORT";
+/// What `resolve` and `doctor --reach` accept.
+pub const HOST_OR_PORT: &str = "HOST, HOST:PORT, ADDR or [V6]:PORT";
+
+impl Target {
+    /// The host part as text: the address or the name.
+    pub fn host(&self) -> String {
+        match self {
+            Target::Addr(ip, _) => ip.to_string(),
+            Target::Net(n) => n.to_string(),
+            Target::Host(h, _) => h.clone(),
+        }
+    }
+
+    /// The port, if one was given.
+    pub fn port(&self) -> Option<u16> {
+        match self {
+            Target::Addr(_, p) | Target::Host(_, p) => *p,
+            Target::Net(_) => None,
+        }
+    }
+}
+
+/// A DNS-style host name: labels of letters, digits, '-' and '_', separated by dots, with an
+/// optional final dot.
+pub fn is_host_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.trim_end_matches('.').split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
+}
+
+/// Parse any target form, CIDR included.
+pub fn parse(s: &str) -> Result<Target, TargetError> {
+    parse_as(s, ANY, true)
+}
+
+/// Parse a target that must carry a port (no CIDR).
+pub fn parse_with_port(s: &str) -> Result<(Target, u16), TargetError> {
+    let t = parse_as(s, WITH_PORT, false)?;
+    match t.port() {
+        Some(p) => Ok((t, p)),
+        None => Err(bad(s, WITH_PORT, "a port is required")),
+    }
+}
+
+/// Parse a host or address with an optional port (no CIDR).
+pub fn parse_host(s: &str) -> Result<Target, TargetError> {
+    parse_as(s, HOST_OR_PORT, false)
+}
+
+fn bad(target: &str, expected: &'static str, why: impl Into<String>) -> TargetError {
+    TargetError {
+        target: target.to_owned(),
+        expected,
+        why: why.into(),
+    }
+}
+
+fn parse_as(s: &str, expected: &'static str, cidr: bool) -> Result<Target, TargetError> {
+    let bad = |why: &str| bad(s, expected, why);
+    let port = |p: &str| {
+        p.parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| bad(&format!("port {p:?} is not 1-65535")))
+    };
+    let t = s.trim();
+    if t.is_empty() {
+        return Err(bad("it is empty"));
+    }
+    if let Ok(ip) = t.parse::<IpAddr>() {
+        return Ok(Target::Addr(ip, None));
+    }
+    if let Some(rest) = t.strip_prefix('[') {
+        let (inner, after) = rest.split_once(']').ok_or_else(|| bad("missing ']'"))?;
+        let ip: IpAddr = inner
+            .parse()
+            .map_err(|_| bad(&format!("{inner:?} is not an IPv6 address")))?;
+        if !ip.is_ipv6() {
+            return Err(bad("brackets are for IPv6 addresses"));
+        }
+        return match after {
+            "" => Ok(Target::Addr(ip, None)),
+            _ => match after.strip_prefix(':') {
+                Some(p) => Ok(Target::Addr(ip, Some(port(p)?))),
+                None => Err(bad("expected ':PORT' after ']'")),
+            },
+        };
+    }
+    if t.contains('/') {
+        if !cidr {
+            return Err(bad("a network is not accepted here"));
+        }
+        return t
+            .parse::<IpNet>()
+            .map(Target::Net)
+            .map_err(|_| bad("not a valid CIDR"));
+    }
+    match t.matches(':').count() {
+        0 => {}
+        1 => {
+            let (host, p) = t.split_once(':').ok_or_else(|| bad("unreadable"))?;
+            let p = port(p)?;
+            if let Ok(ip) = host.parse::<IpAddr>() {
+                return Ok(Target::Addr(ip, Some(p)));
+            }
+            if is_host_name(host) {
+                return Ok(Target::Host(host.to_ascii_lowercase(), Some(p)));
+            }
+            return Err(bad(&format!("{host:?} is not an address or host name")));
+        }
+        _ => return Err(bad("not a valid IPv6 address (write [V6]:PORT for a port)")),
+    }
+    if is_host_name(t) {
+        return Ok(Target::Host(t.to_ascii_lowercase(), None));
+    }
+    Err(bad("not an address or host name"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("ip")
+    }
+
+    #[test]
+    fn every_form() {
+        let cases = [
+            ("127.1.2.3", Target::Addr(ip("127.1.2.3"), None)),
+            ("::1", Target::Addr(ip("::1"), None)),
+            ("[::1]:8080", Target::Addr(ip("::1"), Some(8080))),
+            ("[::1]", Target::Addr(ip("::1"), None)),
+            ("127.0.0.1:80", Target::Addr(ip("127.0.0.1"), Some(80))),
+            ("::ffff:127.0.0.1", Target::Addr(ip("::ffff:127.0.0.1"), None)),
+            ("127.0.0.0/8", Target::Net("127.0.0.0/8".parse().expect("net"))),
+            ("LocalHost:3000", Target::Host("localhost".into(), Some(3000))),
+            ("db.internal", Target::Host("db.internal".into(), None)),
+            ("host:80", Target::Host("host".into(), Some(80))),
+            ("198.18.0.2", Target::Addr(ip("198.18.0.2"), None)),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse(text).ok(), Some(want), "{text}");
+        }
+    }
+
+    #[test]
+    fn malformed_forms_are_rejected_everywhere() {
+        for bad in [
+            "",
+            "[::1",
+            "[127.0.0.1]:80",
+            "::1:80:x",
+            "host:0",
+            "host:99999",
+            "a b",
+            "10.0.0.0/33",
+            "[::1]80",
+            "-",
+            ":80",
+            "[x]:80",
+            "198.18.0.2:http",
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?} should be rejected");
+            assert!(parse_host(bad).is_err(), "{bad:?} should be rejected");
+            assert!(parse_with_port(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn a_port_where_one_is_required() {
+        assert_eq!(
+            parse_with_port("localhost:3000").ok(),
+            Some((Target::Host("localhost".into(), Some(3000)), 3000))
+        );
+        assert_eq!(
+            parse_with_port("[::1]:80").ok(),
+            Some((Target::Addr(ip("::1"), Some(80)), 80))
+        );
+        for bad in ["localhost", "::1", "127.0.0.0/8"] {
+            assert!(parse_with_port(bad).is_err(), "{bad}");
+        }
+        assert!(parse_host("127.0.0.0/8").is_err());
+    }
+}

@@ -1,0 +1,151 @@
+//! The closed sets whose names scripts match on: doctor check ids, resolve finding codes and
+//! resolve step kinds. Each is an enum whose JSON form is the documented string.
+
+/// An enum over a closed set of documented names: serde uses the name, `as_str` returns it,
+/// `ALL` lists every value, and it shows as and compares with its name.
+macro_rules! closed_set {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal,)+ }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $text)] $variant,)+
+        }
+
+        impl $name {
+            /// Every value, in documentation order.
+            pub const ALL: &'static [$name] = &[$($name::$variant,)+];
+
+            /// The documented name.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.as_str() == other
+            }
+        }
+    };
+}
+
+closed_set! {
+    /// A `doctor` check (`docs/json.md`, README).
+    CheckId {
+        /// The loopback interface exists and is up.
+        LoopbackInterface = "loopback.interface",
+        /// 127.0.0.1 is assigned.
+        LoopbackIpv4Address = "loopback.ipv4-address",
+        /// ::1 is assigned (or IPv6 is off).
+        LoopbackIpv6Address = "loopback.ipv6-address",
+        /// 127.0.0.1 answers ICMP echo.
+        LoopbackIpv4Echo = "loopback.ipv4-echo",
+        /// ::1 answers ICMPv6 echo.
+        LoopbackIpv6Echo = "loopback.ipv6-echo",
+        /// A TCP round trip on 127.0.0.1.
+        LoopbackIpv4Tcp = "loopback.ipv4-tcp",
+        /// A TCP round trip on ::1.
+        LoopbackIpv6Tcp = "loopback.ipv6-tcp",
+        /// A UDP round trip on 127.0.0.1.
+        LoopbackIpv4Udp = "loopback.ipv4-udp",
+        /// A UDP round trip on ::1.
+        LoopbackIpv6Udp = "loopback.ipv6-udp",
+        /// No packet filter interferes with loopback traffic.
+        LoopbackFirewall = "loopback.firewall",
+        /// `route_localnet` is off on every other interface.
+        LoopbackRouteLocalnet = "loopback.route-localnet",
+        /// The hosts file maps localhost to loopback.
+        LocalhostHostsFile = "localhost.hosts-file",
+        /// `localhost` resolves to loopback addresses only.
+        LocalhostResolvesLoopback = "localhost.resolves-loopback",
+        /// A non-loopback interface is up with an address.
+        NetworkInterface = "network.interface",
+        /// A default route exists.
+        NetworkDefaultRoute = "network.default-route",
+        /// `--reach`: the host resolves.
+        ReachResolve = "reach.resolve",
+        /// `--reach`: it answers ICMP echo.
+        ReachEcho = "reach.echo",
+        /// `--reach HOST:PORT`: it accepts TCP.
+        ReachTcp = "reach.tcp",
+    }
+}
+
+closed_set! {
+    /// A `resolve` finding (README's table).
+    FindingCode {
+        /// The name does not resolve.
+        Unresolved = "unresolved",
+        /// The hosts file has no localhost line.
+        LocalhostMissing = "localhost-missing",
+        /// The hosts file maps localhost elsewhere.
+        LocalhostNotLoopback = "localhost-not-loopback",
+        /// IPv6 is on but there is no `::1 localhost` line.
+        LocalhostNoIpv6 = "localhost-no-ipv6",
+        /// `::1` is listed only under another name.
+        Ipv6LocalhostAliasOnly = "ipv6-localhost-alias-only",
+        /// A `*.localhost` name does not resolve to loopback here.
+        DotLocalhost = "dot-localhost",
+        /// The C library disagrees with the model.
+        ModelDiffers = "model-differs",
+        /// The answer comes from a source the model does not cover.
+        ModelIncomplete = "model-incomplete",
+        /// The first address is not the one the service on the port listens on.
+        FirstAddressMismatch = "first-address-mismatch",
+    }
+}
+
+closed_set! {
+    /// One step of `resolve`'s explanation.
+    StepKind {
+        /// The `hosts:` line of `nsswitch.conf`.
+        Nsswitch = "nsswitch",
+        /// `gai.conf` replaces built-in tables.
+        GaiConf = "gai.conf",
+        /// What `AI_ADDRCONFIG` does here.
+        Addrconfig = "addrconfig",
+        /// What one source answers.
+        Source = "source",
+        /// One matching hosts-file line.
+        HostsLine = "hosts-line",
+        /// The source address of one destination.
+        SourceAddress = "source-address",
+        /// One decision of the RFC 6724 sort.
+        Sort = "sort",
+        /// The answer.
+        Result = "result",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_through_json() {
+        for c in CheckId::ALL {
+            let j = serde_json::to_string(c).expect("json");
+            assert_eq!(j, format!("\"{}\"", c.as_str()));
+            assert_eq!(serde_json::from_str::<CheckId>(&j).expect("back"), *c);
+        }
+        for c in FindingCode::ALL {
+            let j = serde_json::to_string(c).expect("json");
+            assert_eq!(j, format!("\"{c}\""));
+        }
+        assert_eq!(StepKind::GaiConf, "gai.conf");
+    }
+}
