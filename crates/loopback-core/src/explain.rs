@@ -13,6 +13,7 @@ use crate::classify::{classify, classify_net, unmap};
 use crate::scope::{families, Links};
 use crate::snapshot::{MissingPart, Parts, Request, Snapshot};
 use crate::target::{Target, TargetError};
+use crate::timings::Timings;
 
 /// Errors from `explain`.
 #[derive(Debug, thiserror::Error)]
@@ -45,14 +46,17 @@ pub fn run(
     sys: &dyn SystemView,
     prober: &dyn Prober,
     text: &str,
+    timings: &Timings,
 ) -> Result<Explanation, ExplainError> {
     let target = crate::target::parse(text)?;
-    let resolved = match &target {
-        Target::Host(host, _) => prober.resolve(host)?,
-        _ => Vec::new(),
-    };
-    let snap = crate::snapshot::capture(sys, &Request::of(parts_for(&target)));
-    Ok(explain(&snap, text, &target, &resolved)?)
+    let resolved = timings.time("resolve", || match &target {
+        Target::Host(host, _) => prober.resolve(host),
+        _ => Ok(Vec::new()),
+    })?;
+    let snap = timings.time("capture", || {
+        crate::snapshot::capture(sys, &Request::of(parts_for(&target)))
+    });
+    Ok(timings.time("judge", || explain(&snap, text, &target, &resolved))?)
 }
 
 /// Explain `target` (given as `text`) on a snapshot; `resolved` holds the addresses a host
@@ -327,7 +331,7 @@ mod tests {
     #[test]
     fn explains_loopback_block_and_assignment() {
         let sys = FakeSystem::lan();
-        let e = run(&sys, &sys, "127.1.2.3").expect("explain");
+        let e = run(&sys, &sys, "127.1.2.3", &Timings::new()).expect("explain");
         let a = &e.addresses[0];
         assert_eq!(a.class.kind, AddressKind::Loopback);
         assert_eq!(a.assigned.len(), 1);
@@ -340,12 +344,12 @@ mod tests {
     #[test]
     fn explains_lan_address_and_wildcard() {
         let sys = FakeSystem::lan();
-        let a = &run(&sys, &sys, "198.18.0.1").expect("explain").addresses[0];
+        let a = &run(&sys, &sys, "198.18.0.1", &Timings::new()).expect("explain").addresses[0];
         assert_eq!(a.class.kind, AddressKind::Benchmarking);
         assert!(a.assigned[0].exact);
         assert!(a.reach.contains("through veth0"), "{}", a.reach);
         assert!(a.reach.contains("still goes over lo"));
-        let w = &run(&sys, &sys, "::").expect("explain").addresses[0];
+        let w = &run(&sys, &sys, "::", &Timings::new()).expect("explain").addresses[0];
         assert!(w.reach.contains("IPV6_V6ONLY"), "{}", w.reach);
         assert!(w.reach.contains("through veth0"));
         let lo_only = FakeSystem::with_interfaces(vec![crate::testing::iface(
@@ -354,9 +358,9 @@ mod tests {
             true,
             &["127.0.0.1/8"],
         )]);
-        let w = &run(&lo_only, &lo_only, "0.0.0.0").expect("explain").addresses[0];
+        let w = &run(&lo_only, &lo_only, "0.0.0.0", &Timings::new()).expect("explain").addresses[0];
         assert!(w.reach.contains("only this host"), "{}", w.reach);
-        let n = &run(&sys, &sys, "8.8.8.8").expect("explain").addresses[0];
+        let n = &run(&sys, &sys, "8.8.8.8", &Timings::new()).expect("explain").addresses[0];
         assert!(n.reach.contains("not assigned"));
     }
 
@@ -368,12 +372,12 @@ mod tests {
             vec!["::1".parse().expect("ip"), "127.0.0.1".parse().expect("ip")],
         );
         sys.add_socket(Proto::Tcp, "127.0.0.1", 3000, None, 1);
-        let e = run(&sys, &sys, "localhost:3000").expect("explain");
+        let e = run(&sys, &sys, "localhost:3000", &Timings::new()).expect("explain");
         assert_eq!(e.name.as_deref(), Some("localhost"));
         assert_eq!(e.addresses.len(), 2);
         assert_eq!(e.addresses[0].listeners.as_ref().map(Vec::len), Some(0));
         assert_eq!(e.addresses[1].listeners.as_ref().map(Vec::len), Some(1));
-        assert!(run(&sys, &sys, "nonexistent.example:1").is_err());
+        assert!(run(&sys, &sys, "nonexistent.example:1", &Timings::new()).is_err());
     }
 
     #[test]
@@ -381,9 +385,9 @@ mod tests {
         let mut sys = FakeSystem::lan();
         sys.add_socket(Proto::Tcp, "::", 80, Some(false), 1);
         sys.add_socket(Proto::Tcp, "::", 81, Some(true), 2);
-        let e = run(&sys, &sys, "127.0.0.1:80").expect("explain");
+        let e = run(&sys, &sys, "127.0.0.1:80", &Timings::new()).expect("explain");
         assert_eq!(e.addresses[0].listeners.as_ref().map(Vec::len), Some(1));
-        let e = run(&sys, &sys, "127.0.0.1:81").expect("explain");
+        let e = run(&sys, &sys, "127.0.0.1:81", &Timings::new()).expect("explain");
         assert_eq!(e.addresses[0].listeners.as_ref().map(Vec::len), Some(0));
     }
 }

@@ -168,6 +168,7 @@ pub fn resolve_model(data: &[u8]) {
         &sys,
         name.trim(),
         &crate::snapshot::ResolverPaths::default(),
+        &crate::timings::Timings::new(),
     );
 }
 

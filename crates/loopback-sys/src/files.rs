@@ -58,29 +58,33 @@ pub(crate) fn refused(path: &str, reason: impl Into<String>) -> SysError {
     }
 }
 
-fn too_large(path: &str, size: u64) -> SysError {
+fn too_large(path: &str, size: u64, limit: u64) -> SysError {
     refused(
         path,
         format!(
             "it is {size} bytes, larger than the {} MiB limit; skipped",
-            MAX_FILE_BYTES >> 20
+            limit >> 20
         ),
     )
 }
 
 /// Read at most `MAX_FILE_BYTES` from an open regular file; a file that grew past the limit
 /// while being read is refused too.
-pub(crate) fn read_capped(mut file: impl Read, path: &str) -> Result<Vec<u8>, SysError> {
+pub(crate) fn read_capped(file: impl Read, path: &str) -> Result<Vec<u8>, SysError> {
+    read_capped_at(file, path, MAX_FILE_BYTES)
+}
+
+fn read_capped_at(mut file: impl Read, path: &str, limit: u64) -> Result<Vec<u8>, SysError> {
     let mut buf = Vec::new();
     (&mut file)
-        .take(MAX_FILE_BYTES + 1)
+        .take(limit + 1)
         .read_to_end(&mut buf)
         .map_err(|source| SysError::Read {
             path: path.into(),
             source,
         })?;
-    if buf.len() as u64 > MAX_FILE_BYTES {
-        return Err(too_large(path, buf.len() as u64));
+    if buf.len() as u64 > limit {
+        return Err(too_large(path, buf.len() as u64, limit));
     }
     Ok(buf)
 }
@@ -89,14 +93,20 @@ pub(crate) fn read_capped(mut file: impl Read, path: &str) -> Result<Vec<u8>, Sy
 /// without blocking (`O_NONBLOCK`, `O_NOCTTY`), only a regular file, at most
 /// [`MAX_FILE_BYTES`], within [`READ_DEADLINE`].
 pub fn read_bounded(path: &Path) -> Result<Vec<u8>, SysError> {
+    read_bounded_up_to(path, MAX_FILE_BYTES)
+}
+
+/// [`read_bounded`] with another size limit (a saved snapshot of a large host is larger than
+/// any configuration file).
+pub fn read_bounded_up_to(path: &Path, limit: u64) -> Result<Vec<u8>, SysError> {
     let shown = path.display().to_string();
     let owned = path.to_owned();
     let name = shown.clone();
-    with_deadline(READ_DEADLINE, move || read_bounded_now(&owned, &name))
+    with_deadline(READ_DEADLINE, move || read_bounded_now(&owned, &name, limit))
         .unwrap_or_else(|| Err(refused(&shown, "no answer within the read deadline")))
 }
 
-fn read_bounded_now(path: &Path, shown: &str) -> Result<Vec<u8>, SysError> {
+fn read_bounded_now(path: &Path, shown: &str, limit: u64) -> Result<Vec<u8>, SysError> {
     let mut opts = std::fs::OpenOptions::new();
     opts.read(true);
     #[cfg(unix)]
@@ -114,20 +124,24 @@ fn read_bounded_now(path: &Path, shown: &str) -> Result<Vec<u8>, SysError> {
         path: path.into(),
         source,
     })?;
-    check_regular(&meta, shown)?;
-    read_capped(file, shown)
+    check_regular_at(&meta, shown, limit)?;
+    read_capped_at(file, shown, limit)
 }
 
 /// Refuse anything but a regular file of at most [`MAX_FILE_BYTES`], before any byte is read.
 pub(crate) fn check_regular(meta: &std::fs::Metadata, shown: &str) -> Result<(), SysError> {
+    check_regular_at(meta, shown, MAX_FILE_BYTES)
+}
+
+fn check_regular_at(meta: &std::fs::Metadata, shown: &str, limit: u64) -> Result<(), SysError> {
     if !meta.is_file() {
         return Err(refused(
             shown,
             format!("it is {}, not a regular file", kind_name(meta.file_type())),
         ));
     }
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(too_large(shown, meta.len()));
+    if meta.len() > limit {
+        return Err(too_large(shown, meta.len(), limit));
     }
     Ok(())
 }

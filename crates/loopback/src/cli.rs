@@ -18,6 +18,9 @@ pub struct Cli {
     /// When to colour human output: auto honours NO_COLOR and only colours terminals.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true)]
     pub color: ColorChoice,
+    /// Print how long each phase took (capture, live probes, judgment) on stderr.
+    #[arg(long, global = true)]
+    pub timings: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -46,6 +49,20 @@ pub enum Command {
     /// Explain an address, CIDR, host name or HOST:PORT: what it is and who can reach a service
     /// bound to it.
     Explain(ExplainArgs),
+    /// Capture a snapshot of this network namespace (sockets, owners, interfaces, kernel
+    /// settings, routes, resolver files) as JSON, to judge later or elsewhere with
+    /// `audit --snapshot` or `explain --snapshot`.
+    Snapshot(SnapshotArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SnapshotArgs {
+    /// Also capture the packet-filter ruleset (runs `nft -a list ruleset` and `iptables-save`).
+    #[arg(long)]
+    pub firewall: bool,
+    /// Where to read sockets from.
+    #[arg(long, value_enum, default_value_t = Source::Auto)]
+    pub source: Source,
 }
 
 #[derive(Debug, clap::Args)]
@@ -59,6 +76,9 @@ pub struct AuditArgs {
     /// Where to read sockets from: netlink sock_diag with /proc fallback (auto), or only one.
     #[arg(long, value_enum, default_value_t = Source::Auto)]
     pub source: Source,
+    /// Judge a snapshot saved by `loopback snapshot` instead of this host.
+    #[arg(long, value_name = "FILE", conflicts_with = "source")]
+    pub snapshot: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -66,6 +86,16 @@ pub enum Source {
     Auto,
     Netlink,
     Proc,
+}
+
+impl Source {
+    pub fn preference(self) -> loopback_sys::SourcePreference {
+        match self {
+            Source::Auto => loopback_sys::SourcePreference::Auto,
+            Source::Netlink => loopback_sys::SourcePreference::Netlink,
+            Source::Proc => loopback_sys::SourcePreference::Proc,
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -116,6 +146,10 @@ pub struct ExplainArgs {
     /// Print the JSON document (docs/json.md).
     #[arg(long)]
     pub json: bool,
+    /// Judge a snapshot saved by `loopback snapshot` instead of this host (a host name is
+    /// still resolved here).
+    #[arg(long, value_name = "FILE")]
+    pub snapshot: Option<PathBuf>,
 }
 
 /// Print a command-line error and return its exit code. Help and version go to stdout (exit 0).

@@ -99,6 +99,24 @@ pub fn warn(message: &str) {
     eprintln!("loopback: warning: {}", esc(message));
 }
 
+/// `--timings`: one line per phase on stderr, then the total.
+pub fn timings(phases: &[(String, std::time::Duration)]) {
+    let mut total = std::time::Duration::ZERO;
+    for (name, took) in phases {
+        total += *took;
+        eprintln!(
+            "loopback: timing: {:<18} {:>10.3} ms",
+            esc(name),
+            took.as_secs_f64() * 1000.0
+        );
+    }
+    eprintln!(
+        "loopback: timing: {:<18} {:>10.3} ms",
+        "total",
+        total.as_secs_f64() * 1000.0
+    );
+}
+
 /// True when the error is stdout closing under us (`loopback audit | head`).
 pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|e| {

@@ -16,6 +16,7 @@ use loopback_sys::{ProbeOutcome, Prober, QueryFamily, SysError, SystemView};
 
 use crate::snapshot::{MissingPart, Parts, Request};
 use crate::target::TargetError;
+use crate::timings::Timings;
 
 mod diagnose;
 
@@ -102,6 +103,7 @@ pub fn run(
     prober: &dyn Prober,
     target: &str,
     opts: &ProbeOptions,
+    timings: &Timings,
 ) -> Result<ProbeReport, ProbeError> {
     if opts.http && opts.udp {
         return Err(ProbeError::HttpOverUdp);
@@ -109,10 +111,10 @@ pub fn run(
     let (parsed, port) = crate::target::parse_with_port(target)?;
     let host = parsed.host();
     let proto = if opts.udp { Proto::Udp } else { Proto::Tcp };
-    let resolved = match parsed {
+    let resolved = timings.time("resolve", || match parsed {
         crate::target::Target::Addr(ip, _) => Ok(vec![ip]),
         _ => prober.getaddrinfo(&host, QueryFamily::Unspec, true),
-    };
+    });
     let addrs = match resolved {
         Ok(a) if !a.is_empty() => a,
         other => {
@@ -134,10 +136,12 @@ pub fn run(
             });
         }
     };
-    let attempts = addrs
-        .iter()
-        .map(|a| attempt(prober, SocketAddr::new(*a, port), &host, opts))
-        .collect();
+    let attempts = timings.time("attempts", || {
+        addrs
+            .iter()
+            .map(|a| attempt(prober, SocketAddr::new(*a, port), &host, opts))
+            .collect()
+    });
     let tried = Tried {
         target: target.to_owned(),
         host,
@@ -146,11 +150,14 @@ pub fn run(
         attempts,
     };
     // Listeners on this host matter only when the target is this host.
-    let mut snap = crate::snapshot::capture(sys, &Request::of(Parts::LINKS));
-    if diagnose::is_this_host(&snap, &tried) {
-        crate::snapshot::extend(&mut snap, sys, &Request::of(Parts::LISTENERS));
-    }
-    Ok(judge(&snap, tried)?)
+    let snap = timings.time("capture", || {
+        let mut snap = crate::snapshot::capture(sys, &Request::of(Parts::LINKS));
+        if diagnose::is_this_host(&snap, &tried) {
+            crate::snapshot::extend(&mut snap, sys, &Request::of(Parts::LISTENERS));
+        }
+        snap
+    });
+    Ok(timings.time("judge", || judge(&snap, tried))?)
 }
 
 /// One live attempt at `sa`.
@@ -217,7 +224,7 @@ mod tests {
         );
         sys.add_socket(Proto::Tcp, "127.0.0.1", 3000, None, 5);
         sys.connect_ok.push("127.0.0.1:3000".parse().expect("sa"));
-        let r = run(&sys, &sys, "localhost:3000", &ProbeOptions::default()).expect("probe");
+        let r = run(&sys, &sys, "localhost:3000", &ProbeOptions::default(), &Timings::new()).expect("probe");
         assert_eq!(r.diagnosis.code, "mismatch");
         assert!(
             r.diagnosis.summary.contains("only the first address (::1)"),
@@ -241,7 +248,7 @@ mod tests {
         sys.names
             .insert("localhost".into(), vec!["127.0.0.1".parse().expect("ip")]);
         sys.add_socket(Proto::Tcp, "::1", 4000, Some(true), 6);
-        let r = run(&sys, &sys, "localhost:4000", &ProbeOptions::default()).expect("probe");
+        let r = run(&sys, &sys, "localhost:4000", &ProbeOptions::default(), &Timings::new()).expect("probe");
         assert_eq!(r.diagnosis.code, "refused");
         assert!(
             r.diagnosis.summary.contains("tcp [::1]:4000"),
@@ -258,7 +265,7 @@ mod tests {
     #[test]
     fn unresolved() {
         let sys = FakeSystem::lan();
-        let r = run(&sys, &sys, "nope.test:80", &ProbeOptions::default()).expect("probe");
+        let r = run(&sys, &sys, "nope.test:80", &ProbeOptions::default(), &Timings::new()).expect("probe");
         assert_eq!(r.diagnosis.code, "unresolved");
         assert!(r.attempts.is_empty());
     }
@@ -293,7 +300,7 @@ mod service_tests {
             "/proc/40/root/srv/pg/postgresql.conf".into(),
             b"listen_addresses = '127.0.0.1'\n".to_vec(),
         );
-        let r = run(&sys, &sys, "localhost:5432", &ProbeOptions::default()).expect("probe");
+        let r = run(&sys, &sys, "localhost:5432", &ProbeOptions::default(), &Timings::new()).expect("probe");
         assert_eq!(r.diagnosis.code, "refused");
         assert!(
             r.diagnosis

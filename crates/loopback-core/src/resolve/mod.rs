@@ -37,6 +37,7 @@ use loopback_sys::{Prober, QueryFamily, SystemView};
 
 use crate::snapshot::{MissingPart, Parts, Request, ResolverPaths, Snapshot};
 use crate::target::{Target, TargetError};
+use crate::timings::Timings;
 
 use nss::step;
 
@@ -135,14 +136,18 @@ pub fn run(
     prober: &dyn Prober,
     arg: &str,
     paths: &ResolverPaths,
+    timings: &Timings,
 ) -> Result<ResolveReport, ResolveError> {
     let (name, port) = split_name(arg)?;
-    let mut req = request(paths, port);
-    let mut snap = crate::snapshot::capture(sys, &req);
-    req.routes_to = routes_to(&snap, &name);
-    crate::snapshot::extend(&mut snap, sys, &req);
-    let libc = LibcAnswers::ask(prober, &name);
-    Ok(judge(&snap, &name, port, &libc)?)
+    let snap = timings.time("capture", || {
+        let mut req = request(paths, port);
+        let mut snap = crate::snapshot::capture(sys, &req);
+        req.routes_to = routes_to(&snap, &name);
+        crate::snapshot::extend(&mut snap, sys, &req);
+        snap
+    });
+    let libc = timings.time("C library", || LibcAnswers::ask(prober, &name));
+    Ok(timings.time("judge", || judge(&snap, &name, port, &libc))?)
 }
 
 /// Model the look-up of `name` on a snapshot and judge it beside the C library's answers.

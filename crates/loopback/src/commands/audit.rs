@@ -7,13 +7,15 @@ use loopback_core::audit::{audit, AuditOptions};
 use loopback_core::policy::Policy;
 use loopback_core::scope::{wildcard_stack, WildcardStack};
 use loopback_model::{AuditReport, IdentifiedBy, Listener, Verdict};
-use loopback_sys::{SourcePreference, SystemView};
+use loopback_core::snapshot::{capture, Parts, Request};
 
-use crate::cli::{AuditArgs, Source};
+use super::Ctx;
+use crate::cli::AuditArgs;
 use crate::exit::ExitStatus;
 use crate::output::{self, esc, Style, GREEN, RED, YELLOW};
 
-pub fn run(sys: &dyn SystemView, args: &AuditArgs, style: Style) -> anyhow::Result<ExitStatus> {
+pub fn run(ctx: &Ctx, args: &AuditArgs) -> anyhow::Result<ExitStatus> {
+    let style = ctx.style;
     let policy = match &args.policy {
         Some(path) => {
             // Bounded and non-blocking: a FIFO or /dev/zero named by mistake is an error.
@@ -25,12 +27,22 @@ pub fn run(sys: &dyn SystemView, args: &AuditArgs, style: Style) -> anyhow::Resu
         }
         None => None,
     };
-    let source = match args.source {
-        Source::Auto => SourcePreference::Auto,
-        Source::Netlink => SourcePreference::Netlink,
-        Source::Proc => SourcePreference::Proc,
+    let snap = match &args.snapshot {
+        Some(path) => super::load_snapshot(path)?,
+        None => ctx.timings.time("capture", || {
+            capture(
+                ctx.sys.as_ref(),
+                &Request {
+                    source: args.source.preference(),
+                    ..Request::of(Parts::LISTENERS)
+                },
+            )
+        }),
     };
-    let report = audit(sys, &AuditOptions { source, policy }).context("auditing listeners")?;
+    let report = ctx
+        .timings
+        .time("judge", || audit(&snap, &AuditOptions { policy }))
+        .context("auditing listeners")?;
     for w in &report.warnings {
         output::warn(w);
     }

@@ -2,22 +2,25 @@
 
 use std::time::Duration;
 
-use loopback_core::doctor::{doctor, DoctorOptions};
+use loopback_core::doctor::{self, DoctorOptions};
 use loopback_model::{CheckStatus, DoctorReport};
-use loopback_sys::SystemView;
 
+use super::Ctx;
 use crate::cli::DoctorArgs;
 use crate::exit::ExitStatus;
 use crate::output::{self, esc, Style, GREEN, RED, YELLOW};
 
-pub fn run(sys: &dyn SystemView, args: &DoctorArgs, style: Style) -> anyhow::Result<ExitStatus> {
-    let report = doctor(
-        sys,
+pub fn run(ctx: &Ctx, args: &DoctorArgs) -> anyhow::Result<ExitStatus> {
+    let style = ctx.style;
+    let report = doctor::run(
+        ctx.sys.as_ref(),
+        ctx.prober.as_ref(),
         &DoctorOptions {
             timeout: Duration::from_millis(args.timeout_ms),
             reach: args.reach.clone(),
             ..DoctorOptions::default()
         },
+        &ctx.timings,
     );
     if args.json {
         output::print_json(&report)?;
@@ -38,7 +41,7 @@ pub fn render(report: &DoctorReport, style: Style) -> String {
         count(CheckStatus::Pass),
         report.elapsed_ms
     );
-    let width = report.checks.iter().map(|c| c.id.len()).max().unwrap_or(0);
+    let width = report.checks.iter().map(|c| c.id.as_str().len()).max().unwrap_or(0);
     for status in [
         CheckStatus::Fail,
         CheckStatus::Warn,
@@ -65,7 +68,7 @@ pub fn render(report: &DoctorReport, style: Style) -> String {
             let indent = 4 + 2 + width + 2;
             out.push_str(&format!(
                 "{label}  {:<width$}  {}\n",
-                esc(&c.id),
+                esc(c.id.as_str()),
                 output::wrap(&c.summary, style.width, indent)
             ));
             if status != CheckStatus::Pass {

@@ -1,16 +1,36 @@
 //! `loopback explain`.
 
 use anyhow::Context;
-use loopback_core::explain::explain;
+use loopback_core::explain;
+use loopback_core::target::Target;
 use loopback_model::Explanation;
-use loopback_sys::SystemView;
 
+use super::Ctx;
 use crate::cli::ExplainArgs;
 use crate::exit::ExitStatus;
 use crate::output::{self, esc, Style};
 
-pub fn run(sys: &dyn SystemView, args: &ExplainArgs, style: Style) -> anyhow::Result<ExitStatus> {
-    let e = explain(sys, &args.target).with_context(|| format!("explaining {}", args.target))?;
+pub fn run(ctx: &Ctx, args: &ExplainArgs) -> anyhow::Result<ExitStatus> {
+    let style = ctx.style;
+    let what = || format!("explaining {}", args.target);
+    let e = match &args.snapshot {
+        None => explain::run(
+            ctx.sys.as_ref(),
+            ctx.prober.as_ref(),
+            &args.target,
+            &ctx.timings,
+        )
+        .with_context(what)?,
+        Some(path) => {
+            let snap = super::load_snapshot(path)?;
+            let target = loopback_core::target::parse(&args.target).with_context(what)?;
+            let resolved = match &target {
+                Target::Host(host, _) => ctx.prober.resolve(host).with_context(what)?,
+                _ => Vec::new(),
+            };
+            explain::explain(&snap, &args.target, &target, &resolved).with_context(what)?
+        }
+    };
     for w in &e.warnings {
         output::warn(w);
     }

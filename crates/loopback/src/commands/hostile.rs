@@ -4,12 +4,13 @@
 use std::time::Duration;
 
 use loopback_core::audit::{audit, AuditOptions};
-use loopback_core::doctor::{doctor, DoctorOptions};
-use loopback_core::explain::explain;
-use loopback_core::probe::{probe, ProbeOptions};
+use loopback_core::doctor::DoctorOptions;
+use loopback_core::probe::ProbeOptions;
 use loopback_core::redact;
-use loopback_core::resolve::{resolve, ResolveOptions};
+use loopback_core::snapshot::ResolverPaths;
 use loopback_core::testing::FakeSystem;
+use loopback_core::timings::Timings;
+use loopback_core::{doctor, explain, probe, resolve};
 use loopback_model::Proto;
 use loopback_sys::probe::HttpReply;
 use loopback_sys::{ProbeOutcome, ProcessInfo};
@@ -130,7 +131,7 @@ const COLOUR: Style = Style::fixed(true, 100);
 #[test]
 fn audit_table_escapes_every_field() {
     let sys = system();
-    let report = audit(&sys, &AuditOptions::default()).expect("audit");
+    let report = audit(&sys.snapshot(), &AuditOptions::default()).expect("audit");
     let (report, changed) = hostile(&report);
     assert!(changed > 20, "only {changed} fields were made hostile");
     for (style, check) in [
@@ -158,18 +159,20 @@ fn audit_table_escapes_every_field() {
 #[test]
 fn explain_probe_doctor_resolve_escape_every_field() {
     let sys = system();
-    let e = explain(&sys, "localhost:6379").expect("explain");
+    let e = explain::run(&sys, &sys, "localhost:6379", &Timings::new()).expect("explain");
     let (e, n) = hostile(&e);
     assert!(n > 5, "{n}");
     assert_clean("explain", &super::explain::render(&e, PLAIN));
 
-    let p = probe(
+    let p = probe::run(
+        &sys,
         &sys,
         "127.0.0.1:8080",
         &ProbeOptions {
             http: true,
             ..ProbeOptions::default()
         },
+        &Timings::new(),
     )
     .expect("probe");
     assert_eq!(p.diagnosis.code, "not-http");
@@ -178,19 +181,21 @@ fn explain_probe_doctor_resolve_escape_every_field() {
     assert_clean("probe", &super::probe::render(&p, PLAIN));
     assert_only_own_colours("probe", &super::probe::render(&p, COLOUR));
 
-    let d = doctor(
+    let d = doctor::run(
+        &sys,
         &sys,
         &DoctorOptions {
             timeout: Duration::from_millis(10),
             ..DoctorOptions::default()
         },
+        &Timings::new(),
     );
     let (d, n) = hostile(&d);
     assert!(n > 10, "{n}");
     assert_clean("doctor", &super::doctor::render(&d, PLAIN));
     assert_only_own_colours("doctor", &super::doctor::render(&d, COLOUR));
 
-    let r = resolve(&sys, "localhost", &ResolveOptions::default()).expect("resolve");
+    let r = resolve::run(&sys, &sys, "localhost", &ResolverPaths::default(), &Timings::new()).expect("resolve");
     let (r, n) = hostile(&r);
     assert!(n > 3, "{n}");
     assert_clean("resolve", &super::resolve::render(&r, PLAIN));
@@ -233,11 +238,11 @@ proptest! {
         sys.add_owner(21, process(50, comm, &argv_refs));
         sys.names.insert("localhost".into(), vec!["127.0.0.1".parse().expect("ip")]);
 
-        let a = audit(&sys, &AuditOptions::default()).expect("audit");
+        let a = audit(&sys.snapshot(), &AuditOptions::default()).expect("audit");
         let mut human = Vec::new();
         super::audit::render(&a, PLAIN, &mut human).expect("render");
-        let e = explain(&sys, "localhost:7001").expect("explain");
-        let p = probe(&sys, "localhost:7001", &ProbeOptions::default()).expect("probe");
+        let e = explain::run(&sys, &sys, "localhost:7001", &Timings::new()).expect("explain");
+        let p = probe::run(&sys, &sys, "localhost:7001", &ProbeOptions::default(), &Timings::new()).expect("probe");
         let outputs = [
             ("audit json", serde_json::to_string(&a).expect("json")),
             ("audit", String::from_utf8_lossy(&human).into_owned()),

@@ -1,4 +1,12 @@
-//! One module per command; each returns an exit status.
+//! One module per command; each returns an exit status. Every command gets the same [`Ctx`]:
+//! the system to capture from, the prober for live actions, the output style and the timings.
+
+use std::path::Path;
+
+use anyhow::Context;
+use loopback_core::snapshot::Snapshot;
+use loopback_core::timings::Timings;
+use loopback_sys::{Prober, SocketProber, SystemView};
 
 use crate::cli::{Cli, Command};
 use crate::exit::ExitStatus;
@@ -9,18 +17,54 @@ mod doctor;
 mod explain;
 mod probe;
 mod resolve;
+mod snapshot;
 
 #[cfg(test)]
 mod hostile;
 
+/// What every command runs with.
+pub struct Ctx {
+    pub sys: Box<dyn SystemView>,
+    pub prober: Box<dyn Prober>,
+    pub style: Style,
+    pub timings: Timings,
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
-    let style = Style::choose(cli.color);
-    let sys = loopback_sys::platform();
-    match cli.command {
-        Command::Audit(args) => audit::run(sys.as_ref(), &args, style),
-        Command::Doctor(args) => doctor::run(sys.as_ref(), &args, style),
-        Command::Resolve(args) => resolve::run(sys.as_ref(), &args, style),
-        Command::Probe(args) => probe::run(sys.as_ref(), &args, style),
-        Command::Explain(args) => explain::run(sys.as_ref(), &args, style),
+    let ctx = Ctx {
+        sys: loopback_sys::platform(),
+        prober: Box::new(SocketProber),
+        style: Style::choose(cli.color),
+        timings: Timings::new(),
+    };
+    let status = match &cli.command {
+        Command::Audit(args) => audit::run(&ctx, args),
+        Command::Doctor(args) => doctor::run(&ctx, args),
+        Command::Resolve(args) => resolve::run(&ctx, args),
+        Command::Probe(args) => probe::run(&ctx, args),
+        Command::Explain(args) => explain::run(&ctx, args),
+        Command::Snapshot(args) => snapshot::run(&ctx, args),
+    };
+    if cli.timings {
+        crate::output::timings(&ctx.timings.phases());
     }
+    status
+}
+
+/// A snapshot saved by `loopback snapshot`: bounded like every file we read, but with room for
+/// a large host's sockets.
+pub fn load_snapshot(path: &Path) -> anyhow::Result<Snapshot> {
+    const LIMIT: u64 = 512 << 20;
+    let bytes = loopback_sys::files::read_bounded_up_to(path, LIMIT)
+        .with_context(|| format!("reading snapshot {}", path.display()))?;
+    let snap: Snapshot = serde_json::from_slice(&bytes)
+        .with_context(|| format!("snapshot {} is not a loopback snapshot", path.display()))?;
+    anyhow::ensure!(
+        snap.version == loopback_core::snapshot::SNAPSHOT_VERSION,
+        "snapshot {} has version {}, this loopback reads version {}",
+        path.display(),
+        snap.version,
+        loopback_core::snapshot::SNAPSHOT_VERSION
+    );
+    Ok(snap)
 }

@@ -3,22 +3,29 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use loopback_core::probe::{probe, ProbeOptions};
+use loopback_core::probe::{self, ProbeOptions};
 use loopback_model::{AttemptResult, ProbeReport};
-use loopback_sys::SystemView;
 
+use super::Ctx;
 use crate::cli::ProbeArgs;
 use crate::exit::ExitStatus;
 use crate::output::{self, esc, Style, GREEN, RED};
 
-pub fn run(sys: &dyn SystemView, args: &ProbeArgs, style: Style) -> anyhow::Result<ExitStatus> {
+pub fn run(ctx: &Ctx, args: &ProbeArgs) -> anyhow::Result<ExitStatus> {
+    let style = ctx.style;
     let opts = ProbeOptions {
         timeout: Duration::from_millis(args.timeout_ms),
         http: args.http,
         udp: args.udp,
     };
-    let report =
-        probe(sys, &args.target, &opts).with_context(|| format!("probing {}", args.target))?;
+    let report = probe::run(
+        ctx.sys.as_ref(),
+        ctx.prober.as_ref(),
+        &args.target,
+        &opts,
+        &ctx.timings,
+    )
+    .with_context(|| format!("probing {}", args.target))?;
     if args.json {
         output::print_json(&report)?;
     } else {

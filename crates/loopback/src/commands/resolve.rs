@@ -1,17 +1,25 @@
 //! `loopback resolve`.
 
 use anyhow::Context;
-use loopback_core::resolve::{resolve, ResolveOptions};
+use loopback_core::resolve;
+use loopback_core::snapshot::ResolverPaths;
 use loopback_model::{ResolveReport, Severity};
-use loopback_sys::SystemView;
 
+use super::Ctx;
 use crate::cli::ResolveArgs;
 use crate::exit::ExitStatus;
 use crate::output::{self, esc, Style, RED, YELLOW};
 
-pub fn run(sys: &dyn SystemView, args: &ResolveArgs, style: Style) -> anyhow::Result<ExitStatus> {
-    let report = resolve(sys, &args.name, &ResolveOptions::default())
-        .with_context(|| format!("resolving {}", args.name))?;
+pub fn run(ctx: &Ctx, args: &ResolveArgs) -> anyhow::Result<ExitStatus> {
+    let style = ctx.style;
+    let report = resolve::run(
+        ctx.sys.as_ref(),
+        ctx.prober.as_ref(),
+        &args.name,
+        &ResolverPaths::default(),
+        &ctx.timings,
+    )
+    .with_context(|| format!("resolving {}", args.name))?;
     if args.json {
         output::print_json(&report)?;
     } else {
@@ -51,7 +59,7 @@ pub fn render(r: &ResolveReport, style: Style) -> String {
         out.push_str(&format!(
             "  {:>2}. {:<14} {}\n",
             i + 1,
-            esc(&s.step),
+            s.step.as_str(),
             output::wrap(&s.detail, style.width, 21)
         ));
     }
@@ -65,7 +73,7 @@ pub fn render(r: &ResolveReport, style: Style) -> String {
             };
             out.push_str(&format!(
                 "  {tag} [{}]\n    {}\n",
-                esc(&f.code),
+                f.code.as_str(),
                 output::wrap(&f.summary, style.width, 4)
             ));
             if let Some(fix) = &f.fix {
