@@ -9,23 +9,39 @@ use super::DoctorOptions;
 use crate::target::Target;
 
 /// Results of the active probes.
+#[derive(Debug, Clone)]
 pub struct Probes {
-    pub(crate) echo4: ProbeOutcome,
-    pub(crate) echo6: Option<ProbeOutcome>,
-    pub(crate) tcp4: ProbeOutcome,
-    pub(crate) tcp6: Option<ProbeOutcome>,
-    pub(crate) udp4: ProbeOutcome,
-    pub(crate) udp6: Option<ProbeOutcome>,
-    pub(crate) localhost: Result<Vec<IpAddr>, String>,
-    pub(crate) reach: Option<ReachResult>,
+    /// ICMP echo to 127.0.0.1.
+    pub echo4: ProbeOutcome,
+    /// ICMPv6 echo to ::1, when IPv6 is on.
+    pub echo6: Option<ProbeOutcome>,
+    /// TCP round trip on 127.0.0.1.
+    pub tcp4: ProbeOutcome,
+    /// TCP round trip on ::1, when IPv6 is on.
+    pub tcp6: Option<ProbeOutcome>,
+    /// UDP round trip on 127.0.0.1.
+    pub udp4: ProbeOutcome,
+    /// UDP round trip on ::1, when IPv6 is on.
+    pub udp6: Option<ProbeOutcome>,
+    /// What the system resolver answers for `localhost`.
+    pub localhost: Result<Vec<IpAddr>, String>,
+    /// `--reach`, when asked.
+    pub reach: Option<ReachResult>,
 }
 
+/// What `--reach` found.
+#[derive(Debug, Clone)]
 pub struct ReachResult {
-    pub(crate) target: String,
-    pub(crate) port: Option<u16>,
-    pub(crate) resolved: Result<Vec<IpAddr>, String>,
-    pub(crate) echo: Vec<(IpAddr, ProbeOutcome)>,
-    pub(crate) tcp: Vec<(IpAddr, ProbeOutcome)>,
+    /// The host as given.
+    pub target: String,
+    /// The port, when given.
+    pub port: Option<u16>,
+    /// Its addresses, or why none.
+    pub resolved: Result<Vec<IpAddr>, String>,
+    /// ICMP echo per address.
+    pub echo: Vec<(IpAddr, ProbeOutcome)>,
+    /// TCP connection per address, with a port.
+    pub tcp: Vec<(IpAddr, ProbeOutcome)>,
 }
 
 /// Run the loopback probes (and `--reach`) at once, each on its own thread with a deadline.

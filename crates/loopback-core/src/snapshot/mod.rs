@@ -18,6 +18,8 @@ use loopback_sys::{
 use serde::{Deserialize, Serialize};
 
 mod capture;
+#[cfg(any(test, feature = "test-util"))]
+pub(crate) mod fixture;
 
 pub use capture::{capture, extend};
 

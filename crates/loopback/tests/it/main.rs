@@ -12,4 +12,5 @@ mod probe;
 mod resolve;
 mod scale;
 mod services;
+mod snapshot;
 mod support;
