@@ -344,12 +344,16 @@ mod tests {
     #[test]
     fn explains_lan_address_and_wildcard() {
         let sys = FakeSystem::lan();
-        let a = &run(&sys, &sys, "198.18.0.1", &Timings::new()).expect("explain").addresses[0];
+        let a = &run(&sys, &sys, "198.18.0.1", &Timings::new())
+            .expect("explain")
+            .addresses[0];
         assert_eq!(a.class.kind, AddressKind::Benchmarking);
         assert!(a.assigned[0].exact);
         assert!(a.reach.contains("through veth0"), "{}", a.reach);
         assert!(a.reach.contains("still goes over lo"));
-        let w = &run(&sys, &sys, "::", &Timings::new()).expect("explain").addresses[0];
+        let w = &run(&sys, &sys, "::", &Timings::new())
+            .expect("explain")
+            .addresses[0];
         assert!(w.reach.contains("IPV6_V6ONLY"), "{}", w.reach);
         assert!(w.reach.contains("through veth0"));
         let lo_only = FakeSystem::with_interfaces(vec![crate::testing::iface(
@@ -358,9 +362,13 @@ mod tests {
             true,
             &["127.0.0.1/8"],
         )]);
-        let w = &run(&lo_only, &lo_only, "0.0.0.0", &Timings::new()).expect("explain").addresses[0];
+        let w = &run(&lo_only, &lo_only, "0.0.0.0", &Timings::new())
+            .expect("explain")
+            .addresses[0];
         assert!(w.reach.contains("only this host"), "{}", w.reach);
-        let n = &run(&sys, &sys, "8.8.8.8", &Timings::new()).expect("explain").addresses[0];
+        let n = &run(&sys, &sys, "8.8.8.8", &Timings::new())
+            .expect("explain")
+            .addresses[0];
         assert!(n.reach.contains("not assigned"));
     }
 

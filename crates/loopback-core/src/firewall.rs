@@ -18,12 +18,14 @@ pub struct Suspect {
     pub location: String,
     /// The rule as the tool prints it.
     pub rule: String,
+    /// Whether the rule names the loopback interface.
     pub names_loopback: bool,
     /// The exact command that removes the rule, or accepts loopback ahead of a drop policy.
     pub fix: Option<String>,
 }
 
 impl Suspect {
+    /// `TOOL: RULE` as the administrator would look it up.
     pub fn describe(&self) -> String {
         format!("{}: {}: {}", self.tool, self.location, self.rule)
     }

@@ -137,7 +137,11 @@ mod tests {
         sys.kernel.ipv6_all_disabled = Some(true);
         assert_eq!(ipv6_state(&sys.snapshot()), Ipv6State::Disabled);
         sys.proc_missing = Some("no /proc".into());
-        assert_eq!(ipv6_state(&sys.snapshot()), Ipv6State::On, "::1 is assigned");
+        assert_eq!(
+            ipv6_state(&sys.snapshot()),
+            Ipv6State::On,
+            "::1 is assigned"
+        );
         sys.interfaces[0].addresses.retain(|a| a.address.is_ipv4());
         assert!(matches!(ipv6_state(&sys.snapshot()), Ipv6State::Unknown(_)));
     }

@@ -26,6 +26,7 @@ use crate::classify::unmap;
 /// A parsed policy.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Policy {
+    /// The `[[allow]]` rules, in file order.
     pub rules: Vec<Rule>,
 }
 
@@ -33,10 +34,15 @@ pub struct Policy {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Rule {
+    /// `tcp` or `udp`; any when absent.
     pub proto: Option<Proto>,
+    /// A port or a range; any when absent.
     pub port: Option<PortSpec>,
+    /// An address or a network; any when absent.
     pub address: Option<AddressSpec>,
+    /// The owning process name; any when absent.
     pub process: Option<String>,
+    /// The owning user; any when absent.
     pub user: Option<String>,
 }
 
@@ -44,7 +50,9 @@ pub struct Rule {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "toml::Value")]
 pub struct PortSpec {
+    /// The first port.
     pub first: u16,
+    /// The last port (the first for a single port).
     pub last: u16,
 }
 
@@ -75,7 +83,9 @@ impl TryFrom<toml::Value> for PortSpec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "String")]
 pub enum AddressSpec {
+    /// One address.
     Addr(IpAddr),
+    /// A network.
     Net(IpNet),
 }
 
@@ -102,6 +112,7 @@ struct PolicyFile {
 /// A policy that could not be read.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
+#[allow(missing_docs)] // each variant's doc says what its fields hold
 pub enum PolicyError {
     /// TOML syntax, an unknown key or a bad value; the message names line and column.
     #[error("{0}")]

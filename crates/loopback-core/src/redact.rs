@@ -33,9 +33,12 @@ const TABLE: &str = include_str!("../data/redaction.toml");
 #[serde(deny_unknown_fields)]
 pub struct NameRule {
     #[serde(default)]
+    /// Only names containing this word.
     pub contains: Option<String>,
     #[serde(default)]
+    /// Which part of the value is secret.
     pub part: Option<String>,
+    /// Examples with `{S}` for the secret, checked by a test.
     pub example: Vec<String>,
 }
 
@@ -43,7 +46,9 @@ pub struct NameRule {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SchemeRule {
+    /// The word.
     pub word: String,
+    /// Examples with `{S}` for the secret, checked by a test.
     pub example: Vec<String>,
 }
 
@@ -51,7 +56,9 @@ pub struct SchemeRule {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserFlagRule {
+    /// The flag.
     pub flag: String,
+    /// Examples with `{S}` for the secret, checked by a test.
     pub example: Vec<String>,
 }
 
@@ -59,10 +66,15 @@ pub struct UserFlagRule {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProgramRule {
+    /// The program (its base name starts with this).
     pub prefix: String,
+    /// Its short flag that takes a secret.
     pub flag: String,
+    /// The secret may be attached (`-pSECRET`).
     pub attached: bool,
+    /// The secret may be the next word (`-p SECRET`).
     pub separate: bool,
+    /// Examples with `{S}` for the secret, checked by a test.
     pub example: Vec<String>,
 }
 
@@ -70,6 +82,7 @@ pub struct ProgramRule {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShapeRule {
+    /// Examples with `{S}` for the secret, checked by a test.
     pub example: Vec<String>,
 }
 
@@ -78,14 +91,19 @@ pub struct ShapeRule {
 #[serde(deny_unknown_fields)]
 pub struct Table {
     #[serde(default)]
+    /// Secret-bearing names (`password`, `token`, ...).
     pub name: Vec<NameRule>,
     #[serde(default)]
+    /// URL schemes whose userinfo is secret.
     pub scheme: Vec<SchemeRule>,
     #[serde(default)]
+    /// `user:password` flags.
     pub user_flag: Vec<UserFlagRule>,
     #[serde(default)]
+    /// Per-program short flags.
     pub program: Vec<ProgramRule>,
     #[serde(default)]
+    /// Values secret by their shape alone.
     pub shape: Vec<ShapeRule>,
 }
 

@@ -10,6 +10,7 @@ use crate::classify::{is_loopback, is_wildcard, unmap};
 /// What the audit needs to know about the namespace's interfaces.
 #[derive(Debug, Clone, Default)]
 pub struct Links {
+    /// Every interface with its addresses.
     pub interfaces: Vec<Interface>,
     /// Names of interfaces with `net.ipv4.conf.NAME.route_localnet=1`: hosts on those links can
     /// reach 127.0.0.0/8 services (CVE-2020-8558).
@@ -19,7 +20,9 @@ pub struct Links {
 impl Links {
     /// The interfaces of a snapshot, with the `route_localnet` settings of the non-loopback
     /// ones (none when the kernel settings were not captured).
-    pub fn from_snapshot(snap: &crate::snapshot::Snapshot) -> Result<Links, crate::snapshot::MissingPart> {
+    pub fn from_snapshot(
+        snap: &crate::snapshot::Snapshot,
+    ) -> Result<Links, crate::snapshot::MissingPart> {
         let interfaces = snap.interfaces.get("interfaces")?.clone();
         let route_localnet = snap
             .kernel
@@ -80,8 +83,11 @@ pub fn bind_scope(sock: &BoundSocket, links: &Links) -> BindScope {
 /// Whether other hosts can reach a socket, and through which interfaces.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reach {
+    /// Hosts other than this one can connect.
     pub exposed: bool,
+    /// The interfaces connections can arrive on.
     pub via: Vec<String>,
+    /// Why, where it is not obvious.
     pub notes: Vec<String>,
 }
 

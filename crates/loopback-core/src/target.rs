@@ -176,9 +176,18 @@ mod tests {
             ("[::1]:8080", Target::Addr(ip("::1"), Some(8080))),
             ("[::1]", Target::Addr(ip("::1"), None)),
             ("127.0.0.1:80", Target::Addr(ip("127.0.0.1"), Some(80))),
-            ("::ffff:127.0.0.1", Target::Addr(ip("::ffff:127.0.0.1"), None)),
-            ("127.0.0.0/8", Target::Net("127.0.0.0/8".parse().expect("net"))),
-            ("LocalHost:3000", Target::Host("localhost".into(), Some(3000))),
+            (
+                "::ffff:127.0.0.1",
+                Target::Addr(ip("::ffff:127.0.0.1"), None),
+            ),
+            (
+                "127.0.0.0/8",
+                Target::Net("127.0.0.0/8".parse().expect("net")),
+            ),
+            (
+                "LocalHost:3000",
+                Target::Host("localhost".into(), Some(3000)),
+            ),
             ("db.internal", Target::Host("db.internal".into(), None)),
             ("host:80", Target::Host("host".into(), Some(80))),
             ("198.18.0.2", Target::Addr(ip("198.18.0.2"), None)),

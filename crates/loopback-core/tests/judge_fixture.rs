@@ -40,7 +40,11 @@ fn audit_judges_the_fixture() {
     // route_localnet=1 on veth0 in the captured settings exposes the loopback listener.
     assert!(port(6379).exposed);
     assert!(!port(8080).owners[0].cmdline.contains("s3cr3tvalue"));
-    assert_eq!(r.udp_clients.len(), 1, "45000 is in the captured ephemeral range");
+    assert_eq!(
+        r.udp_clients.len(),
+        1,
+        "45000 is in the captured ephemeral range"
+    );
 }
 
 #[test]
@@ -53,7 +57,11 @@ fn a_missing_part_is_named() {
     let mut snap = fixture();
     snap.owners = Part::NotCaptured;
     let r = audit(&snap, &AuditOptions::default()).expect("audit");
-    assert!(r.warnings.iter().any(|w| w.contains("owners unknown")), "{:?}", r.warnings);
+    assert!(
+        r.warnings.iter().any(|w| w.contains("owners unknown")),
+        "{:?}",
+        r.warnings
+    );
 }
 
 #[test]
@@ -78,13 +86,19 @@ fn resolve_judges_the_fixture() {
         v6: Err("Name or service not known".into()),
     };
     let r = resolve::judge(&snap, "localhost", None, &libc).expect("resolve");
-    assert_eq!(r, resolve::judge(&snap, "localhost", None, &libc).expect("again"));
+    assert_eq!(
+        r,
+        resolve::judge(&snap, "localhost", None, &libc).expect("again")
+    );
     assert_eq!(r.addresses, vec![ip("127.0.0.1")]);
     let codes: Vec<FindingCode> = r.findings.iter().map(|f| f.code).collect();
     assert_eq!(codes, vec![FindingCode::Ipv6LocalhostAliasOnly]);
     // With a port, the listener half comes from the same snapshot.
     let r = resolve::judge(&snap, "localhost", Some(8080), &libc).expect("resolve");
-    assert!(r.findings.iter().all(|f| f.code != FindingCode::FirstAddressMismatch));
+    assert!(r
+        .findings
+        .iter()
+        .all(|f| f.code != FindingCode::FirstAddressMismatch));
 }
 
 #[test]

@@ -39,6 +39,7 @@ pub enum AddressKind {
 }
 
 impl AddressKind {
+    /// The kebab-case name.
     pub fn as_str(self) -> &'static str {
         match self {
             AddressKind::Loopback => "loopback",
@@ -63,6 +64,7 @@ impl AddressKind {
 /// What an address is: its kind, the range that makes it so, and the RFC that defines the range.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AddressClass {
+    /// The kind.
     pub kind: AddressKind,
     /// The special-purpose range, as a CIDR (`::/0` or `0.0.0.0/0` for public addresses).
     pub range: String,

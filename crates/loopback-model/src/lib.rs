@@ -5,6 +5,8 @@
 //! types are the contract described in `docs/json.md`, so renaming a field here is a schema change
 //! that must bump the document's `version`.
 
+#![warn(missing_docs)]
+
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
@@ -19,11 +21,14 @@ pub use codes::{CheckId, FindingCode, StepKind};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Proto {
+    /// TCP.
     Tcp,
+    /// UDP.
     Udp,
 }
 
 impl Proto {
+    /// `tcp` or `udp`.
     pub fn as_str(self) -> &'static str {
         match self {
             Proto::Tcp => "tcp",
@@ -41,8 +46,11 @@ impl std::fmt::Display for Proto {
 /// A bound socket as the kernel reports it, before any classification.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BoundSocket {
+    /// TCP or UDP.
     pub proto: Proto,
+    /// The bound address.
     pub address: IpAddr,
+    /// The bound port.
     pub port: u16,
     /// `IPV6_V6ONLY` for IPv6 sockets; `None` for IPv4 sockets and when the source cannot tell
     /// (the `/proc` fallback).
@@ -70,19 +78,24 @@ pub enum SocketSourceKind {
 /// An address assigned to an interface.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InterfaceAddress {
+    /// The address.
     pub address: IpAddr,
+    /// Its prefix length.
     pub prefix_len: u8,
 }
 
 /// A network interface of the current network namespace.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Interface {
+    /// Its index.
     pub index: u32,
+    /// Its name.
     pub name: String,
     /// `IFF_UP`.
     pub up: bool,
     /// `IFF_LOOPBACK`.
     pub loopback: bool,
+    /// Its addresses.
     pub addresses: Vec<InterfaceAddress>,
 }
 
@@ -106,6 +119,7 @@ fn is_mapped_v6(ip: &IpAddr) -> bool {
 /// 100,000 sockets must not copy each owner's command line 100,000 times.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Owner {
+    /// Process id.
     pub pid: u32,
     /// `comm`: the kernel's short process name.
     pub name: std::sync::Arc<str>,
@@ -128,6 +142,7 @@ pub enum BindScope {
 }
 
 impl BindScope {
+    /// The JSON name.
     pub fn as_str(self) -> &'static str {
         match self {
             BindScope::Loopback => "loopback",
@@ -150,6 +165,7 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// The JSON name.
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Exposed => "exposed",
@@ -162,22 +178,29 @@ impl Verdict {
 /// A listening TCP socket or a bound, unconnected UDP socket, classified.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Listener {
+    /// TCP or UDP.
     pub proto: Proto,
     /// The bound address, without brackets.
     pub address: IpAddr,
+    /// The bound port.
     pub port: u16,
+    /// `IPV6_V6ONLY` of an IPv6 socket; unknown from `/proc`.
     pub v6only: Option<bool>,
     /// Device from `SO_BINDTODEVICE`, if any.
     pub interface: Option<String>,
+    /// How the address is bound.
     pub bind_scope: BindScope,
+    /// Hosts other than this one can connect.
     pub exposed: bool,
     /// Shared between listeners with the same set (most listeners of a host have one of few).
     pub reachable_via: std::sync::Arc<[String]>,
     /// Shared between the listeners of the same processes.
     pub owners: std::sync::Arc<[Owner]>,
+    /// The judgment, with the policy applied.
     pub verdict: Verdict,
     /// Socket owner uid as the kernel records it.
     pub uid: u32,
+    /// The socket inode.
     pub inode: u64,
     /// Index (from 0) of the policy `[[allow]]` rule that allowed it.
     pub allowed_by: Option<usize>,
@@ -204,6 +227,7 @@ pub enum IdentifiedBy {
 pub struct ServiceInfo {
     /// Stable id from the service table, e.g. `postgresql`.
     pub id: String,
+    /// Display name.
     pub name: String,
     /// `process` (its executable or command line) or `port` (a well-known port only: lower
     /// confidence).
@@ -223,12 +247,16 @@ pub struct ServiceInfo {
 /// The `audit` JSON document (`docs/json.md`, version 1).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditReport {
+    /// The schema version (`docs/json.md`).
     pub version: u32,
+    /// Where the sockets were read from.
     pub source: SocketSourceKind,
+    /// Listeners, exposed first.
     pub listeners: Vec<Listener>,
     /// Unconnected UDP sockets on a wildcard address whose port the kernel chose from the
     /// ephemeral range: clients that sent a datagram, not services.
     pub udp_clients: Vec<Listener>,
+    /// What could not be read, and why.
     pub warnings: Vec<String>,
 }
 
@@ -240,6 +268,7 @@ pub const EXPLAIN_VERSION: u32 = 1;
 /// Where an explained address is assigned on this host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Assignment {
+    /// The interface.
     pub interface: String,
     /// The interface address and prefix that make this address local.
     pub via: String,
@@ -250,10 +279,12 @@ pub struct Assignment {
 /// One explained address.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AddressExplanation {
+    /// The address.
     pub address: IpAddr,
     /// For CIDR targets, the prefix length; `None` for a single address.
     pub prefix_len: Option<u8>,
     #[serde(flatten)]
+    /// What kind of address it is.
     pub class: AddressClass,
     /// Interfaces on this host that make the address local; empty when it is not local.
     pub assigned: Vec<Assignment>,
@@ -267,12 +298,17 @@ pub struct AddressExplanation {
 /// The `explain` JSON document (`docs/json.md`, version 1).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Explanation {
+    /// The schema version (`docs/json.md`).
     pub version: u32,
+    /// The target as given.
     pub target: String,
     /// The host name when the target was a name that had to be resolved.
     pub name: Option<String>,
+    /// The port, when given.
     pub port: Option<u16>,
+    /// One explanation per address.
     pub addresses: Vec<AddressExplanation>,
+    /// What could not be read, and why.
     pub warnings: Vec<String>,
 }
 
@@ -283,13 +319,18 @@ pub const DOCTOR_VERSION: u32 = 1;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CheckStatus {
+    /// Broken.
     Fail,
+    /// Works, with a caveat.
     Warn,
+    /// Could not run here.
     Skip,
+    /// Works.
     Pass,
 }
 
 impl CheckStatus {
+    /// The JSON name.
     pub fn as_str(self) -> &'static str {
         match self {
             CheckStatus::Fail => "fail",
@@ -305,6 +346,7 @@ impl CheckStatus {
 pub struct Check {
     /// Stable identifier, e.g. `loopback.ipv4-tcp`.
     pub id: CheckId,
+    /// Pass, warn, skip or fail.
     pub status: CheckStatus,
     /// One line.
     pub summary: String,
@@ -317,7 +359,9 @@ pub struct Check {
 /// The `doctor` JSON document (`docs/json.md`, version 1).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DoctorReport {
+    /// The schema version (`docs/json.md`).
     pub version: u32,
+    /// Every check, in a fixed order.
     pub checks: Vec<Check>,
     /// Wall time of the whole run.
     pub elapsed_ms: u64,
@@ -345,8 +389,11 @@ pub enum Severity {
 pub struct Finding {
     /// Stable code, e.g. `localhost-missing`.
     pub code: FindingCode,
+    /// How much it matters.
     pub severity: Severity,
+    /// One line.
     pub summary: String,
+    /// The change that removes it.
     pub fix: Option<String>,
 }
 
@@ -356,13 +403,16 @@ pub struct ResolveStep {
     /// `nsswitch`, `gai.conf`, `addrconfig`, `source`, `hosts-line`, `source-address`, `sort`,
     /// `result`.
     pub step: StepKind,
+    /// What happened at this step.
     pub detail: String,
 }
 
 /// The model's and the C library's answer for one address family.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FamilyAnswer {
+    /// What the model derives.
     pub addresses: Vec<IpAddr>,
+    /// What the C library returned.
     pub system: Vec<IpAddr>,
     /// Why the C library returned nothing, when it did not.
     pub system_error: Option<String>,
@@ -371,40 +421,58 @@ pub struct FamilyAnswer {
 /// The `resolve` JSON document (`docs/json.md`, version 1).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResolveReport {
+    /// The schema version (`docs/json.md`).
     pub version: u32,
+    /// The name looked up.
     pub name: String,
+    /// The port, when given.
     pub port: Option<u16>,
     /// The order the tool's model of glibc derives.
     pub addresses: Vec<IpAddr>,
     /// What `getaddrinfo(AF_UNSPEC, SOCK_STREAM, AI_ADDRCONFIG)` returned, each address once.
     pub system: Vec<IpAddr>,
+    /// Why the C library returned nothing.
     pub system_error: Option<String>,
     /// Whether the model covers every source that answered (false when a source it does not
     /// model, such as `dns`, would have to answer).
     pub model_complete: bool,
+    /// The `AF_INET` query.
     pub ipv4_only: FamilyAnswer,
+    /// The `AF_INET6` query.
     pub ipv6_only: FamilyAnswer,
+    /// How the answer came about.
     pub steps: Vec<ResolveStep>,
+    /// What it means.
     pub findings: Vec<Finding>,
 }
 
 /// One connection attempt of `probe`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Attempt {
+    /// The address tried.
     pub address: IpAddr,
+    /// The port.
     pub port: u16,
+    /// What happened.
     pub result: AttemptResult,
+    /// Time to connect, in milliseconds.
     pub time_ms: Option<f64>,
+    /// `--http`: the status code.
     pub http_status: Option<u16>,
+    /// `--http`: the status line.
     pub http_status_line: Option<String>,
+    /// Why it failed.
     pub detail: Option<String>,
 }
 
 /// What `probe` concludes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Diagnosis {
+    /// The conclusion.
     pub code: DiagnosisCode,
+    /// One paragraph.
     pub summary: String,
+    /// The change that fixes it.
     pub fix: Option<String>,
 }
 
@@ -447,12 +515,19 @@ impl AttemptResult {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DiagnosisCode {
+    /// Every address accepts.
     Ok,
+    /// Some addresses accept and others do not.
     Mismatch,
+    /// Every address refuses.
     Refused,
+    /// Packets are dropped.
     Filtered,
+    /// The name does not resolve.
     Unresolved,
+    /// `--http`: no reply came.
     NoResponse,
+    /// `--http`: the reply is not HTTP.
     NotHttp,
 }
 
@@ -537,10 +612,15 @@ impl ProbeReport {
 /// The `probe` JSON document (`docs/json.md`, version 1).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProbeReport {
+    /// The schema version (`docs/json.md`).
     pub version: u32,
+    /// The target as given.
     pub target: String,
+    /// TCP or UDP.
     pub proto: Proto,
+    /// One attempt per address, in the resolver's order.
     pub attempts: Vec<Attempt>,
+    /// What the attempts mean.
     pub diagnosis: Diagnosis,
     /// Listeners on this host on the probed port, whatever their address.
     pub listeners: Vec<Listener>,

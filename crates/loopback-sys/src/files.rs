@@ -70,6 +70,7 @@ fn too_large(path: &str, size: u64, limit: u64) -> SysError {
 
 /// Read at most `MAX_FILE_BYTES` from an open regular file; a file that grew past the limit
 /// while being read is refused too.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))] // the confined reader is Linux-only
 pub(crate) fn read_capped(file: impl Read, path: &str) -> Result<Vec<u8>, SysError> {
     read_capped_at(file, path, MAX_FILE_BYTES)
 }
@@ -102,8 +103,10 @@ pub fn read_bounded_up_to(path: &Path, limit: u64) -> Result<Vec<u8>, SysError> 
     let shown = path.display().to_string();
     let owned = path.to_owned();
     let name = shown.clone();
-    with_deadline(READ_DEADLINE, move || read_bounded_now(&owned, &name, limit))
-        .unwrap_or_else(|| Err(refused(&shown, "no answer within the read deadline")))
+    with_deadline(READ_DEADLINE, move || {
+        read_bounded_now(&owned, &name, limit)
+    })
+    .unwrap_or_else(|| Err(refused(&shown, "no answer within the read deadline")))
 }
 
 fn read_bounded_now(path: &Path, shown: &str, limit: u64) -> Result<Vec<u8>, SysError> {
@@ -129,6 +132,7 @@ fn read_bounded_now(path: &Path, shown: &str, limit: u64) -> Result<Vec<u8>, Sys
 }
 
 /// Refuse anything but a regular file of at most [`MAX_FILE_BYTES`], before any byte is read.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))] // the confined reader is Linux-only
 pub(crate) fn check_regular(meta: &std::fs::Metadata, shown: &str) -> Result<(), SysError> {
     check_regular_at(meta, shown, MAX_FILE_BYTES)
 }

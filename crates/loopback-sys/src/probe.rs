@@ -12,6 +12,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 /// What happened to a probe.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(missing_docs)] // each variant's doc says what its fields hold
 pub enum ProbeOutcome {
     /// The bytes (or the echo) came back.
     Ok { rtt: Duration },
@@ -30,11 +31,17 @@ pub enum ProbeOutcome {
 /// A stable name for the error kinds the doctor reasons about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKindName {
+    /// `EADDRNOTAVAIL`.
     AddrNotAvailable,
+    /// `ENETUNREACH`.
     NetworkUnreachable,
+    /// `EHOSTUNREACH`.
     HostUnreachable,
+    /// `ECONNREFUSED`.
     ConnectionRefused,
+    /// `EPERM` or `EACCES`.
     PermissionDenied,
+    /// Anything else.
     Other,
 }
 
@@ -147,6 +154,7 @@ pub fn source_address(dest: IpAddr) -> Option<IpAddr> {
 
 /// What an HTTP server said to `GET /`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(missing_docs)] // each variant's doc says what its fields hold
 pub enum HttpReply {
     /// A status line of the form `HTTP/x[.y] NNN [reason]`, as sent (at most
     /// [`MAX_STATUS_LINE`] bytes, invalid UTF-8 replaced).

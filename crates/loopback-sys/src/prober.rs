@@ -21,8 +21,12 @@ pub trait Prober: Send + Sync {
     /// A TCP connection attempt to `addr`, which someone else listens on.
     fn tcp_connect(&self, addr: SocketAddr, timeout: Duration) -> ProbeOutcome;
     /// Connect to `addr`, send `GET /` with `Host: host`, and read the status line.
-    fn http_get(&self, addr: SocketAddr, host: &str, timeout: Duration)
-        -> (ProbeOutcome, HttpReply);
+    fn http_get(
+        &self,
+        addr: SocketAddr,
+        host: &str,
+        timeout: Duration,
+    ) -> (ProbeOutcome, HttpReply);
     /// Send a datagram to `addr` and wait for any reply or an ICMP port-unreachable.
     fn udp_probe(&self, addr: SocketAddr, timeout: Duration) -> ProbeOutcome;
     /// What the C library's `getaddrinfo(name, SOCK_STREAM)` returns for `family`, with or
@@ -195,4 +199,3 @@ fn resolve_with_libc(host: &str) -> Result<Vec<IpAddr>, SysError> {
         .filter(|ip| seen.insert(*ip))
         .collect())
 }
-

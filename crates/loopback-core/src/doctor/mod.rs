@@ -25,12 +25,12 @@ mod checks;
 pub mod probes;
 mod state;
 
-pub use probes::{run_probes, Probes};
 use checks::config::{default_route_check, network_interface_check, route_localnet_check};
 use checks::localhost::{hosts_file_check, resolves_loopback_check};
 use checks::loopback::{interface_check, ipv4_address_check, ipv6_address_check};
 use checks::reach::reach_checks;
 use checks::traffic::{any_failed, echo_check, firewall_check, round_trip_check};
+pub use probes::{run_probes, Probes};
 use state::LoState;
 
 /// What to check.
@@ -112,12 +112,48 @@ pub fn judge(snap: &Snapshot, probes: &Probes) -> DoctorReport {
         interface_check(&snap.interfaces, &state),
         ipv4_address_check(lo, &state),
         ipv6_address_check(&state),
-        echo_check(kernel, CheckId::LoopbackIpv4Echo, Some(&probes.echo4), false, &state),
-        echo_check(kernel, CheckId::LoopbackIpv6Echo, probes.echo6.as_ref(), true, &state),
-        round_trip_check(CheckId::LoopbackIpv4Tcp, "TCP", Some(&probes.tcp4), false, &state),
-        round_trip_check(CheckId::LoopbackIpv6Tcp, "TCP", probes.tcp6.as_ref(), true, &state),
-        round_trip_check(CheckId::LoopbackIpv4Udp, "UDP", Some(&probes.udp4), false, &state),
-        round_trip_check(CheckId::LoopbackIpv6Udp, "UDP", probes.udp6.as_ref(), true, &state),
+        echo_check(
+            kernel,
+            CheckId::LoopbackIpv4Echo,
+            Some(&probes.echo4),
+            false,
+            &state,
+        ),
+        echo_check(
+            kernel,
+            CheckId::LoopbackIpv6Echo,
+            probes.echo6.as_ref(),
+            true,
+            &state,
+        ),
+        round_trip_check(
+            CheckId::LoopbackIpv4Tcp,
+            "TCP",
+            Some(&probes.tcp4),
+            false,
+            &state,
+        ),
+        round_trip_check(
+            CheckId::LoopbackIpv6Tcp,
+            "TCP",
+            probes.tcp6.as_ref(),
+            true,
+            &state,
+        ),
+        round_trip_check(
+            CheckId::LoopbackIpv4Udp,
+            "UDP",
+            Some(&probes.udp4),
+            false,
+            &state,
+        ),
+        round_trip_check(
+            CheckId::LoopbackIpv6Udp,
+            "UDP",
+            probes.udp6.as_ref(),
+            true,
+            &state,
+        ),
         firewall_check(&snap.firewall, probes, &state),
         route_localnet_check(kernel, snap.interface_list()),
         hosts_file_check(

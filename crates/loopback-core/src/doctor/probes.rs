@@ -86,10 +86,7 @@ fn reach_probe(sys: &dyn Prober, target: &str, t: Duration) -> ReachResult {
     let (port, resolved) = match crate::target::parse_host(target) {
         Err(e) => (None, Err(e.to_string())),
         Ok(Target::Addr(ip, port)) => (port, Ok(vec![ip])),
-        Ok(t) => (
-            t.port(),
-            sys.resolve(&t.host()).map_err(|e| e.to_string()),
-        ),
+        Ok(t) => (t.port(), sys.resolve(&t.host()).map_err(|e| e.to_string())),
     };
     let addrs = resolved.clone().unwrap_or_default();
     let (echo, tcp) = std::thread::scope(|s| {

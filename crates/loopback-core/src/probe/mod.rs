@@ -25,6 +25,7 @@ pub use diagnose::{describe_listener, judge, Tried};
 /// How to probe.
 #[derive(Debug, Clone)]
 pub struct ProbeOptions {
+    /// Deadline of each attempt.
     pub timeout: Duration,
     /// Send `GET /` and report the status line.
     pub http: bool,
@@ -47,12 +48,16 @@ impl Default for ProbeOptions {
 #[non_exhaustive]
 pub enum ProbeError {
     #[error(transparent)]
+    /// The target does not follow the grammar.
     BadTarget(#[from] TargetError),
     #[error("--http and --udp cannot be combined")]
+    /// `--http` over UDP.
     HttpOverUdp,
     #[error(transparent)]
+    /// The system could not be read.
     Sys(#[from] SysError),
     #[error("cannot judge the attempts without {0}")]
+    /// The snapshot lacks a part the diagnosis needs.
     Missing(#[from] MissingPart),
 }
 
@@ -224,7 +229,14 @@ mod tests {
         );
         sys.add_socket(Proto::Tcp, "127.0.0.1", 3000, None, 5);
         sys.connect_ok.push("127.0.0.1:3000".parse().expect("sa"));
-        let r = run(&sys, &sys, "localhost:3000", &ProbeOptions::default(), &Timings::new()).expect("probe");
+        let r = run(
+            &sys,
+            &sys,
+            "localhost:3000",
+            &ProbeOptions::default(),
+            &Timings::new(),
+        )
+        .expect("probe");
         assert_eq!(r.diagnosis.code, "mismatch");
         assert!(
             r.diagnosis.summary.contains("only the first address (::1)"),
@@ -248,7 +260,14 @@ mod tests {
         sys.names
             .insert("localhost".into(), vec!["127.0.0.1".parse().expect("ip")]);
         sys.add_socket(Proto::Tcp, "::1", 4000, Some(true), 6);
-        let r = run(&sys, &sys, "localhost:4000", &ProbeOptions::default(), &Timings::new()).expect("probe");
+        let r = run(
+            &sys,
+            &sys,
+            "localhost:4000",
+            &ProbeOptions::default(),
+            &Timings::new(),
+        )
+        .expect("probe");
         assert_eq!(r.diagnosis.code, "refused");
         assert!(
             r.diagnosis.summary.contains("tcp [::1]:4000"),
@@ -265,7 +284,14 @@ mod tests {
     #[test]
     fn unresolved() {
         let sys = FakeSystem::lan();
-        let r = run(&sys, &sys, "nope.test:80", &ProbeOptions::default(), &Timings::new()).expect("probe");
+        let r = run(
+            &sys,
+            &sys,
+            "nope.test:80",
+            &ProbeOptions::default(),
+            &Timings::new(),
+        )
+        .expect("probe");
         assert_eq!(r.diagnosis.code, "unresolved");
         assert!(r.attempts.is_empty());
     }
@@ -300,7 +326,14 @@ mod service_tests {
             "/proc/40/root/srv/pg/postgresql.conf".into(),
             b"listen_addresses = '127.0.0.1'\n".to_vec(),
         );
-        let r = run(&sys, &sys, "localhost:5432", &ProbeOptions::default(), &Timings::new()).expect("probe");
+        let r = run(
+            &sys,
+            &sys,
+            "localhost:5432",
+            &ProbeOptions::default(),
+            &Timings::new(),
+        )
+        .expect("probe");
         assert_eq!(r.diagnosis.code, "refused");
         assert!(
             r.diagnosis

@@ -13,21 +13,27 @@ use crate::snapshot::Snapshot;
 pub struct LocalAddr {
     /// IPv4 addresses are kept as IPv4 here and mapped when looked up.
     pub addr: IpAddr,
+    /// Its prefix length.
     pub prefix_len: u8,
+    /// Its interface index.
     pub index: u32,
+    /// Its IFA flags (IPv6 only).
     pub flags: u32,
 }
 
 /// What `__check_pf` learns from the namespace's addresses.
 #[derive(Debug, Clone, Default)]
 pub struct AddrConfig {
+    /// An IPv4 address other than exactly 127.0.0.1 exists.
     pub seen_v4: bool,
+    /// An IPv6 address other than `::1` exists.
     pub seen_v6: bool,
     /// Per-address data, which glibc keeps only when it saw IPv6.
     pub in6ai: Vec<LocalAddr>,
 }
 
 impl AddrConfig {
+    /// What `__check_pf` concludes from these addresses.
     pub fn from_locals(locals: Vec<LocalAddr>) -> AddrConfig {
         let seen_v4 = locals
             .iter()
@@ -47,7 +53,6 @@ impl AddrConfig {
         self.in6ai.iter().find(|l| as_v6(l.addr) == want)
     }
 }
-
 
 /// The namespace's addresses: IPv4 from the interfaces, IPv6 with the IFA flags glibc reads,
 /// falling back to the interfaces' IPv6 addresses when the flags were not captured.

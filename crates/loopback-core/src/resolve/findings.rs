@@ -1,12 +1,10 @@
 //! What a resolution means for the people who rely on it: the findings, each with a code
 //! scripts can match (`FindingCode`).
 
-use std::net::IpAddr;
-
 use loopback_model::{Finding, FindingCode, ResolveReport, Severity};
 
-use super::nss::Inputs;
 use super::list;
+use super::nss::Inputs;
 use crate::audit::{audit, AuditOptions};
 use crate::classify::is_loopback;
 use crate::explain::accepts;

@@ -11,8 +11,11 @@ use super::addrconfig::{IFA_F_DEPRECATED, IFA_F_HOMEADDRESS, IFA_F_OPTIMISTIC};
 /// The sorting tables in glibc's matching order.
 #[derive(Debug, Clone)]
 pub struct Tables {
+    /// The label table.
     pub labels: Vec<PrefixEntry>,
+    /// The precedence table.
     pub precedence: Vec<PrefixEntry>,
+    /// The IPv4 scope table (`scopev4`).
     pub scopes: Vec<ScopeEntry>,
 }
 
@@ -138,10 +141,12 @@ pub fn scope(ip: IpAddr, t: &Tables) -> i32 {
     }
 }
 
+/// glibc's `get_label`.
 pub fn label(ip: IpAddr, t: &Tables) -> i32 {
     match_prefix(ip, &t.labels, i32::MAX)
 }
 
+/// glibc's `get_precedence`.
 pub fn precedence(ip: IpAddr, t: &Tables) -> i32 {
     match_prefix(ip, &t.precedence, 0)
 }
@@ -149,13 +154,17 @@ pub fn precedence(ip: IpAddr, t: &Tables) -> i32 {
 /// One destination with what the sort knows about it.
 #[derive(Debug, Clone)]
 pub struct Dest {
+    /// The destination.
     pub addr: IpAddr,
+    /// Its position in the answer before sorting.
     pub idx: usize,
+    /// The source address the route picks, if reachable.
     pub source: Option<IpAddr>,
+    /// The source's IFA flags.
     pub flags: u32,
+    /// The source's prefix length.
     pub prefix_len: u8,
 }
-
 
 /// glibc's `fls`: leading zero bits of a 32-bit word (32 for zero).
 fn fls(x: u32) -> u32 {

@@ -82,12 +82,17 @@ pub fn capture_files(
         // observation), so each pair is identified once.
         let mut done: HashSet<(&[u32], u16)> = HashSet::new();
         for sock in sockets {
-            let pids = owners.holders.get(&sock.inode).map_or(&[][..], Vec::as_slice);
+            let pids = owners
+                .holders
+                .get(&sock.inode)
+                .map_or(&[][..], Vec::as_slice);
             if pids.is_empty() || !done.insert((pids, sock.port)) {
                 continue;
             }
-            let procs: Vec<&ProcessInfo> =
-                pids.iter().filter_map(|p| owners.processes.get(p)).collect();
+            let procs: Vec<&ProcessInfo> = pids
+                .iter()
+                .filter_map(|p| owners.processes.get(p))
+                .collect();
             let _ = ident.identify(&procs, sock.port, sock.address);
         }
     }
@@ -97,7 +102,9 @@ pub fn capture_files(
 /// Everything identified about one listener's service.
 #[derive(Debug, Clone)]
 pub struct Identified {
+    /// What was found.
     pub info: Arc<ServiceInfo>,
+    /// The exact change that binds it to loopback.
     pub fix: Arc<str>,
 }
 

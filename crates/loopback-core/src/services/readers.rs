@@ -112,7 +112,6 @@ pub fn yaml_value(text: &str, dotted: &str) -> Option<(String, usize)> {
     found
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

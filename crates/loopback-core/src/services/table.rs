@@ -12,11 +12,17 @@ const TABLE: &str = include_str!("../../data/services.toml");
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Reader {
+    /// `postgresql.conf`, with `postgresql.auto.conf` winning.
     Postgresql,
+    /// A `key value` directive file.
     Directive,
+    /// nginx `listen` directives.
     Nginx,
+    /// An INI section.
     Ini,
+    /// A dotted YAML key.
     Yaml,
+    /// Command-line flags only.
     Args,
 }
 
@@ -24,30 +30,48 @@ pub enum Reader {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceDef {
+    /// Stable id.
     pub id: String,
+    /// Display name.
     pub name: String,
+    /// Process names (`comm` or argv[0]) that run it.
     pub processes: Vec<String>,
     #[serde(default)]
+    /// An argument that must appear too (interpreters).
     pub args_contain: Option<String>,
+    /// Its well-known ports.
     pub ports: Vec<u16>,
+    /// The setting that controls the bind address.
     pub setting: String,
+    /// That setting's default.
     pub default: String,
+    /// How the setting is read.
     pub reader: Reader,
     #[serde(default)]
+    /// The key in the configuration file.
     pub key: Option<String>,
     #[serde(default)]
+    /// The INI section holding it.
     pub section: Option<String>,
+    /// Flags that set the bind address.
     pub flags: Vec<String>,
+    /// Flags that name the configuration file.
     pub config_flags: Vec<String>,
     #[serde(default)]
+    /// Flags that name the configuration directory.
     pub config_dir_flags: Vec<String>,
     #[serde(default)]
+    /// The file inside that directory.
     pub config_dir_file: Option<String>,
+    /// Packaged configuration paths to try.
     pub config_paths: Vec<String>,
     #[serde(default)]
+    /// The key that sets the port in a packaged file.
     pub port_key: Option<String>,
     #[serde(default)]
+    /// The port when that key is absent.
     pub default_port: Option<u16>,
+    /// The fix, with `{config}`, `{port}` and `{current}` filled in.
     pub fix: String,
 }
 
@@ -90,7 +114,6 @@ pub(crate) fn matches(def: &ServiceDef, p: &ProcessInfo) -> bool {
             .as_ref()
             .is_none_or(|needle| w.iter().skip(1).any(|a| a.contains(needle.as_str())))
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -6,8 +6,7 @@ use std::path::Path;
 use loopback_sys::SystemView;
 
 use super::{
-    FileCapture, Owners, Part, Parts, Request, ResolverFiles, ResolverPaths, Snapshot,
-    SNAPSHOT_VERSION,
+    FileCapture, Owners, Part, Request, ResolverFiles, ResolverPaths, Snapshot, SNAPSHOT_VERSION,
 };
 use crate::services;
 
@@ -104,6 +103,7 @@ fn resolver_files(sys: &dyn SystemView, paths: &ResolverPaths) -> ResolverFiles 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::snapshot::Parts;
     use crate::testing::FakeSystem;
 
     #[test]
@@ -136,7 +136,7 @@ mod tests {
 
     #[test]
     fn a_failed_part_says_why() {
-        let mut sys = FakeSystem::default();
+        let mut sys = FakeSystem::lan();
         sys.sockets_error = Some("netlink refused".into());
         let snap = capture(&sys, &Request::of(Parts::LISTENERS));
         let err = snap.sockets.get("sockets").unwrap_err();

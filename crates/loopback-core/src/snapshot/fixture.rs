@@ -30,8 +30,14 @@ pub(crate) fn system() -> FakeSystem {
             &["/usr/lib/postgresql/15/bin/postgres", "-D", "/srv/pg"],
         ),
     );
-    sys.add_owner(11, proc_(41, "redis-server", &["redis-server 127.0.0.1:6379"]));
-    sys.add_owner(12, proc_(42, "node", &["node", "server.js", "--token=s3cr3tvalue"]));
+    sys.add_owner(
+        11,
+        proc_(41, "redis-server", &["redis-server 127.0.0.1:6379"]),
+    );
+    sys.add_owner(
+        12,
+        proc_(42, "node", &["node", "server.js", "--token=s3cr3tvalue"]),
+    );
     sys.files.insert(
         "/proc/40/root/srv/pg/postgresql.conf".into(),
         b"listen_addresses = '*'\n".to_vec(),
@@ -62,7 +68,10 @@ mod tests {
     use super::*;
     use crate::snapshot::{capture, extend, Parts, Request, Snapshot};
 
-    const PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/snapshot-lan.json");
+    const PATH: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/snapshot-lan.json"
+    );
 
     #[test]
     fn the_fixture_file_is_what_the_fixture_system_captures() {

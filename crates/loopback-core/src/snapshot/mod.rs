@@ -12,14 +12,13 @@ use std::net::IpAddr;
 
 use loopback_model::Interface;
 use loopback_sys::{
-    DefaultRoutes, FirewallDump, Inet6Addr, KernelSettings, OwnerScan, SocketScan,
-    SourcePreference,
+    DefaultRoutes, FirewallDump, Inet6Addr, KernelSettings, OwnerScan, SocketScan, SourcePreference,
 };
 use serde::{Deserialize, Serialize};
 
 mod capture;
-#[cfg(any(test, feature = "test-util"))]
-pub(crate) mod fixture;
+#[cfg(test)]
+mod fixture;
 
 pub use capture::{capture, extend};
 

@@ -10,9 +10,9 @@ use std::time::Duration;
 use loopback_model::{BoundSocket, Interface, InterfaceAddress, SocketSourceKind};
 use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket, SocketAddr};
 
-use crate::parse::sock_diag::{decode_chunk, DumpError, DumpRequest};
 use crate::parse::if_inet6::parse_if_inet6;
 use crate::parse::route::{ipv4_default_routes, ipv6_default_routes};
+use crate::parse::sock_diag::{decode_chunk, DumpError, DumpRequest};
 use crate::parse::{procfs, procnet};
 use crate::{
     DefaultRoutes, FirewallDump, Inet6Addr, KernelSettings, OwnerScan, ProcessInfo, SocketScan,
@@ -32,7 +32,7 @@ pub struct LinuxSystem;
 impl LinuxSystem {
     /// The backend.
     pub fn new() -> Self {
-        Self::default()
+        LinuxSystem
     }
 }
 

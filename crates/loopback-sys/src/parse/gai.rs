@@ -10,24 +10,33 @@ use std::net::Ipv6Addr;
 /// `PREFIX/BITS -> VALUE` for labels and precedences.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PrefixEntry {
+    /// The prefix.
     pub prefix: Ipv6Addr,
+    /// Its length.
     pub bits: u8,
+    /// The label or precedence.
     pub value: i32,
 }
 
 /// An IPv4 scope entry: `ADDR/BITS -> SCOPE` (BITS 0-32).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ScopeEntry {
+    /// The IPv4 network, host order.
     pub addr: u32,
+    /// Its length.
     pub bits: u8,
+    /// The scope.
     pub scope: i32,
 }
 
 /// The tables a gai.conf sets; `None` means "glibc's default table".
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GaiConf {
+    /// `label` lines, replacing the built-in table when present.
     pub labels: Option<Vec<PrefixEntry>>,
+    /// `precedence` lines, replacing the built-in table when present.
     pub precedence: Option<Vec<PrefixEntry>>,
+    /// `scopev4` lines, replacing the built-in table when present.
     pub scopes: Option<Vec<ScopeEntry>>,
     /// 1-based numbers of lines with a known keyword that did not parse.
     pub skipped: Vec<usize>,

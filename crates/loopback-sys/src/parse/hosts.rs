@@ -11,6 +11,7 @@ use std::net::IpAddr;
 pub struct HostsEntry {
     /// 1-based line number.
     pub line: usize,
+    /// The address.
     pub address: IpAddr,
     /// Canonical name first, then aliases, as written.
     pub names: Vec<String>,
@@ -26,7 +27,9 @@ impl HostsEntry {
 /// A line that was skipped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SkippedLine {
+    /// The line number.
     pub line: usize,
+    /// Why it was skipped.
     pub reason: String,
 }
 

@@ -4,16 +4,23 @@ use std::net::Ipv6Addr;
 
 /// `IFA_F_OPTIMISTIC`, `IFA_F_HOMEADDRESS`, `IFA_F_DEPRECATED` (linux/if_addr.h).
 pub const IFA_F_OPTIMISTIC: u32 = 0x04;
+/// `IFA_F_HOMEADDRESS`.
 pub const IFA_F_HOMEADDRESS: u32 = 0x10;
+/// `IFA_F_DEPRECATED`.
 pub const IFA_F_DEPRECATED: u32 = 0x20;
 
 /// One IPv6 address.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Inet6Addr {
+    /// The address.
     pub address: Ipv6Addr,
+    /// Its interface index.
     pub ifindex: u32,
+    /// Its prefix length.
     pub prefix_len: u8,
+    /// Its IFA flags.
     pub flags: u32,
+    /// Its interface name.
     pub ifname: String,
 }
 

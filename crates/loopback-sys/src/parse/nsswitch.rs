@@ -7,6 +7,7 @@
 /// One source and the actions that follow it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Source {
+    /// The source (`files`, `dns`, ...).
     pub name: String,
     /// `(status, action)` pairs as written, lower-cased; `status` may start with `!`.
     pub actions: Vec<(String, String)>,
@@ -24,7 +25,9 @@ impl Source {
 /// The `hosts:` sources, and the 1-based line they came from (`None`: glibc's default).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostsLine {
+    /// The sources in order.
     pub sources: Vec<Source>,
+    /// The line of the `hosts:` entry; `None` when glibc's default applies.
     pub line: Option<usize>,
 }
 

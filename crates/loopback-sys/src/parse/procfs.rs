@@ -12,7 +12,9 @@ pub fn parse_status_euid(bytes: &[u8]) -> Option<u32> {
 /// The file-system identity of a process: what the kernel checks when it opens a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FsIds {
+    /// File-system uid.
     pub fsuid: u32,
+    /// File-system gid.
     pub fsgid: u32,
     /// Supplementary groups.
     pub groups: Vec<u32>,

@@ -13,7 +13,9 @@ use super::{TCP_CLOSE, TCP_LISTEN};
 /// A row that could not be read, with its 1-based line number.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BadRow {
+    /// The line number.
     pub line: usize,
+    /// Why it was skipped.
     pub reason: &'static str,
 }
 

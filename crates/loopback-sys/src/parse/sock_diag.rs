@@ -20,7 +20,9 @@ use super::{TCP_CLOSE, TCP_LISTEN};
 /// One dump request: a family and a protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DumpRequest {
+    /// TCP or UDP.
     pub proto: Proto,
+    /// IPv6 rather than IPv4.
     pub ipv6: bool,
 }
 

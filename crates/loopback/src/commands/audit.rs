@@ -6,8 +6,8 @@ use anyhow::Context;
 use loopback_core::audit::{audit, AuditOptions};
 use loopback_core::policy::Policy;
 use loopback_core::scope::{wildcard_stack, WildcardStack};
-use loopback_model::{AuditReport, IdentifiedBy, Listener, Verdict};
 use loopback_core::snapshot::{capture, Parts, Request};
+use loopback_model::{AuditReport, IdentifiedBy, Listener, Verdict};
 
 use super::Ctx;
 use crate::cli::AuditArgs;

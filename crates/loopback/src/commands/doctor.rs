@@ -41,7 +41,12 @@ pub fn render(report: &DoctorReport, style: Style) -> String {
         count(CheckStatus::Pass),
         report.elapsed_ms
     );
-    let width = report.checks.iter().map(|c| c.id.as_str().len()).max().unwrap_or(0);
+    let width = report
+        .checks
+        .iter()
+        .map(|c| c.id.as_str().len())
+        .max()
+        .unwrap_or(0);
     for status in [
         CheckStatus::Fail,
         CheckStatus::Warn,

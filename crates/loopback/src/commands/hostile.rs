@@ -195,7 +195,14 @@ fn explain_probe_doctor_resolve_escape_every_field() {
     assert_clean("doctor", &super::doctor::render(&d, PLAIN));
     assert_only_own_colours("doctor", &super::doctor::render(&d, COLOUR));
 
-    let r = resolve::run(&sys, &sys, "localhost", &ResolverPaths::default(), &Timings::new()).expect("resolve");
+    let r = resolve::run(
+        &sys,
+        &sys,
+        "localhost",
+        &ResolverPaths::default(),
+        &Timings::new(),
+    )
+    .expect("resolve");
     let (r, n) = hostile(&r);
     assert!(n > 3, "{n}");
     assert_clean("resolve", &super::resolve::render(&r, PLAIN));

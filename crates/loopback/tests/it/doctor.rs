@@ -290,7 +290,11 @@ fn lo_only_namespace_warns_about_the_network_and_sends_nothing_out() {
     let run = doctor(&ns, &[]);
     assert_eq!(run.status("network.interface"), CheckStatus::Warn);
     assert_eq!(run.status("network.default-route"), CheckStatus::Warn);
-    assert!(!run.report.checks.iter().any(|c| c.id.as_str().starts_with("reach.")));
+    assert!(!run
+        .report
+        .checks
+        .iter()
+        .any(|c| c.id.as_str().starts_with("reach.")));
     assert_eq!(run.code, Some(0));
 }
 

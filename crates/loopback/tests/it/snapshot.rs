@@ -34,7 +34,12 @@ fn a_snapshot_judged_outside_its_namespace_equals_the_command_run_inside() {
     let dir = TempDir::new("snapeq");
     let file = dir.path("snap.json");
     let out = ns.loopback(&["snapshot"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     std::fs::write(&file, &out.stdout).expect("write snapshot");
     let file_arg = file.to_string_lossy().into_owned();
 
@@ -55,10 +60,22 @@ fn a_snapshot_judged_outside_its_namespace_equals_the_command_run_inside() {
     );
     assert_eq!(outside, inside);
     // route_localnet is judged from the captured settings, not this host's.
-    let local = outside.listeners.iter().find(|l| l.port == 7102).expect("7102");
-    assert!(local.exposed, "route_localnet=1 on lan0 exposes 127.0.0.1: {local:?}");
+    let local = outside
+        .listeners
+        .iter()
+        .find(|l| l.port == 7102)
+        .expect("7102");
+    assert!(
+        local.exposed,
+        "route_localnet=1 on lan0 exposes 127.0.0.1: {local:?}"
+    );
 
-    for target in ["127.0.0.1:7102", "198.18.0.1:7104", "[::]:7103", "127.0.0.0/8"] {
+    for target in [
+        "127.0.0.1:7102",
+        "198.18.0.1:7104",
+        "[::]:7103",
+        "127.0.0.0/8",
+    ] {
         let inside: Explanation = json(&ns.loopback(&["explain", "--json", target]), target);
         let outside: Explanation = json(
             &Command::new(loopback_bin())
@@ -85,5 +102,8 @@ fn a_snapshot_file_that_is_not_one_is_an_error_that_changes_nothing() {
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("not a loopback snapshot") || err.contains("version"), "{err}");
+    assert!(
+        err.contains("not a loopback snapshot") || err.contains("version"),
+        "{err}"
+    );
 }

@@ -9,7 +9,10 @@ use loopback_sys::{DefaultRoutes, KernelSettings};
 use super::{check, CheckExt};
 use crate::snapshot::Part;
 
-pub(crate) fn route_localnet_check(kernel: Option<&KernelSettings>, interfaces: &[Interface]) -> Check {
+pub(crate) fn route_localnet_check(
+    kernel: Option<&KernelSettings>,
+    interfaces: &[Interface],
+) -> Check {
     let id = CheckId::LoopbackRouteLocalnet;
     let mut on = Vec::new();
     let mut read = 0;
