@@ -505,6 +505,33 @@ mod tests {
     }
 
     #[test]
+    fn redacting_twice_changes_nothing() {
+        // Snapshots hold redacted command lines and judgments redact again.
+        for row in examples_for_idempotence() {
+            let once = redact(&row);
+            assert_eq!(redact(&once), once, "{row:?}");
+        }
+    }
+
+    fn examples_for_idempotence() -> Vec<Vec<String>> {
+        let t = table();
+        let mut out = Vec::new();
+        let all = t
+            .name
+            .iter()
+            .flat_map(|r| &r.example)
+            .chain(t.scheme.iter().flat_map(|r| &r.example))
+            .chain(t.user_flag.iter().flat_map(|r| &r.example))
+            .chain(t.program.iter().flat_map(|r| &r.example))
+            .chain(t.shape.iter().flat_map(|r| &r.example));
+        for e in all {
+            let text = e.replace("{S}", "Zq8sEcretValue1");
+            out.push(text.split(' ').map(str::to_owned).collect());
+        }
+        out
+    }
+
+    #[test]
     fn the_table_parses_and_every_row_hides_its_example() {
         let t = table();
         assert!(t.name.len() >= 20, "{} name rows", t.name.len());

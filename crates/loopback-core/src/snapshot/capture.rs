@@ -80,6 +80,13 @@ pub fn extend(snap: &mut Snapshot, sys: &dyn SystemView, req: &Request) {
             _ => Part::Failed("the sockets or their owners could not be read".into()),
         };
     }
+    // Secrets never enter a snapshot: command lines are redacted once the service files they
+    // name have been read (redaction keeps paths, so judging the snapshot finds them again).
+    if let Part::Captured(owners) = &mut snap.owners {
+        for p in owners.scan.processes.values_mut() {
+            p.argv = crate::redact::redact(&p.argv);
+        }
+    }
     if want.firewall && !snap.firewall.is_requested() {
         snap.firewall = Part::Captured(sys.firewall());
     }
