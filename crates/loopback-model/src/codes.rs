@@ -1,5 +1,6 @@
 //! The closed sets whose names scripts match on: doctor check ids, resolve finding codes and
-//! resolve step kinds. Each is an enum whose JSON form is the documented string.
+//! step kinds, probe results and diagnoses, how a service was identified. Each is an enum whose
+//! JSON form is the documented string, written once in its `closed_set!` entry.
 
 /// An enum over a closed set of documented names: serde uses the name, `as_str` returns it,
 /// `ALL` lists every value, and it shows as and compares with its name.
@@ -128,6 +129,56 @@ closed_set! {
         Sort = "sort",
         /// The answer.
         Result = "result",
+    }
+}
+
+closed_set! {
+    /// How a service was identified.
+    IdentifiedBy {
+        /// From its process: name, `argv[0]` or interpreter arguments.
+        Process = "process",
+        /// From a well-known port only: a guess.
+        Port = "port",
+    }
+}
+
+closed_set! {
+    /// What happened to one `probe` attempt.
+    AttemptResult {
+        /// The connection was accepted (and, with `--http`, an HTTP status line came back).
+        Connected = "connected",
+        /// Reset or ICMP port-unreachable.
+        Refused = "refused",
+        /// No answer before the deadline.
+        Timeout = "timeout",
+        /// No route, or a local packet filter rejected it.
+        Unreachable = "unreachable",
+        /// Any other error.
+        Error = "error",
+        /// `--http`: connected, but no reply before the deadline or the server's close.
+        NoResponse = "no-response",
+        /// `--http`: the reply is not an HTTP status line.
+        NotHttp = "not-http",
+    }
+}
+
+closed_set! {
+    /// `probe`'s conclusion (`docs/json.md`).
+    DiagnosisCode {
+        /// Every address accepts.
+        Ok = "ok",
+        /// Some addresses accept and others do not.
+        Mismatch = "mismatch",
+        /// Every address refuses.
+        Refused = "refused",
+        /// Packets are dropped.
+        Filtered = "filtered",
+        /// The name does not resolve.
+        Unresolved = "unresolved",
+        /// `--http`: no reply came.
+        NoResponse = "no-response",
+        /// `--http`: the reply is not HTTP.
+        NotHttp = "not-http",
     }
 }
 

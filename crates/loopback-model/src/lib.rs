@@ -15,7 +15,7 @@ mod address;
 mod codes;
 
 pub use address::{AddressClass, AddressKind};
-pub use codes::{CheckId, FindingCode, StepKind};
+pub use codes::{AttemptResult, CheckId, DiagnosisCode, FindingCode, IdentifiedBy, StepKind};
 
 /// Transport protocol of a socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -210,16 +210,6 @@ pub struct Listener {
     pub service: Option<std::sync::Arc<ServiceInfo>>,
     /// For an exposed listener: the exact change that binds it to loopback.
     pub fix: Option<std::sync::Arc<str>>,
-}
-
-/// How a service was identified.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum IdentifiedBy {
-    /// From its process: name, `argv[0]` or interpreter arguments.
-    Process,
-    /// From a well-known port only: a guess.
-    Port,
 }
 
 /// The service behind a listener.
@@ -474,110 +464,6 @@ pub struct Diagnosis {
     pub summary: String,
     /// The change that fixes it.
     pub fix: Option<String>,
-}
-
-/// What happened to one `probe` attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum AttemptResult {
-    /// The connection was accepted (and, with `--http`, an HTTP status line came back).
-    Connected,
-    /// Reset or ICMP port-unreachable.
-    Refused,
-    /// No answer before the deadline.
-    Timeout,
-    /// No route, or a local packet filter rejected it.
-    Unreachable,
-    /// Any other error.
-    Error,
-    /// `--http`: connected, but no reply before the deadline or the server's close.
-    NoResponse,
-    /// `--http`: the reply is not an HTTP status line.
-    NotHttp,
-}
-
-impl AttemptResult {
-    /// The JSON name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AttemptResult::Connected => "connected",
-            AttemptResult::Refused => "refused",
-            AttemptResult::Timeout => "timeout",
-            AttemptResult::Unreachable => "unreachable",
-            AttemptResult::Error => "error",
-            AttemptResult::NoResponse => "no-response",
-            AttemptResult::NotHttp => "not-http",
-        }
-    }
-}
-
-/// `probe`'s conclusion (`docs/json.md`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum DiagnosisCode {
-    /// Every address accepts.
-    Ok,
-    /// Some addresses accept and others do not.
-    Mismatch,
-    /// Every address refuses.
-    Refused,
-    /// Packets are dropped.
-    Filtered,
-    /// The name does not resolve.
-    Unresolved,
-    /// `--http`: no reply came.
-    NoResponse,
-    /// `--http`: the reply is not HTTP.
-    NotHttp,
-}
-
-impl DiagnosisCode {
-    /// The JSON name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DiagnosisCode::Ok => "ok",
-            DiagnosisCode::Mismatch => "mismatch",
-            DiagnosisCode::Refused => "refused",
-            DiagnosisCode::Filtered => "filtered",
-            DiagnosisCode::Unresolved => "unresolved",
-            DiagnosisCode::NoResponse => "no-response",
-            DiagnosisCode::NotHttp => "not-http",
-        }
-    }
-}
-
-/// Show as, and compare with, the JSON name, so scripts' strings and tests read naturally.
-macro_rules! json_name {
-    ($t:ty) => {
-        impl std::fmt::Display for $t {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-        impl PartialEq<&str> for $t {
-            fn eq(&self, other: &&str) -> bool {
-                self.as_str() == *other
-            }
-        }
-        impl PartialEq<str> for $t {
-            fn eq(&self, other: &str) -> bool {
-                self.as_str() == other
-            }
-        }
-    };
-}
-json_name!(AttemptResult);
-json_name!(DiagnosisCode);
-json_name!(IdentifiedBy);
-
-impl IdentifiedBy {
-    /// The JSON name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IdentifiedBy::Process => "process",
-            IdentifiedBy::Port => "port",
-        }
-    }
 }
 
 impl AuditReport {

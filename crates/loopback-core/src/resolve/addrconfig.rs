@@ -58,12 +58,12 @@ impl AddrConfig {
 /// falling back to the interfaces' IPv6 addresses when the flags were not captured.
 pub fn local_addresses(snap: &Snapshot) -> Vec<LocalAddr> {
     let ifaces = snap.interface_list();
-    let mut out: Vec<LocalAddr> = ifaces
-        .iter()
-        .flat_map(|i| {
+    // One family of the interfaces' addresses, without flags.
+    let of_family = |v4: bool| {
+        ifaces.iter().flat_map(move |i| {
             i.addresses
                 .iter()
-                .filter(|a| a.address.is_ipv4())
+                .filter(move |a| a.address.is_ipv4() == v4)
                 .map(move |a| LocalAddr {
                     addr: a.address,
                     prefix_len: a.prefix_len,
@@ -71,7 +71,8 @@ pub fn local_addresses(snap: &Snapshot) -> Vec<LocalAddr> {
                     flags: 0,
                 })
         })
-        .collect();
+    };
+    let mut out: Vec<LocalAddr> = of_family(true).collect();
     match snap.ipv6_addresses.ok() {
         Some(v6) => out.extend(v6.iter().map(|r| LocalAddr {
             addr: IpAddr::V6(r.address),
@@ -79,17 +80,7 @@ pub fn local_addresses(snap: &Snapshot) -> Vec<LocalAddr> {
             index: r.ifindex,
             flags: r.flags,
         })),
-        None => out.extend(ifaces.iter().flat_map(|i| {
-            i.addresses
-                .iter()
-                .filter(|a| a.address.is_ipv6())
-                .map(move |a| LocalAddr {
-                    addr: a.address,
-                    prefix_len: a.prefix_len,
-                    index: i.index,
-                    flags: 0,
-                })
-        })),
+        None => out.extend(of_family(false)),
     }
     out
 }

@@ -65,6 +65,16 @@ fn cause(outcome: &ProbeOutcome, v6: bool, state: &LoState) -> (String, String) 
     }
 }
 
+/// A probe over IPv6 that did not run because IPv6 is off.
+fn ipv6_off(id: CheckId, state: &LoState) -> Check {
+    check(
+        id,
+        CheckStatus::Skip,
+        format!("IPv6 is off on {}", state.name),
+    )
+    .evidence("see loopback.ipv6-address")
+}
+
 pub(crate) fn echo_check(
     kernel: Option<&KernelSettings>,
     id: CheckId,
@@ -74,12 +84,7 @@ pub(crate) fn echo_check(
 ) -> Check {
     let addr = if v6 { "::1" } else { "127.0.0.1" };
     let Some(outcome) = outcome else {
-        return check(
-            id,
-            CheckStatus::Skip,
-            format!("IPv6 is off on {}", state.name),
-        )
-        .evidence("see loopback.ipv6-address");
+        return ipv6_off(id, state);
     };
     match outcome {
         ProbeOutcome::Ok { rtt } => check(id, CheckStatus::Pass, format!("echo reply from {addr} in {}", ms(*rtt))),
@@ -123,12 +128,7 @@ pub(crate) fn round_trip_check(
 ) -> Check {
     let addr = if v6 { "::1" } else { "127.0.0.1" };
     let Some(outcome) = outcome else {
-        return check(
-            id,
-            CheckStatus::Skip,
-            format!("IPv6 is off on {}", state.name),
-        )
-        .evidence("see loopback.ipv6-address");
+        return ipv6_off(id, state);
     };
     match outcome {
         ProbeOutcome::Ok { rtt } => check(
