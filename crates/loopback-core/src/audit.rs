@@ -13,7 +13,7 @@ use crate::policy::Policy;
 use crate::redact::redact_argv;
 use crate::scope::{bind_scope, reach, Links};
 use crate::services::Identifier;
-use crate::snapshot::{MissingPart, Part, ServiceFiles, Snapshot};
+use crate::snapshot::{MissingPart, Owners, Part, ServiceFiles, Snapshot};
 
 /// How to judge the listeners.
 #[derive(Debug, Clone, Default)]
@@ -48,22 +48,25 @@ pub fn audit(snap: &Snapshot, options: &AuditOptions) -> Result<AuditReport, Mis
     let mut warnings = scan.warnings.clone();
     let source = scan.source.unwrap_or(SocketSourceKind::Netlink);
 
-    let no_owners;
-    let (owners, users) = match &snap.owners {
-        Part::Captured(o) => (&o.scan, &o.users),
+    // Without the owners part, no owner is known, and the reason is the part's.
+    let fallback;
+    let Owners {
+        scan: owners,
+        users,
+    } = match &snap.owners {
+        Part::Captured(o) => o,
         other => {
-            let why = match other {
-                Part::Failed(why) => why.clone(),
-                _ => "owners were not captured".to_owned(),
-            };
-            no_owners = (
-                OwnerScan {
-                    unavailable: Some(why),
+            fallback = Owners {
+                scan: OwnerScan {
+                    unavailable: Some(match other {
+                        Part::Failed(why) => why.clone(),
+                        _ => "owners were not captured".to_owned(),
+                    }),
                     ..OwnerScan::default()
                 },
-                HashMap::new(),
-            );
-            (&no_owners.0, &no_owners.1)
+                users: HashMap::new(),
+            };
+            &fallback
         }
     };
     let privileged = snap.effective_uid == Some(0);

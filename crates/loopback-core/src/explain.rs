@@ -48,15 +48,25 @@ pub fn run(
     text: &str,
     timings: &Timings,
 ) -> Result<Explanation, ExplainError> {
-    let target = crate::target::parse(text)?;
-    let resolved = timings.time("resolve", || match &target {
-        Target::Host(host, _) => prober.resolve(host),
-        _ => Ok(Vec::new()),
-    })?;
+    let (target, resolved) = timings.time("resolve", || resolve_target(prober, text))?;
     let snap = timings.time("capture", || {
         crate::snapshot::capture(sys, &Request::of(parts_for(&target)))
     });
     Ok(timings.time("judge", || explain(&snap, text, &target, &resolved))?)
+}
+
+/// Parse `text` and, when it names a host, resolve it with `prober` (addresses in the
+/// resolver's order; none for an address or a network).
+pub fn resolve_target(
+    prober: &dyn Prober,
+    text: &str,
+) -> Result<(Target, Vec<IpAddr>), ExplainError> {
+    let target = crate::target::parse(text)?;
+    let resolved = match &target {
+        Target::Host(host, _) => prober.resolve(host)?,
+        _ => Vec::new(),
+    };
+    Ok((target, resolved))
 }
 
 /// Explain `target` (given as `text`) on a snapshot; `resolved` holds the addresses a host

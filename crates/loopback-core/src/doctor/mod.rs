@@ -81,10 +81,8 @@ pub fn run(
     let mut snap = timings.time("capture", || {
         crate::snapshot::capture(sys, &request(options))
     });
-    let state = LoState::of(&snap);
-    let probes = timings.time("probes", || {
-        run_probes(prober, options, state.ipv6 == Ipv6State::On)
-    });
+    let ipv6_on = crate::localhost::ipv6_state(&snap) == Ipv6State::On;
+    let probes = timings.time("probes", || run_probes(prober, options, ipv6_on));
     if any_failed(&probes) {
         timings.time("capture firewall", || {
             crate::snapshot::extend(

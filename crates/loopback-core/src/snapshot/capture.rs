@@ -13,10 +13,7 @@ use crate::services;
 /// Capture the parts `req` asks for. Nothing is cached between calls: a long-running process
 /// captures again for fresh data.
 pub fn capture(sys: &dyn SystemView, req: &Request) -> Snapshot {
-    let mut snap = Snapshot {
-        version: SNAPSHOT_VERSION,
-        ..Snapshot::default()
-    };
+    let mut snap = Snapshot::default();
     extend(&mut snap, sys, req);
     snap
 }
@@ -63,7 +60,8 @@ pub fn extend(snap: &mut Snapshot, sys: &dyn SystemView, req: &Request) {
                     .filter(|i| *i != 0)
                     .collect();
                 let owners = sys.owners(&inodes);
-                let users = sys.user_names(&Snapshot::owner_uids(&owners));
+                let uids: HashSet<u32> = owners.processes.values().filter_map(|p| p.euid).collect();
+                let users = sys.user_names(&uids);
                 Part::Captured(Owners {
                     scan: owners,
                     users,

@@ -7,7 +7,7 @@
 //! judgment can say exactly what it could not see. A judgment that wants more asks for another
 //! part; it never reaches for the system.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
 use loopback_model::Interface;
@@ -287,10 +287,5 @@ impl Snapshot {
     /// The interfaces, or none.
     pub fn interface_list(&self) -> &[Interface] {
         self.interfaces.ok().map_or(&[], Vec::as_slice)
-    }
-
-    /// The uids of the captured owners.
-    pub(crate) fn owner_uids(scan: &OwnerScan) -> HashSet<u32> {
-        scan.processes.values().filter_map(|p| p.euid).collect()
     }
 }

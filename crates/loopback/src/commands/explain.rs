@@ -2,7 +2,6 @@
 
 use anyhow::Context;
 use loopback_core::explain;
-use loopback_core::target::Target;
 use loopback_model::Explanation;
 
 use super::Ctx;
@@ -23,11 +22,8 @@ pub fn run(ctx: &Ctx, args: &ExplainArgs) -> anyhow::Result<ExitStatus> {
         .with_context(what)?,
         Some(path) => {
             let snap = super::load_snapshot(path)?;
-            let target = loopback_core::target::parse(&args.target).with_context(what)?;
-            let resolved = match &target {
-                Target::Host(host, _) => ctx.prober.resolve(host).with_context(what)?,
-                _ => Vec::new(),
-            };
+            let (target, resolved) =
+                explain::resolve_target(ctx.prober.as_ref(), &args.target).with_context(what)?;
             explain::explain(&snap, &args.target, &target, &resolved).with_context(what)?
         }
     };

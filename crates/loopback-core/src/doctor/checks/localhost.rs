@@ -61,7 +61,7 @@ pub(crate) fn hosts_file_check(hosts: Option<&FileCapture>, ipv6_on: bool) -> Ch
         return check(id, CheckStatus::Fail, format!("{path} has no entry for localhost: look-ups go on to the next source in nsswitch.conf, often DNS"))
             .fix(add_lines);
     }
-    if has_v4 && (has_v6 || !ipv6_on) {
+    if has_v4 && !lines.lacks_v6(ipv6_on) {
         if !has_v6 {
             evidence.push("IPv6 is off, so no ::1 entry is needed".into());
         }

@@ -156,20 +156,21 @@ pub(crate) fn round_trip_check(
 /// Whether any loopback probe failed in a way a packet filter explains: then the ruleset is
 /// worth capturing.
 pub(crate) fn any_failed(p: &Probes) -> bool {
+    failed_loopback_probes(p) > 0
+}
+
+/// How many loopback probes (echo, TCP, UDP, both families) timed out or were refused.
+fn failed_loopback_probes(p: &Probes) -> usize {
     [&p.echo4, &p.tcp4, &p.udp4]
         .into_iter()
         .chain([&p.echo6, &p.tcp6, &p.udp6].into_iter().flatten())
-        .any(|o| matches!(o, ProbeOutcome::Timeout { .. } | ProbeOutcome::Error { .. }))
+        .filter(|o| matches!(o, ProbeOutcome::Timeout { .. } | ProbeOutcome::Error { .. }))
+        .count()
 }
 
 pub(crate) fn firewall_check(firewall: &Part<FirewallDump>, p: &Probes, state: &LoState) -> Check {
     let id = CheckId::LoopbackFirewall;
-    let v4 = [&p.echo4, &p.tcp4, &p.udp4];
-    let v6: Vec<&ProbeOutcome> = [&p.echo6, &p.tcp6, &p.udp6].into_iter().flatten().collect();
-    let failed =
-        |o: &ProbeOutcome| matches!(o, ProbeOutcome::Timeout { .. } | ProbeOutcome::Error { .. });
-    let v4_failed = v4.iter().filter(|o| failed(o)).count();
-    let v6_failed = v6.iter().filter(|o| failed(o)).count();
+    let failed = failed_loopback_probes(p);
     if !(state.healthy_for(false) && (state.ipv6 != Ipv6State::On || state.healthy_for(true))) {
         return check(
             id,
@@ -178,7 +179,7 @@ pub(crate) fn firewall_check(firewall: &Part<FirewallDump>, p: &Probes, state: &
         )
         .evidence("see loopback.interface and the address checks");
     }
-    if v4_failed + v6_failed == 0 {
+    if failed == 0 {
         return check(
             id,
             CheckStatus::Pass,
@@ -191,7 +192,7 @@ pub(crate) fn firewall_check(firewall: &Part<FirewallDump>, p: &Probes, state: &
         CheckStatus::Fail,
         format!(
             "{} of the loopback round trips fail while lo and its addresses are fine: a packet filter drops or rejects loopback traffic",
-            v4_failed + v6_failed
+            failed
         ),
     );
     let no_dump = FirewallDump::default();
