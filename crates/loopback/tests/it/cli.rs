@@ -63,3 +63,26 @@ fn broken_pipe_exits_0() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn timings_go_to_stderr_phase_by_phase_and_leave_stdout_alone() {
+    let run = |extra: &[&str]| {
+        Command::new(loopback_bin())
+            .args(extra)
+            .args(["explain", "--json", "127.0.0.1"])
+            .output()
+            .expect("run")
+    };
+    let plain = run(&[]);
+    let timed = run(&["--timings"]);
+    assert_eq!(timed.status.code(), Some(0));
+    assert_eq!(timed.stdout, plain.stdout, "stdout is data only");
+    assert!(plain.stderr.is_empty());
+    let err = String::from_utf8_lossy(&timed.stderr);
+    let phases: Vec<&str> = err
+        .lines()
+        .filter_map(|l| l.strip_prefix("loopback: timing: "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(phases, ["resolve", "capture", "judge", "total"], "{err}");
+}

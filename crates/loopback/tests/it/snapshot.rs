@@ -107,3 +107,30 @@ fn a_snapshot_file_that_is_not_one_is_an_error_that_changes_nothing() {
         "{err}"
     );
 }
+
+#[test]
+#[ignore = "needs root and network namespaces: ./scripts/test runs it"]
+fn the_ruleset_is_captured_only_when_asked_for() {
+    require_root();
+    let ns = Netns::new("snapfw");
+    let part = |args: &[&str]| {
+        let out = ns.loopback(args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("snapshot JSON");
+        v["firewall"].clone()
+    };
+    assert_eq!(part(&["snapshot"]), serde_json::json!("not_captured"));
+    let fw = part(&["snapshot", "--firewall"]);
+    let rulesets = fw["captured"]["rulesets"]
+        .as_array()
+        .expect("captured rulesets");
+    assert!(
+        rulesets.iter().any(|r| r["tool"] == "nft"),
+        "nft is installed by scripts/test: {fw}"
+    );
+}
