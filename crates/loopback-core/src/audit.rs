@@ -298,6 +298,7 @@ mod tests {
                 comm: "postgres".into(),
                 euid: Some(105),
                 argv: vec!["postgres".into(), "-D".into(), "/var/lib/pg".into()],
+                cgroup: None,
             },
         );
         sys.add_owner(
@@ -307,6 +308,7 @@ mod tests {
                 comm: "postgres".into(),
                 euid: Some(105),
                 argv: vec!["postgres: walwriter".into()],
+                cgroup: None,
             },
         );
         sys.add_owner(
@@ -316,6 +318,7 @@ mod tests {
                 comm: "sshd".into(),
                 euid: Some(0),
                 argv: vec!["/usr/sbin/sshd".into(), "-D".into()],
+                cgroup: None,
             },
         );
         sys.add_owner(
@@ -329,6 +332,7 @@ mod tests {
                     "--requirepass".into(),
                     "hunter2".into(),
                 ],
+                cgroup: None,
             },
         );
         let policy = Policy::parse("[[allow]]\nport = 22\nprocess = \"sshd\"\n").expect("policy");

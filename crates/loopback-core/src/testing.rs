@@ -13,9 +13,12 @@ use std::time::Duration;
 
 use loopback_sys::probe::HttpReply;
 use loopback_sys::{
-    DefaultRoutes, FirewallDump, Inet6Addr, KernelSettings, OwnerScan, ProbeOutcome, Prober,
-    ProcessInfo, SocketScan, SourcePreference, SysError, SystemView,
+    DefaultRoutes, FirewallDump, Inet6Addr, KernelSettings, NamespaceScan, NetnsEntry, NetnsTarget,
+    OwnerScan, ProbeOutcome, Prober, ProcessInfo, SocketScan, SourcePreference, SysError, SystemView,
 };
+
+/// The inode of the fixture's one network namespace (the usual initial namespace's).
+pub const FAKE_NETNS: u64 = 4_026_531_840;
 
 /// A system made of fixtures.
 #[derive(Debug)]
@@ -235,6 +238,35 @@ impl SystemView for FakeSystem {
     }
     fn firewall(&self) -> FirewallDump {
         self.firewall.clone()
+    }
+    fn namespaces(&self) -> NamespaceScan {
+        let mut pids: Vec<u32> = self.holders.values().flatten().map(|p| p.pid).collect();
+        pids.sort_unstable();
+        pids.dedup();
+        NamespaceScan {
+            namespaces: vec![NetnsEntry {
+                inode: FAKE_NETNS,
+                pids,
+                current: true,
+                ..NetnsEntry::default()
+            }],
+            warnings: Vec::new(),
+        }
+    }
+    fn current_netns(&self) -> Option<u64> {
+        Some(FAKE_NETNS)
+    }
+    fn netns_inode(&self, _: &NetnsTarget) -> Result<u64, SysError> {
+        Ok(FAKE_NETNS)
+    }
+    fn in_netns(
+        &self,
+        _: &NetnsTarget,
+        _: Option<u64>,
+        job: &mut (dyn FnMut() + Send),
+    ) -> Result<(), SysError> {
+        job();
+        Ok(())
     }
     fn route_source(&self, dest: IpAddr) -> Option<IpAddr> {
         if dest.is_loopback() {

@@ -77,6 +77,10 @@ pub struct ProcessInfo {
     pub euid: Option<u32>,
     /// `/proc/PID/cmdline`, split on NUL; empty for kernel threads and zombies.
     pub argv: Vec<String>,
+    /// Its control group (`/proc/PID/cgroup`, the unified hierarchy's path), which names its
+    /// systemd unit or container.
+    #[serde(default)]
+    pub cgroup: Option<String>,
 }
 
 /// Which processes hold which socket inodes.
@@ -93,6 +97,80 @@ pub struct OwnerScan {
     /// Processes whose command line or status could not be read within the deadline.
     pub stalled: Vec<u32>,
 }
+
+/// A network namespace found on this host.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetnsEntry {
+    /// Its inode (what `stat -L -c %i /proc/PID/ns/net` prints): the namespace's identity.
+    pub inode: u64,
+    /// Its names under `/run/netns` (`ip netns`).
+    pub names: Vec<String>,
+    /// Where it is bind-mounted (`/run/netns/NAME`, `/run/docker/netns/ID`, ...).
+    pub mounts: Vec<String>,
+    /// The processes in it, in pid order.
+    pub pids: Vec<u32>,
+    /// The control group of its first process, which names its container when it has one.
+    pub cgroup: Option<String>,
+    /// It is the namespace the capture runs in.
+    pub current: bool,
+}
+
+/// Every network namespace that could be found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamespaceScan {
+    /// By inode.
+    pub namespaces: Vec<NetnsEntry>,
+    /// What could not be looked at, and what would let it be.
+    pub warnings: Vec<String>,
+}
+
+/// A network namespace named by a user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NetnsTarget {
+    /// A name under `/run/netns`.
+    Name(String),
+    /// A process's namespace.
+    Pid(u32),
+    /// A namespace file (a bind mount, or `/proc/PID/ns/net`).
+    Path(PathBuf),
+}
+
+impl NetnsTarget {
+    /// `NAME`, `PID` or a path (anything with a `/`), as `--netns` takes them.
+    pub fn parse(text: &str) -> Result<NetnsTarget, String> {
+        if text.is_empty() {
+            return Err("an empty network namespace name".into());
+        }
+        if text.contains('/') {
+            return Ok(NetnsTarget::Path(PathBuf::from(text)));
+        }
+        if text.bytes().all(|b| b.is_ascii_digit()) {
+            return text
+                .parse()
+                .map(NetnsTarget::Pid)
+                .map_err(|_| format!("{text}: not a process id"));
+        }
+        if text == "." || text == ".." {
+            return Err(format!("{text}: not a namespace name"));
+        }
+        Ok(NetnsTarget::Name(text.to_owned()))
+    }
+}
+
+impl std::fmt::Display for NetnsTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NetnsTarget::Name(n) => write!(f, "network namespace {n}"),
+            NetnsTarget::Pid(p) => write!(f, "the network namespace of pid {p}"),
+            NetnsTarget::Path(p) => write!(f, "the network namespace at {}", p.display()),
+        }
+    }
+}
+
+/// The capability that lets a process enter another network namespace.
+pub const NETNS_PRIVILEGE_HINT: &str =
+    "entering another network namespace needs CAP_SYS_ADMIN: run as root";
 
 /// Errors reading the system. Each variant names what was being read.
 #[derive(Debug, thiserror::Error)]
@@ -125,6 +203,9 @@ pub enum SysError {
     /// process owner it was read for, or too slow.
     #[error("{path}: {reason}")]
     Refused { path: String, reason: String },
+    /// A network namespace could not be entered.
+    #[error("{target}: {reason}")]
+    Netns { target: String, reason: String },
     #[error("{what} is not supported on this platform yet")]
     Unsupported { what: &'static str },
 }
@@ -221,6 +302,21 @@ pub trait SystemView: Send + Sync {
     /// The source address the routing table picks to reach `dest` (a UDP `connect`, which
     /// sends nothing), or `None` when `dest` is unreachable.
     fn route_source(&self, dest: IpAddr) -> Option<IpAddr>;
+    /// Every network namespace on the host: of every process, and bind-mounted ones.
+    fn namespaces(&self) -> NamespaceScan;
+    /// The inode of the network namespace the calling thread is in.
+    fn current_netns(&self) -> Option<u64>;
+    /// The inode of `target`'s network namespace, without entering it.
+    fn netns_inode(&self, target: &NetnsTarget) -> Result<u64, SysError>;
+    /// Run `job` on a thread that has entered `target`'s network namespace (only that thread
+    /// moves; every other method called from `job` then sees that namespace). With `inode`,
+    /// the namespace must still be that one (a pid may have been reused).
+    fn in_netns(
+        &self,
+        target: &NetnsTarget,
+        inode: Option<u64>,
+        job: &mut (dyn FnMut() + Send),
+    ) -> Result<(), SysError>;
 }
 
 /// The implementation for the running OS.

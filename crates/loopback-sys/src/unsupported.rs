@@ -8,7 +8,7 @@ use std::path::Path;
 use loopback_model::Interface;
 
 use crate::{
-    DefaultRoutes, FirewallDump, Inet6Addr, KernelSettings, OwnerScan, SocketScan,
+    DefaultRoutes, FirewallDump, Inet6Addr, KernelSettings, NamespaceScan, NetnsTarget, OwnerScan, SocketScan,
     SourcePreference, SysError, SystemView,
 };
 
@@ -66,5 +66,29 @@ impl SystemView for Unsupported {
     }
     fn route_source(&self, dest: std::net::IpAddr) -> Option<std::net::IpAddr> {
         crate::probe::source_address(dest)
+    }
+    fn namespaces(&self) -> NamespaceScan {
+        NamespaceScan {
+            namespaces: Vec::new(),
+            warnings: vec!["network namespaces exist only on Linux".into()],
+        }
+    }
+    fn current_netns(&self) -> Option<u64> {
+        None
+    }
+    fn netns_inode(&self, _: &NetnsTarget) -> Result<u64, SysError> {
+        Err(SysError::Unsupported {
+            what: "network namespaces",
+        })
+    }
+    fn in_netns(
+        &self,
+        _: &NetnsTarget,
+        _: Option<u64>,
+        _: &mut (dyn FnMut() + Send),
+    ) -> Result<(), SysError> {
+        Err(SysError::Unsupported {
+            what: "network namespaces",
+        })
     }
 }

@@ -320,6 +320,7 @@ mod service_tests {
                     "-D".into(),
                     "/srv/pg".into(),
                 ],
+                cgroup: None,
             },
         );
         sys.files.insert(

@@ -321,6 +321,7 @@ mod tests {
             comm: comm.into(),
             euid: Some(0),
             argv: argv.iter().map(|s| s.to_string()).collect(),
+            cgroup: None,
         }
     }
 

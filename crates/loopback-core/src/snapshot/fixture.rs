@@ -21,6 +21,7 @@ pub(crate) fn system() -> FakeSystem {
         comm: comm.into(),
         euid: Some(if comm == "postgres" { 105 } else { 0 }),
         argv: argv.iter().map(|s| (*s).to_owned()).collect(),
+        cgroup: None,
     };
     sys.add_owner(
         10,

@@ -21,6 +21,7 @@ use crate::{
 
 mod confined;
 mod firewall;
+mod netns;
 
 pub use confined::walk_in_root;
 
@@ -86,8 +87,20 @@ fn dump(
     }
 }
 
+/// A table of the calling thread's network namespace: `/proc/thread-self/net` (a thread that
+/// entered another namespace sees that one; `/proc/net` is the main thread's), or `/proc/net`
+/// on kernels before 3.17.
+fn proc_net(name: &str) -> std::path::PathBuf {
+    let own = Path::new("/proc/thread-self/net");
+    if own.is_dir() {
+        own.join(name)
+    } else {
+        Path::new("/proc/net").join(name)
+    }
+}
+
 fn proc_table(req: DumpRequest) -> Result<(Vec<BoundSocket>, Vec<String>), SysError> {
-    let path = format!("/proc/net/{}", req.name());
+    let path = proc_net(&req.name()).display().to_string();
     match std::fs::read(&path) {
         Ok(bytes) => {
             let (sockets, bad) = procnet::parse_table(&bytes, req.proto);
@@ -190,11 +203,11 @@ impl SystemView for LinuxSystem {
     }
 
     fn ipv6_addresses(&self) -> Result<Vec<Inet6Addr>, SysError> {
-        let path = Path::new("/proc/net/if_inet6");
-        match crate::read_path(path) {
+        let path = proc_net("if_inet6");
+        match crate::read_path(&path) {
             Ok(bytes) => Ok(parse_if_inet6(&bytes)),
             // No IPv6 in this kernel: no IPv6 address either.
-            Err(e) if e.is_not_found() && Path::new("/proc/net").is_dir() => Ok(Vec::new()),
+            Err(e) if e.is_not_found() && path.parent().is_some_and(Path::is_dir) => Ok(Vec::new()),
             Err(e) => Err(e),
         }
     }
@@ -245,9 +258,9 @@ impl SystemView for LinuxSystem {
     }
 
     fn default_routes(&self) -> Result<DefaultRoutes, SysError> {
-        let v4 = crate::read_path(Path::new("/proc/net/route"))?;
+        let v4 = crate::read_path(&proc_net("route"))?;
         // Without IPv6 in the kernel the table is missing: no IPv6 default route.
-        let v6 = match crate::read_path(Path::new("/proc/net/ipv6_route")) {
+        let v6 = match crate::read_path(&proc_net("ipv6_route")) {
             Ok(b) => b,
             Err(e) if e.is_not_found() => Vec::new(),
             Err(e) => return Err(e),
@@ -276,6 +289,27 @@ impl SystemView for LinuxSystem {
 
     fn route_source(&self, dest: IpAddr) -> Option<IpAddr> {
         crate::probe::source_address(dest)
+    }
+
+    fn namespaces(&self) -> crate::NamespaceScan {
+        netns::enumerate(Path::new("/proc"))
+    }
+
+    fn current_netns(&self) -> Option<u64> {
+        netns::current()
+    }
+
+    fn netns_inode(&self, target: &crate::NetnsTarget) -> Result<u64, SysError> {
+        netns::inode_of(target)
+    }
+
+    fn in_netns(
+        &self,
+        target: &crate::NetnsTarget,
+        inode: Option<u64>,
+        job: &mut (dyn FnMut() + Send),
+    ) -> Result<(), SysError> {
+        netns::run_in(target, inode, job)
     }
 }
 
@@ -467,6 +501,7 @@ fn stalled_process(proc_root: &Path, pid: u32) -> Option<ProcessInfo> {
         comm,
         euid: None,
         argv: Vec::new(),
+        cgroup: read_cgroup(&dir),
     })
 }
 
@@ -520,7 +555,15 @@ fn read_process(proc_root: &Path, pid: u32) -> Option<ProcessInfo> {
         comm,
         euid,
         argv,
+        cgroup: read_cgroup(&dir),
     })
+}
+
+/// `/proc/PID/cgroup` (a kernel-generated file that never touches the process's memory).
+fn read_cgroup(dir: &Path) -> Option<String> {
+    std::fs::read(dir.join("cgroup"))
+        .ok()
+        .and_then(|b| procfs::parse_cgroup(&b))
 }
 
 #[cfg(test)]

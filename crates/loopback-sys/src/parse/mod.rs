@@ -3,6 +3,7 @@
 pub mod gai;
 pub mod hosts;
 pub mod if_inet6;
+pub mod mountinfo;
 pub mod nsswitch;
 pub mod procfs;
 pub mod procnet;

@@ -71,6 +71,37 @@ pub fn parse_socket_link(target: &[u8]) -> Option<u64> {
     std::str::from_utf8(inner).ok()?.parse().ok()
 }
 
+/// The inode of a `/proc/PID/ns/net` link target of the form `net:[4026531840]`.
+pub fn parse_netns_link(target: &[u8]) -> Option<u64> {
+    let inner = target.strip_prefix(b"net:[")?.strip_suffix(b"]")?;
+    std::str::from_utf8(inner).ok()?.parse().ok()
+}
+
+/// The longest control-group path kept; a deeper one is cut (a user may create cgroups with
+/// any name under their delegated subtree, so the path is input like any other).
+const MAX_CGROUP_PATH: usize = 4096;
+
+/// The control-group path of a process from `/proc/PID/cgroup`: the unified (v2) hierarchy's
+/// `0::PATH` line, else the v1 `name=systemd` line. `None` when neither is there.
+pub fn parse_cgroup(bytes: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(bytes);
+    let mut v1 = None;
+    for line in text.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (Some(id), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        if id == "0" && controllers.is_empty() {
+            return Some(path.chars().take(MAX_CGROUP_PATH).collect());
+        }
+        if controllers == "name=systemd" {
+            v1 = Some(path.chars().take(MAX_CGROUP_PATH).collect());
+        }
+    }
+    v1
+}
+
 /// uid to name from an `/etc/passwd` file. Comments, blank and malformed lines are skipped; the
 /// first entry for a uid wins, as with `getpwuid`.
 pub fn parse_passwd(bytes: &[u8]) -> HashMap<u32, String> {
@@ -97,6 +128,22 @@ pub fn parse_passwd(bytes: &[u8]) -> HashMap<u32, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn netns_links_and_cgroups() {
+        assert_eq!(parse_netns_link(b"net:[4026531840]"), Some(4026531840));
+        assert_eq!(parse_netns_link(b"mnt:[4026531840]"), None);
+        assert_eq!(parse_netns_link(b"net:[x]"), None);
+        assert_eq!(
+            parse_cgroup(b"0::/system.slice/docker-ab.scope\n").as_deref(),
+            Some("/system.slice/docker-ab.scope")
+        );
+        let v1 = b"12:memory:/docker/ab\n1:name=systemd:/docker/ab\n";
+        assert_eq!(parse_cgroup(v1).as_deref(), Some("/docker/ab"));
+        assert_eq!(parse_cgroup(b"garbage"), None);
+        // A path may hold colons.
+        assert_eq!(parse_cgroup(b"0::/a:b\n").as_deref(), Some("/a:b"));
+    }
 
     #[test]
     fn fs_ids_from_status() {
