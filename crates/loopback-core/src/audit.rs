@@ -120,6 +120,11 @@ pub fn audit(snap: &Snapshot, options: &AuditOptions) -> Result<AuditReport, Mis
                 } else {
                     redact_argv(&p.argv).into()
                 },
+                unit: p
+                    .cgroup
+                    .as_deref()
+                    .and_then(crate::containers::systemd_unit)
+                    .map(Into::into),
             };
             (p.pid, owner)
         })
@@ -140,6 +145,7 @@ pub fn audit(snap: &Snapshot, options: &AuditOptions) -> Result<AuditReport, Mis
             privileged,
             options,
         );
+        listener.netns = snap.netns.unwrap_or(0);
         let procs: Vec<&ProcessInfo> = owners
             .holders
             .get(&sock.inode)
@@ -162,13 +168,15 @@ pub fn audit(snap: &Snapshot, options: &AuditOptions) -> Result<AuditReport, Mis
         }
     }
     warnings.extend(ident.take_warnings());
-    sort(&mut listeners);
-    sort(&mut udp_clients);
+    sort_listeners(&mut listeners);
+    sort_listeners(&mut udp_clients);
     Ok(AuditReport {
         version: AUDIT_VERSION,
         source,
         listeners,
         udp_clients,
+        namespaces: Vec::new(),
+        publications: Vec::new(),
         warnings,
     })
 }
@@ -203,7 +211,7 @@ impl Interner {
 
 /// Exposed first, then by protocol, port and address; the inode makes the order total, so an
 /// in-place unstable sort (no scratch buffer) gives the same result as a stable one.
-fn sort(list: &mut [Listener]) {
+pub(crate) fn sort_listeners(list: &mut [Listener]) {
     list.sort_unstable_by(|a, b| {
         (a.verdict, !a.exposed, a.proto, a.port, a.address, a.inode)
             .cmp(&(b.verdict, !b.exposed, b.proto, b.port, b.address, b.inode))
@@ -262,6 +270,7 @@ fn classify_socket(
         verdict: Verdict::Ok,
         uid: sock.uid,
         inode: sock.inode,
+        netns: 0,
         allowed_by: None,
         notes,
         service: None,

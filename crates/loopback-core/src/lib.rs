@@ -8,6 +8,9 @@
 //! `explain`, `judge`) that tests and the exporter call directly.
 //!
 //! - [`snapshot`]: the snapshot, its parts and the one place it is captured.
+//! - [`host`]: every network namespace of the host (`-A`, `--netns`), each a snapshot, with
+//!   one owner scan for all; [`containers`] says who a namespace or process is (container,
+//!   systemd unit); [`publications`] joins a runtime's published ports to their targets.
 //! - [`target`]: the one target grammar (`ADDR`, `HOST:PORT`, `[V6]:PORT`, `CIDR`).
 //! - [`classify`]: the special-purpose address table (RFC 6890 and friends).
 //! - [`scope`]: bind scope (`loopback`, `wildcard`, `specific`), exposure, the dual-stack rule.
@@ -27,13 +30,16 @@
 
 pub mod audit;
 pub mod classify;
+pub mod containers;
 pub mod doctor;
 pub mod explain;
 pub mod firewall;
 pub mod fuzz;
+pub mod host;
 pub mod localhost;
 pub mod policy;
 pub mod probe;
+pub mod publications;
 pub mod redact;
 pub mod resolve;
 pub mod scope;

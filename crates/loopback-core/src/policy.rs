@@ -207,12 +207,14 @@ mod tests {
                     name: name.into(),
                     user: Some(user.into()),
                     cmdline: format!("/usr/sbin/{name} -D").into(),
+                    unit: None,
                 })
                 .into_iter()
                 .collect(),
             verdict: Verdict::Exposed,
             uid: 0,
             inode: 1,
+            netns: 0,
             allowed_by: None,
             notes: vec![],
             service: None,

@@ -14,7 +14,8 @@ use std::time::Duration;
 use loopback_sys::probe::HttpReply;
 use loopback_sys::{
     DefaultRoutes, FirewallDump, Inet6Addr, KernelSettings, NamespaceScan, NetnsEntry, NetnsTarget,
-    OwnerScan, ProbeOutcome, Prober, ProcessInfo, SocketScan, SourcePreference, SysError, SystemView,
+    OwnerScan, ProbeOutcome, Prober, ProcessInfo, SocketScan, SourcePreference, SysError,
+    SystemView,
 };
 
 /// The inode of the fixture's one network namespace (the usual initial namespace's).

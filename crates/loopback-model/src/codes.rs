@@ -200,3 +200,36 @@ mod tests {
         assert_eq!(StepKind::GaiConf, "gai.conf");
     }
 }
+
+closed_set! {
+    /// What a published port reaches (`audit`'s `publications`).
+    PublicationDiagnosis {
+        /// A listener in the target namespace accepts the forwarded connections.
+        Ok = "ok",
+        /// Nothing listens on the target port in the target namespace.
+        NoListener = "no-listener",
+        /// The target port is listened on only on the target's own loopback, which the
+        /// forwarded connections do not arrive on: every connection is reset.
+        TargetLoopbackOnly = "target-loopback-only",
+        /// The target namespace could not be found or entered: nothing is claimed.
+        Unknown = "unknown",
+    }
+}
+
+closed_set! {
+    /// A container runtime (`audit`'s `namespaces[].container.runtime`).
+    Runtime {
+        /// Docker (moby).
+        Docker = "docker",
+        /// Podman.
+        Podman = "podman",
+        /// containerd without Kubernetes (nerdctl, ctr).
+        Containerd = "containerd",
+        /// A Kubernetes pod (containerd's or CRI-O's CRI).
+        Kubernetes = "kubernetes",
+        /// CRI-O outside Kubernetes metadata.
+        CriO = "cri-o",
+        /// LXC / LXD / Incus.
+        Lxc = "lxc",
+    }
+}

@@ -15,7 +15,10 @@ mod address;
 mod codes;
 
 pub use address::{AddressClass, AddressKind};
-pub use codes::{AttemptResult, CheckId, DiagnosisCode, FindingCode, IdentifiedBy, StepKind};
+pub use codes::{
+    AttemptResult, CheckId, DiagnosisCode, FindingCode, IdentifiedBy, PublicationDiagnosis,
+    Runtime, StepKind,
+};
 
 /// Transport protocol of a socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -127,6 +130,8 @@ pub struct Owner {
     pub user: Option<std::sync::Arc<str>>,
     /// Command line with secrets redacted.
     pub cmdline: std::sync::Arc<str>,
+    /// The systemd unit it runs in (from its control group), when it runs in one.
+    pub unit: Option<std::sync::Arc<str>>,
 }
 
 /// How a socket's bind address limits who can reach it.
@@ -202,6 +207,9 @@ pub struct Listener {
     pub uid: u32,
     /// The socket inode.
     pub inode: u64,
+    /// The inode of the network namespace the socket lives in (`stat -L -c %i
+    /// /proc/PID/ns/net`); 0 when unknown (a snapshot from an older version).
+    pub netns: u64,
     /// Index (from 0) of the policy `[[allow]]` rule that allowed it.
     pub allowed_by: Option<usize>,
     /// Caveats about this listener (missing owners, assumptions made).
@@ -234,7 +242,7 @@ pub struct ServiceInfo {
     pub default: String,
 }
 
-/// The `audit` JSON document (`docs/json.md`, version 1).
+/// The `audit` JSON document (`docs/json.md`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditReport {
     /// The schema version (`docs/json.md`).
@@ -246,12 +254,91 @@ pub struct AuditReport {
     /// Unconnected UDP sockets on a wildcard address whose port the kernel chose from the
     /// ephemeral range: clients that sent a datagram, not services.
     pub udp_clients: Vec<Listener>,
+    /// The network namespaces audited, and those the publications lead into.
+    pub namespaces: Vec<NamespaceInfo>,
+    /// Ports published by a container runtime's forwarder, joined to what listens behind them.
+    pub publications: Vec<Publication>,
     /// What could not be read, and why.
     pub warnings: Vec<String>,
 }
 
 /// Version of the `audit` JSON document.
-pub const AUDIT_VERSION: u32 = 2;
+pub const AUDIT_VERSION: u32 = 3;
+
+/// A network namespace: who it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamespaceInfo {
+    /// Its inode, the namespace's identity.
+    pub inode: u64,
+    /// Its names under `/run/netns`.
+    pub names: Vec<String>,
+    /// The container it belongs to, when one was recognised.
+    pub container: Option<Container>,
+    /// How many processes are in it (0 for a namespace held only by a bind mount).
+    pub processes: usize,
+    /// Whether its listeners are in `listeners` (a namespace a publication leads into is
+    /// described without being audited, unless every namespace was asked for).
+    pub audited: bool,
+    /// It is the namespace `loopback` ran in.
+    pub current: bool,
+}
+
+/// A container, as its runtime names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Container {
+    /// Which runtime runs it.
+    pub runtime: Runtime,
+    /// The runtime's id (the full hexadecimal id for Docker, Podman and containerd).
+    pub id: String,
+    /// Its name (`NAMESPACE/POD/CONTAINER` for Kubernetes); `None` when the runtime's metadata
+    /// could not be read.
+    pub name: Option<String>,
+}
+
+impl Container {
+    /// The name, or the short id when the name is unknown.
+    pub fn label(&self) -> String {
+        match &self.name {
+            Some(n) => n.clone(),
+            None => self.id.chars().take(12).collect(),
+        }
+    }
+}
+
+/// A port published by a container runtime's forwarder, joined to its target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Publication {
+    /// TCP or UDP.
+    pub proto: Proto,
+    /// The published address on this side.
+    pub address: IpAddr,
+    /// The published port.
+    pub port: u16,
+    /// Where the forwarder connects.
+    pub target_address: IpAddr,
+    /// The port it connects to.
+    pub target_port: u16,
+    /// The namespace holding `target_address`, when found.
+    pub target_netns: Option<u64>,
+    /// Whether a listener there accepts the forwarded connections.
+    pub listener: bool,
+    /// The verdict.
+    pub diagnosis: PublicationDiagnosis,
+    /// The forwarding process (`docker-proxy`, `pasta`, ...).
+    pub forwarder: String,
+    /// Its pid.
+    pub forwarder_pid: u32,
+    /// The namespace the published port lives in.
+    pub netns: u64,
+    /// The target's listeners on the target port, as `ADDR:PORT (PROCESS)`, whatever their
+    /// address: the evidence behind the diagnosis.
+    pub target_listeners: Vec<String>,
+    /// What is behind the target, in a sentence (the end of the chain `ADDRESS:PORT ->
+    /// TARGET:PORT (container NAME) -> DETAIL`).
+    pub detail: String,
+    /// How to make the publication reach its service, when it does not.
+    pub fix: Option<String>,
+}
 /// Version of the `explain` JSON document.
 pub const EXPLAIN_VERSION: u32 = 1;
 
@@ -471,6 +558,12 @@ impl AuditReport {
     /// allows it. The one rule used by the binary (and the exporter to come).
     pub fn needs_attention(&self) -> bool {
         self.listeners.iter().any(|l| l.verdict == Verdict::Exposed)
+            || self.publications.iter().any(|p| {
+                matches!(
+                    p.diagnosis,
+                    PublicationDiagnosis::NoListener | PublicationDiagnosis::TargetLoopbackOnly
+                )
+            })
     }
 }
 

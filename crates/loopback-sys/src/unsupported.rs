@@ -8,8 +8,8 @@ use std::path::Path;
 use loopback_model::Interface;
 
 use crate::{
-    DefaultRoutes, FirewallDump, Inet6Addr, KernelSettings, NamespaceScan, NetnsTarget, OwnerScan, SocketScan,
-    SourcePreference, SysError, SystemView,
+    DefaultRoutes, FirewallDump, Inet6Addr, KernelSettings, NamespaceScan, NetnsTarget, OwnerScan,
+    SocketScan, SourcePreference, SysError, SystemView,
 };
 
 pub(crate) struct Unsupported;

@@ -5,7 +5,8 @@
 //!   unbound socket, so the kernel autobinds it);
 //! - ADDR an IP address, IPv6 in brackets (`tcp:[::]:80`);
 //! - OPTION `v6only=0|1`, `dev=NAME` (SO_BINDTODEVICE), `shared` (also held by a child process:
-//!   a pre-forked server).
+//!   a pre-forked server), `netns=FILE` (open the socket in the network namespace bind-mounted
+//!   at FILE, from a thread that entered it: the process itself stays where it is).
 //!
 //! Two more arguments act on the process once its sockets are open: `chroot=DIR` (change root
 //! to DIR, as a container's process has its own root) and `user=UID:GID` (drop to that user and
@@ -90,6 +91,25 @@ fn run() -> Result<(), String> {
 }
 
 fn open(spec: &str) -> Result<(Socket, bool), String> {
+    let Some((rest, file)) = spec.split_once(",netns=") else {
+        return open_here(spec);
+    };
+    let (file, more) = match file.split_once(',') {
+        Some((f, m)) => (f.to_owned(), format!(",{m}")),
+        None => (file.to_owned(), String::new()),
+    };
+    let spec = format!("{rest}{more}");
+    std::thread::spawn(move || {
+        let ns = std::fs::File::open(&file).map_err(|e| format!("{file}: {e}"))?;
+        nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
+            .map_err(|e| format!("setns {file}: {e}"))?;
+        open_here(&spec)
+    })
+    .join()
+    .map_err(|_| "the namespace thread panicked".to_owned())?
+}
+
+fn open_here(spec: &str) -> Result<(Socket, bool), String> {
     let mut parts = spec.split(',');
     let main = parts.next().ok_or("empty spec")?;
     let (proto, rest) = main.split_once(':').ok_or("expected PROTO:ADDR:PORT")?;

@@ -77,8 +77,16 @@ pub struct AuditArgs {
     #[arg(long, value_enum, default_value_t = Source::Auto)]
     pub source: Source,
     /// Judge a snapshot saved by `loopback snapshot` instead of this host.
-    #[arg(long, value_name = "FILE", conflicts_with = "source")]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["source", "netns", "all_namespaces"])]
     pub snapshot: Option<PathBuf>,
+    /// Audit every network namespace on the host (every process's, named ones, and
+    /// bind-mounted ones such as Docker's), grouped by namespace with container names.
+    #[arg(short = 'A', long, conflicts_with = "netns")]
+    pub all_namespaces: bool,
+    /// Run in another network namespace: a name under /run/netns, a PID (that process's
+    /// namespace), or a path to a namespace file. Needs CAP_SYS_ADMIN.
+    #[arg(long, value_name = "TARGET")]
+    pub netns: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -110,6 +118,10 @@ pub struct DoctorArgs {
     /// Deadline of each network step, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub timeout_ms: u64,
+    /// Run in another network namespace: a name under /run/netns, a PID (that process's
+    /// namespace, and the hosts file of its root), or a path to a namespace file. Needs CAP_SYS_ADMIN.
+    #[arg(long, value_name = "TARGET")]
+    pub netns: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -119,6 +131,10 @@ pub struct ResolveArgs {
     /// Print the JSON document (docs/json.md).
     #[arg(long)]
     pub json: bool,
+    /// Run in another network namespace: a name under /run/netns, a PID (that process's
+    /// namespace, and the hosts, nsswitch.conf and gai.conf files of its root), or a path to a namespace file. Needs CAP_SYS_ADMIN.
+    #[arg(long, value_name = "TARGET")]
+    pub netns: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -137,6 +153,10 @@ pub struct ProbeArgs {
     /// Deadline of each attempt, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=30_000))]
     pub timeout_ms: u64,
+    /// Run in another network namespace: a name under /run/netns, a PID (that process's
+    /// namespace), or a path to a namespace file. Needs CAP_SYS_ADMIN.
+    #[arg(long, value_name = "TARGET")]
+    pub netns: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -148,8 +168,12 @@ pub struct ExplainArgs {
     pub json: bool,
     /// Judge a snapshot saved by `loopback snapshot` instead of this host (a host name is
     /// still resolved here).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "netns")]
     pub snapshot: Option<PathBuf>,
+    /// Run in another network namespace: a name under /run/netns, a PID (that process's
+    /// namespace), or a path to a namespace file. Needs CAP_SYS_ADMIN.
+    #[arg(long, value_name = "TARGET")]
+    pub netns: Option<String>,
 }
 
 /// Print a command-line error and return its exit code. Help and version go to stdout (exit 0).

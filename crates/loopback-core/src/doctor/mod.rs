@@ -40,8 +40,8 @@ pub struct DoctorOptions {
     pub timeout: Duration,
     /// A host (`HOST` or `HOST:PORT`) beyond this one to try, named by the user.
     pub reach: Option<String>,
-    /// The hosts file to read.
-    pub hosts_path: String,
+    /// The resolver's files to read (a namespace's own with `--netns`).
+    pub resolver: ResolverPaths,
 }
 
 impl Default for DoctorOptions {
@@ -49,7 +49,7 @@ impl Default for DoctorOptions {
         DoctorOptions {
             timeout: Duration::from_millis(1000),
             reach: None,
-            hosts_path: "/etc/hosts".into(),
+            resolver: ResolverPaths::default(),
         }
     }
 }
@@ -62,10 +62,7 @@ pub fn request(options: &DoctorOptions) -> Request {
             resolver: true,
             ..Parts::default()
         }),
-        resolver_paths: ResolverPaths {
-            hosts: options.hosts_path.clone(),
-            ..ResolverPaths::default()
-        },
+        resolver_paths: options.resolver.clone(),
         ..Request::default()
     }
 }

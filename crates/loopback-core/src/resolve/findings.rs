@@ -30,7 +30,13 @@ pub(crate) fn findings(
     let mut out = Vec::new();
     let path = &inp.hosts_path;
     let name = r.name.as_str();
-    if r.system.is_empty() {
+    let not_asked = r
+        .system_error
+        .as_deref()
+        .is_some_and(|e| e.starts_with(super::NOT_ASKED));
+    // Without the C library's answer, the model's stands in (when it is complete).
+    let answer = if not_asked { &r.addresses } else { &r.system };
+    if answer.is_empty() && !(not_asked && !r.model_complete) {
         out.push(finding(
             FindingCode::Unresolved,
             Severity::Problem,
@@ -106,12 +112,12 @@ pub(crate) fn findings(
         }
     }
     if name.to_ascii_lowercase().ends_with(".localhost")
-        && (r.system.is_empty() || !r.system.iter().all(|a| is_loopback(*a)))
+        && (answer.is_empty() || !answer.iter().all(|a| is_loopback(*a)))
     {
         out.push(finding(
             FindingCode::DotLocalhost,
             Severity::Warning,
-            format!("{name} is under .localhost, which browsers send to loopback themselves (RFC 6761), but this system's resolver does not: curl and other programs {}", if r.system.is_empty() { "cannot resolve it".to_owned() } else { format!("get {}", list(&r.system)) }),
+            format!("{name} is under .localhost, which browsers send to loopback themselves (RFC 6761), but this system's resolver does not: curl and other programs {}", if answer.is_empty() { "cannot resolve it".to_owned() } else { format!("get {}", list(answer)) }),
             Some(format!("add `127.0.0.1 {name}` and `::1 {name}` to {path}, or enable nss-myhostname, which answers *.localhost")),
         ));
     }
@@ -131,7 +137,7 @@ pub(crate) fn findings(
             None,
         ));
     }
-    if let (Some(port), Some(first)) = (r.port, r.system.first()) {
+    if let (Some(port), Some(first)) = (r.port, answer.first()) {
         let links = Links::from_snapshot(snap)?;
         let report = audit(snap, &AuditOptions::default())?;
         let on_port: Vec<_> = report

@@ -74,7 +74,36 @@ pub struct LibcAnswers {
     pub v6: Result<Vec<IpAddr>, String>,
 }
 
+/// How `system_error` begins when the C library was not asked (the files modelled are not the
+/// ones it reads here: another namespace's root).
+pub const NOT_ASKED: &str = "not asked";
+
 impl LibcAnswers {
+    /// The C library is not asked, and why: it would read this host's files, not those of the
+    /// root the model reads; and asking it inside that root would load that root's NSS modules
+    /// into a process running as root.
+    pub fn not_asked(paths: &ResolverPaths) -> Self {
+        let why = match paths.root_of {
+            Some(pid) => format!(
+                "{NOT_ASKED}: the C library here reads this host's files, not those in the root of pid {pid} (loading that root's NSS modules as root is not done); the model is the answer"
+            ),
+            None => format!(
+                "{NOT_ASKED}: the C library here reads /etc, not {}; the model is the answer",
+                paths.hosts
+            ),
+        };
+        LibcAnswers {
+            unspec: Err(why.clone()),
+            v4: Err(why.clone()),
+            v6: Err(why),
+        }
+    }
+
+    /// Whether these answers were asked for.
+    pub fn asked(&self) -> bool {
+        !matches!(&self.unspec, Err(e) if e.starts_with(NOT_ASKED))
+    }
+
     /// Ask the C library, through `prober`.
     pub fn ask(prober: &dyn Prober, name: &str) -> Self {
         LibcAnswers {
@@ -146,7 +175,11 @@ pub fn run(
         crate::snapshot::extend(&mut snap, sys, &req);
         snap
     });
-    let libc = timings.time("C library", || LibcAnswers::ask(prober, &name));
+    let libc = if paths.redirected() {
+        LibcAnswers::not_asked(paths)
+    } else {
+        timings.time("C library", || LibcAnswers::ask(prober, &name))
+    };
     Ok(timings.time("judge", || judge(&snap, &name, port, &libc))?)
 }
 

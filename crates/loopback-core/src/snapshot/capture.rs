@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use loopback_sys::SystemView;
+use loopback_sys::{OwnerScan, SystemView};
 
 use super::{
     FileCapture, Owners, Part, Request, ResolverFiles, ResolverPaths, Snapshot, SNAPSHOT_VERSION,
@@ -23,6 +23,9 @@ pub fn capture(sys: &dyn SystemView, req: &Request) -> Snapshot {
 pub fn extend(snap: &mut Snapshot, sys: &dyn SystemView, req: &Request) {
     let want = req.parts;
     snap.version = SNAPSHOT_VERSION;
+    if snap.netns.is_none() {
+        snap.netns = sys.current_netns();
+    }
     if snap.effective_uid.is_none() {
         snap.effective_uid = Some(sys.effective_uid());
     }
@@ -53,12 +56,7 @@ pub fn extend(snap: &mut Snapshot, sys: &dyn SystemView, req: &Request) {
     if (want.owners || want.service_files) && !snap.owners.is_requested() {
         snap.owners = match &snap.sockets {
             Part::Captured(scan) => {
-                let inodes: HashSet<u64> = scan
-                    .sockets
-                    .iter()
-                    .map(|s| s.inode)
-                    .filter(|i| *i != 0)
-                    .collect();
+                let inodes = socket_inodes(scan);
                 let owners = sys.owners(&inodes);
                 let uids: HashSet<u32> = owners.processes.values().filter_map(|p| p.euid).collect();
                 let users = sys.user_names(&uids);
@@ -70,7 +68,24 @@ pub fn extend(snap: &mut Snapshot, sys: &dyn SystemView, req: &Request) {
             _ => Part::Failed("the sockets could not be read".into()),
         };
     }
-    if want.service_files && !snap.service_files.is_requested() {
+    finish_owners(snap, sys, want.service_files);
+    if want.firewall && !snap.firewall.is_requested() {
+        snap.firewall = Part::Captured(sys.firewall());
+    }
+}
+
+/// The inodes of the captured sockets (0, a kernel socket, is held by no process).
+pub(crate) fn socket_inodes(scan: &loopback_sys::SocketScan) -> HashSet<u64> {
+    scan.sockets
+        .iter()
+        .map(|s| s.inode)
+        .filter(|i| *i != 0)
+        .collect()
+}
+
+/// Read the service files (when asked) once owners are known, then redact command lines.
+fn finish_owners(snap: &mut Snapshot, sys: &dyn SystemView, service_files: bool) {
+    if service_files && !snap.service_files.is_requested() {
         snap.service_files = match (&snap.sockets, &snap.owners) {
             (Part::Captured(scan), Part::Captured(owners)) => {
                 Part::Captured(services::capture_files(sys, &scan.sockets, &owners.scan))
@@ -85,23 +100,72 @@ pub fn extend(snap: &mut Snapshot, sys: &dyn SystemView, req: &Request) {
             p.argv = crate::redact::redact(&p.argv);
         }
     }
-    if want.firewall && !snap.firewall.is_requested() {
-        snap.firewall = Part::Captured(sys.firewall());
-    }
 }
 
-fn read(sys: &dyn SystemView, path: &str) -> FileCapture {
+/// The part of one host-wide owner scan that holds `snap`'s sockets: one walk of `/proc`
+/// serves every namespace, since socket inodes are unique across namespaces.
+pub fn split_owners(all: &Owners, snap: &Snapshot) -> Option<Owners> {
+    let scan = snap.sockets.ok()?;
+    let mut part = OwnerScan {
+        unreadable: all.scan.unreadable,
+        unavailable: all.scan.unavailable.clone(),
+        ..OwnerScan::default()
+    };
+    for inode in socket_inodes(scan) {
+        if let Some(pids) = all.scan.holders.get(&inode) {
+            part.holders.insert(inode, pids.clone());
+            for pid in pids {
+                if let Some(p) = all.scan.processes.get(pid) {
+                    part.processes.entry(*pid).or_insert_with(|| p.clone());
+                }
+            }
+        }
+    }
+    part.stalled = all
+        .scan
+        .stalled
+        .iter()
+        .copied()
+        .filter(|p| part.processes.contains_key(p))
+        .collect();
+    let users = all
+        .users
+        .iter()
+        .filter(|(uid, _)| part.processes.values().any(|p| p.euid == Some(**uid)))
+        .map(|(u, n)| (*u, n.clone()))
+        .collect();
+    Some(Owners { scan: part, users })
+}
+
+/// Give `snap` its owners from a host-wide scan ([`split_owners`]), then read its service
+/// files (when asked) and redact.
+pub fn attach_owners(snap: &mut Snapshot, sys: &dyn SystemView, all: &Owners, service_files: bool) {
+    snap.owners = match split_owners(all, snap) {
+        Some(o) => Part::Captured(o),
+        None => Part::Failed("the sockets could not be read".into()),
+    };
+    finish_owners(snap, sys, service_files);
+}
+
+fn read(sys: &dyn SystemView, paths: &ResolverPaths, path: &str) -> FileCapture {
+    let contents = match paths.root_of {
+        Some(pid) => sys.read_process_file(pid, path),
+        None => sys.read_file(Path::new(path)),
+    };
     FileCapture {
-        path: path.to_owned(),
-        contents: sys.read_file(Path::new(path)).map_err(|e| e.to_string()),
+        path: match paths.root_of {
+            Some(pid) => format!("{path} (in the root of pid {pid})"),
+            None => path.to_owned(),
+        },
+        contents: contents.map_err(|e| e.to_string()),
     }
 }
 
 fn resolver_files(sys: &dyn SystemView, paths: &ResolverPaths) -> ResolverFiles {
     ResolverFiles {
-        hosts: read(sys, &paths.hosts),
-        nsswitch: read(sys, &paths.nsswitch),
-        gai: read(sys, &paths.gai),
+        hosts: read(sys, paths, &paths.hosts),
+        nsswitch: read(sys, paths, &paths.nsswitch),
+        gai: read(sys, paths, &paths.gai),
     }
 }
 

@@ -20,10 +20,12 @@ mod capture;
 #[cfg(test)]
 mod fixture;
 
-pub use capture::{capture, extend};
+pub(crate) use capture::socket_inodes;
+pub use capture::{attach_owners, capture, extend, split_owners};
 
-/// The version of the snapshot's JSON form.
-pub const SNAPSHOT_VERSION: u32 = 1;
+/// The version of the snapshot's JSON form (2 added `netns` and each process's `cgroup`;
+/// version 1 files are still read, with those unknown).
+pub const SNAPSHOT_VERSION: u32 = 2;
 
 /// One captured part: captured, failed with a reason, or not asked for.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,6 +114,49 @@ pub struct ResolverPaths {
     pub nsswitch: String,
     /// `gai.conf`.
     pub gai: String,
+    /// Read the files as this process sees them (inside its root: a container's own
+    /// `/etc/hosts`), rather than from this host's root.
+    #[serde(default)]
+    pub root_of: Option<u32>,
+}
+
+impl ResolverPaths {
+    /// The default paths as the resolver of a network namespace's programs reads them: inside
+    /// the root of process `pid` (`--netns PID`), or with the files `ip netns exec` puts over
+    /// `/etc` for the namespace `name` (`/etc/netns/NAME/hosts` and friends, where they exist).
+    pub fn for_namespace(
+        pid: Option<u32>,
+        name: Option<&str>,
+        exists: impl Fn(&str) -> bool,
+    ) -> Self {
+        let mut paths = ResolverPaths {
+            root_of: pid,
+            ..ResolverPaths::default()
+        };
+        if let (None, Some(name)) = (pid, name) {
+            for (file, slot) in [
+                ("hosts", &mut paths.hosts),
+                ("nsswitch.conf", &mut paths.nsswitch),
+                ("gai.conf", &mut paths.gai),
+            ] {
+                let over = format!("/etc/netns/{name}/{file}");
+                if exists(&over) {
+                    *slot = over;
+                }
+            }
+        }
+        paths
+    }
+
+    /// Whether these are not the files this process's C library reads (so its answer cannot
+    /// stand beside the model).
+    pub fn redirected(&self) -> bool {
+        let d = ResolverPaths::default();
+        self.root_of.is_some()
+            || self.hosts != d.hosts
+            || self.nsswitch != d.nsswitch
+            || self.gai != d.gai
+    }
 }
 
 impl Default for ResolverPaths {
@@ -120,6 +165,7 @@ impl Default for ResolverPaths {
             hosts: "/etc/hosts".into(),
             nsswitch: "/etc/nsswitch.conf".into(),
             gai: "/etc/gai.conf".into(),
+            root_of: None,
         }
     }
 }
@@ -276,6 +322,9 @@ pub struct Snapshot {
     pub proc: Part<()>,
     /// The effective uid of the capturing process (owners are complete only for root).
     pub effective_uid: Option<u32>,
+    /// The inode of the network namespace captured.
+    #[serde(default)]
+    pub netns: Option<u64>,
 }
 
 impl Snapshot {

@@ -138,7 +138,11 @@ pub(crate) fn enumerate(proc_root: &Path) -> NamespaceScan {
     let mut scan = NamespaceScan::default();
     let mut by_inode: BTreeMap<u64, NetnsEntry> = BTreeMap::new();
     let here = current();
-    fn entry(map: &mut BTreeMap<u64, NetnsEntry>, here: Option<u64>, inode: u64) -> &mut NetnsEntry {
+    fn entry(
+        map: &mut BTreeMap<u64, NetnsEntry>,
+        here: Option<u64>,
+        inode: u64,
+    ) -> &mut NetnsEntry {
         map.entry(inode).or_insert_with(|| NetnsEntry {
             inode,
             current: here == Some(inode),
@@ -177,9 +181,14 @@ pub(crate) fn enumerate(proc_root: &Path) -> NamespaceScan {
         ));
     }
     if unreadable > 0 {
-        scan.warnings.push(format!(
-            "the network namespaces of {unreadable} processes could not be read; {}",
+        let hint = if rustix::process::geteuid().is_root() {
+            "the kernel refuses even root for these (processes of another user namespace, or \
+             that made themselves non-dumpable); a namespace only they hold is missing"
+        } else {
             "run as root (CAP_SYS_PTRACE) to see every namespace"
+        };
+        scan.warnings.push(format!(
+            "the network namespaces of {unreadable} processes could not be read; {hint}"
         ));
     }
     match crate::files::read_bounded_up_to(&proc_root.join("self/mountinfo"), 16 << 20) {

@@ -3,11 +3,14 @@
 use std::io::Write;
 
 use anyhow::Context;
-use loopback_core::audit::{audit, AuditOptions};
+use loopback_core::audit::AuditOptions;
+use loopback_core::host::{audit_host, capture_host, label, HostSnapshot, Scope};
 use loopback_core::policy::Policy;
 use loopback_core::scope::{wildcard_stack, WildcardStack};
-use loopback_core::snapshot::{capture, Parts, Request};
-use loopback_model::{AuditReport, IdentifiedBy, Listener, Verdict};
+use loopback_core::snapshot::{Parts, Request};
+use loopback_model::{
+    AuditReport, IdentifiedBy, Listener, NamespaceInfo, PublicationDiagnosis, Verdict,
+};
 
 use super::Ctx;
 use crate::cli::AuditArgs;
@@ -27,21 +30,32 @@ pub fn run(ctx: &Ctx, args: &AuditArgs) -> anyhow::Result<ExitStatus> {
         }
         None => None,
     };
-    let snap = match &args.snapshot {
-        Some(path) => super::load_snapshot(path)?,
-        None => ctx.timings.time("capture", || {
-            capture(
-                ctx.sys.as_ref(),
-                &Request {
-                    source: args.source.preference(),
-                    ..Request::of(Parts::LISTENERS)
-                },
-            )
-        }),
+    let host = match &args.snapshot {
+        Some(path) => HostSnapshot::of(super::load_snapshot(path)?),
+        None => {
+            let scope = if args.all_namespaces {
+                Scope::All
+            } else if let Some(t) = &args.netns {
+                Scope::One(super::netns_target(t)?)
+            } else {
+                Scope::Current
+            };
+            let req = Request {
+                source: args.source.preference(),
+                ..Request::of(Parts::LISTENERS)
+            };
+            ctx.timings
+                .time("capture", || capture_host(ctx.sys.as_ref(), &scope, &req))
+                .map_err(|e| anyhow::anyhow!(e))
+                .with_context(|| match &args.netns {
+                    Some(t) => format!("--netns {t}"),
+                    None => "capturing network namespaces".into(),
+                })?
+        }
     };
     let report = ctx
         .timings
-        .time("judge", || audit(&snap, &AuditOptions { policy }))
+        .time("judge", || audit_host(&host, &AuditOptions { policy }))
         .context("auditing listeners")?;
     for w in &report.warnings {
         output::warn(w);
@@ -128,6 +142,101 @@ fn cells(l: &Listener) -> [String; 8] {
     ]
 }
 
+/// `ADDR:PORT`, with brackets around IPv6.
+fn sockaddr(ip: std::net::IpAddr, port: u16) -> String {
+    std::net::SocketAddr::new(ip, port).to_string()
+}
+
+/// A namespace's heading: its container or name, its inode, its process count.
+fn heading(ns: &NamespaceInfo) -> String {
+    let mut h = format!("== {}", esc(&label(ns)));
+    if let Some(c) = &ns.container {
+        h.push_str(&format!(
+            " ({} {})",
+            c.runtime,
+            esc(&c.id.chars().take(12).collect::<String>())
+        ));
+    }
+    h.push_str(&format!(" · netns {}", ns.inode));
+    if !ns.names.is_empty() && ns.container.is_some() {
+        h.push_str(&format!(" ({})", esc(&ns.names.join(", "))));
+    }
+    h.push_str(&format!(
+        " · {} process{}",
+        ns.processes,
+        if ns.processes == 1 { "" } else { "es" }
+    ));
+    if ns.current && (ns.container.is_some() || !ns.names.is_empty()) {
+        h.push_str(" · this namespace");
+    }
+    h.push_str(" ==");
+    h
+}
+
+/// One listener's row, with its details when it needs attention or carries notes.
+fn row(
+    l: &Listener,
+    style: Style,
+    line: &dyn Fn(&[String]) -> String,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
+    let mut text = line(&cells(l));
+    let color = match l.verdict {
+        Verdict::Exposed => RED,
+        Verdict::Allowed => YELLOW,
+        Verdict::Ok => GREEN,
+    };
+    if style.color {
+        let verdict = l.verdict.as_str();
+        text = text.replacen(verdict, &style.paint(verdict, color), 1);
+    }
+    out.write_all(text.as_bytes())?;
+    if l.verdict != Verdict::Ok || !l.notes.is_empty() {
+        if l.verdict != Verdict::Ok {
+            for o in l.owners.iter() {
+                let unit = o
+                    .unit
+                    .as_ref()
+                    .map(|u| format!(" [{}]", esc(u)))
+                    .unwrap_or_default();
+                writeln!(out, "    pid {}{unit}: {}", o.pid, esc(&o.cmdline))?;
+            }
+        }
+        if let Some(svc) = &l.service {
+            let at = svc
+                .config_file
+                .as_deref()
+                .map(|c| format!(", config {c}"))
+                .unwrap_or_default();
+            let by = if svc.identified_by == "port" {
+                " (guessed from the port only)"
+            } else {
+                ""
+            };
+            let now = match (&svc.current, &svc.current_from) {
+                (Some(v), Some(from)) => format!("{} = {v} ({from})", svc.setting),
+                (None, Some(from)) => format!("{}: {from}", svc.setting),
+                _ => svc.setting.clone(),
+            };
+            writeln!(
+                out,
+                "    service: {}",
+                esc(&format!("{}{by}{at}; {now}", svc.name))
+            )?;
+        }
+        if let Some(fix) = &l.fix {
+            writeln!(out, "    fix: {}", output::wrap(fix, style.width, 9))?;
+        }
+        if let Some(rule) = l.allowed_by {
+            writeln!(out, "    allowed by policy rule #{}", rule + 1)?;
+        }
+        for n in &l.notes {
+            writeln!(out, "    note: {}", output::wrap(n, style.width, 10))?;
+        }
+    }
+    Ok(())
+}
+
 /// The human table: exposed listeners first, details under each one that needs attention.
 /// Written as it goes (two passes: widths, then rows), so a host with 100,000 listeners does
 /// not hold the whole table in memory.
@@ -160,59 +269,66 @@ pub fn render(report: &AuditReport, style: Style, out: &mut impl Write) -> std::
         }
         s.trim_end().to_owned() + "\n"
     };
-    if report.listeners.is_empty() {
+    let audited: Vec<&NamespaceInfo> = report.namespaces.iter().filter(|n| n.audited).collect();
+    // One table per namespace when there are several, or when the one audited is not this one
+    // (`--netns`): a heading names it.
+    let headed = audited.len() > 1 || audited.first().is_some_and(|n| !n.current);
+    if report.listeners.is_empty() && !headed {
         out.write_all(b"No listening sockets in this network namespace.\n")?;
-    } else {
+    } else if !headed {
         out.write_all(line(&header.map(str::to_owned)).as_bytes())?;
     }
-    for l in &report.listeners {
-        let mut text = line(&cells(l));
-        let color = match l.verdict {
-            Verdict::Exposed => RED,
-            Verdict::Allowed => YELLOW,
-            Verdict::Ok => GREEN,
-        };
-        if style.color {
-            let verdict = l.verdict.as_str();
-            text = text.replacen(verdict, &style.paint(verdict, color), 1);
+    let groups: Vec<Option<&NamespaceInfo>> = if headed {
+        audited.iter().map(|n| Some(*n)).collect()
+    } else {
+        vec![None]
+    };
+    for ns in groups {
+        if let Some(ns) = ns {
+            writeln!(out, "\n{}", heading(ns))?;
+            let n = report
+                .listeners
+                .iter()
+                .filter(|l| l.netns == ns.inode)
+                .count();
+            if n == 0 {
+                out.write_all(b"  no listening sockets\n")?;
+                continue;
+            }
+            out.write_all(line(&header.map(str::to_owned)).as_bytes())?;
         }
-        out.write_all(text.as_bytes())?;
-        if l.verdict != Verdict::Ok || !l.notes.is_empty() {
-            if l.verdict != Verdict::Ok {
-                for o in l.owners.iter() {
-                    writeln!(out, "    pid {}: {}", o.pid, esc(&o.cmdline))?;
-                }
-            }
-            if let Some(svc) = &l.service {
-                let at = svc
-                    .config_file
-                    .as_deref()
-                    .map(|c| format!(", config {c}"))
-                    .unwrap_or_default();
-                let by = if svc.identified_by == "port" {
-                    " (guessed from the port only)"
-                } else {
-                    ""
-                };
-                let now = match (&svc.current, &svc.current_from) {
-                    (Some(v), Some(from)) => format!("{} = {v} ({from})", svc.setting),
-                    (None, Some(from)) => format!("{}: {from}", svc.setting),
-                    _ => svc.setting.clone(),
-                };
-                writeln!(
-                    out,
-                    "    service: {}",
-                    esc(&format!("{}{by}{at}; {now}", svc.name))
-                )?;
-            }
-            if let Some(fix) = &l.fix {
-                writeln!(out, "    fix: {}", output::wrap(fix, style.width, 9))?;
-            }
-            if let Some(rule) = l.allowed_by {
-                writeln!(out, "    allowed by policy rule #{}", rule + 1)?;
-            }
-            for n in &l.notes {
-                writeln!(out, "    note: {}", output::wrap(n, style.width, 10))?;
+        for l in report
+            .listeners
+            .iter()
+            .filter(|l| ns.is_none_or(|ns| l.netns == ns.inode))
+        {
+            row(l, style, &line, out)?;
+        }
+    }
+    if !report.publications.is_empty() {
+        writeln!(out, "\nPublished ports:")?;
+        for p in &report.publications {
+            let tag = match p.diagnosis {
+                PublicationDiagnosis::Ok => style.paint(p.diagnosis.as_str(), GREEN),
+                PublicationDiagnosis::Unknown => style.paint(p.diagnosis.as_str(), YELLOW),
+                _ => style.paint(p.diagnosis.as_str(), RED),
+            };
+            let target = p
+                .target_netns
+                .and_then(|i| report.namespaces.iter().find(|n| n.inode == i))
+                .map(|n| format!(" ({})", esc(&label(n))))
+                .unwrap_or_default();
+            let chain = format!(
+                "{} {} -> {}{target} -> {}",
+                p.proto,
+                sockaddr(p.address, p.port),
+                sockaddr(p.target_address, p.target_port),
+                esc(&p.detail)
+            );
+            writeln!(out, "  {tag}  {}", output::wrap(&chain, style.width, 4))?;
+            writeln!(out, "    by {}[{}]", esc(&p.forwarder), p.forwarder_pid)?;
+            if let Some(fix) = &p.fix {
+                writeln!(out, "    fix: {}", output::wrap(&esc(fix), style.width, 9))?;
             }
         }
     }

@@ -12,16 +12,19 @@ use crate::output::{self, esc, Style, GREEN, RED, YELLOW};
 
 pub fn run(ctx: &Ctx, args: &DoctorArgs) -> anyhow::Result<ExitStatus> {
     let style = ctx.style;
-    let report = doctor::run(
-        ctx.sys.as_ref(),
-        ctx.prober.as_ref(),
-        &DoctorOptions {
-            timeout: Duration::from_millis(args.timeout_ms),
-            reach: args.reach.clone(),
-            ..DoctorOptions::default()
-        },
-        &ctx.timings,
-    );
+    let options = DoctorOptions {
+        timeout: Duration::from_millis(args.timeout_ms),
+        reach: args.reach.clone(),
+        resolver: super::resolver_paths(args.netns.as_deref())?,
+    };
+    let report = super::within(ctx, args.netns.as_deref(), || {
+        Ok(doctor::run(
+            ctx.sys.as_ref(),
+            ctx.prober.as_ref(),
+            &options,
+            &ctx.timings,
+        ))
+    })?;
     if args.json {
         output::print_json(&report)?;
     } else {

@@ -13,13 +13,15 @@ pub fn run(ctx: &Ctx, args: &ExplainArgs) -> anyhow::Result<ExitStatus> {
     let style = ctx.style;
     let what = || format!("explaining {}", args.target);
     let e = match &args.snapshot {
-        None => explain::run(
-            ctx.sys.as_ref(),
-            ctx.prober.as_ref(),
-            &args.target,
-            &ctx.timings,
-        )
-        .with_context(what)?,
+        None => super::within(ctx, args.netns.as_deref(), || {
+            explain::run(
+                ctx.sys.as_ref(),
+                ctx.prober.as_ref(),
+                &args.target,
+                &ctx.timings,
+            )
+            .with_context(what)
+        })?,
         Some(path) => {
             let snap = super::load_snapshot(path)?;
             let (target, resolved) =

@@ -95,7 +95,9 @@ fn process(pid: u32, comm: &str, argv: &[&str]) -> ProcessInfo {
         euid: Some(0),
         argv: argv.iter().map(|a| a.to_string()).collect(),
         // A user may name their own cgroups anything: the unit name is hostile too.
-        cgroup: Some(format!("/user.slice/user-1000.slice/user@1000.service/app.slice/{comm}\x1b[2J.service")),
+        cgroup: Some(format!(
+            "/user.slice/user-1000.slice/user@1000.service/app.slice/{comm}\x1b[2J.service"
+        )),
     }
 }
 

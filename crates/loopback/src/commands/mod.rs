@@ -4,9 +4,9 @@
 use std::path::Path;
 
 use anyhow::Context;
-use loopback_core::snapshot::Snapshot;
+use loopback_core::snapshot::{ResolverPaths, Snapshot};
 use loopback_core::timings::Timings;
-use loopback_sys::{Prober, SocketProber, SystemView};
+use loopback_sys::{NetnsTarget, Prober, SocketProber, SystemView};
 
 use crate::cli::{Cli, Command};
 use crate::exit::ExitStatus;
@@ -51,6 +51,45 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     status
 }
 
+/// The namespace `--netns` names.
+pub fn netns_target(text: &str) -> anyhow::Result<NetnsTarget> {
+    NetnsTarget::parse(text).map_err(|e| anyhow::anyhow!("--netns {e}"))
+}
+
+/// Run `job` on a thread inside the network namespace `--netns` names (every socket it opens,
+/// every table it reads is that namespace's), or here without `--netns`.
+pub fn within<T: Send>(
+    ctx: &Ctx,
+    netns: Option<&str>,
+    job: impl FnOnce() -> anyhow::Result<T> + Send,
+) -> anyhow::Result<T> {
+    let Some(text) = netns else {
+        return job();
+    };
+    let target = netns_target(text)?;
+    let mut job = Some(job);
+    let mut out = None;
+    ctx.sys
+        .in_netns(&target, None, &mut || {
+            if let Some(job) = job.take() {
+                out = Some(job());
+            }
+        })
+        .with_context(|| format!("--netns {text}"))?;
+    out.unwrap_or_else(|| Err(anyhow::anyhow!("--netns {text}: the command did not run")))
+}
+
+/// The resolver's files as the programs of the `--netns` namespace read them.
+pub fn resolver_paths(netns: Option<&str>) -> anyhow::Result<ResolverPaths> {
+    Ok(match netns.map(netns_target).transpose()? {
+        Some(NetnsTarget::Pid(pid)) => ResolverPaths::for_namespace(Some(pid), None, |_| false),
+        Some(NetnsTarget::Name(name)) => {
+            ResolverPaths::for_namespace(None, Some(&name), |p| Path::new(p).is_file())
+        }
+        _ => ResolverPaths::default(),
+    })
+}
+
 /// A snapshot saved by `loopback snapshot`: bounded like every file we read, but with room for
 /// a large host's sockets.
 pub fn load_snapshot(path: &Path) -> anyhow::Result<Snapshot> {
@@ -60,8 +99,8 @@ pub fn load_snapshot(path: &Path) -> anyhow::Result<Snapshot> {
     let snap: Snapshot = serde_json::from_slice(&bytes)
         .with_context(|| format!("snapshot {} is not a loopback snapshot", path.display()))?;
     anyhow::ensure!(
-        snap.version == loopback_core::snapshot::SNAPSHOT_VERSION,
-        "snapshot {} has version {}, this loopback reads version {}",
+        (1..=loopback_core::snapshot::SNAPSHOT_VERSION).contains(&snap.version),
+        "snapshot {} has version {}, this loopback reads versions 1 to {}",
         path.display(),
         snap.version,
         loopback_core::snapshot::SNAPSHOT_VERSION

@@ -18,14 +18,16 @@ pub fn run(ctx: &Ctx, args: &ProbeArgs) -> anyhow::Result<ExitStatus> {
         http: args.http,
         udp: args.udp,
     };
-    let report = probe::run(
-        ctx.sys.as_ref(),
-        ctx.prober.as_ref(),
-        &args.target,
-        &opts,
-        &ctx.timings,
-    )
-    .with_context(|| format!("probing {}", args.target))?;
+    let report = super::within(ctx, args.netns.as_deref(), || {
+        probe::run(
+            ctx.sys.as_ref(),
+            ctx.prober.as_ref(),
+            &args.target,
+            &opts,
+            &ctx.timings,
+        )
+        .with_context(|| format!("probing {}", args.target))
+    })?;
     if args.json {
         output::print_json(&report)?;
     } else {

@@ -2,7 +2,6 @@
 
 use anyhow::Context;
 use loopback_core::resolve;
-use loopback_core::snapshot::ResolverPaths;
 use loopback_model::{ResolveReport, Severity};
 
 use super::Ctx;
@@ -12,14 +11,17 @@ use crate::output::{self, esc, Style, RED, YELLOW};
 
 pub fn run(ctx: &Ctx, args: &ResolveArgs) -> anyhow::Result<ExitStatus> {
     let style = ctx.style;
-    let report = resolve::run(
-        ctx.sys.as_ref(),
-        ctx.prober.as_ref(),
-        &args.name,
-        &ResolverPaths::default(),
-        &ctx.timings,
-    )
-    .with_context(|| format!("resolving {}", args.name))?;
+    let paths = super::resolver_paths(args.netns.as_deref())?;
+    let report = super::within(ctx, args.netns.as_deref(), || {
+        resolve::run(
+            ctx.sys.as_ref(),
+            ctx.prober.as_ref(),
+            &args.name,
+            &paths,
+            &ctx.timings,
+        )
+        .with_context(|| format!("resolving {}", args.name))
+    })?;
     if args.json {
         output::print_json(&report)?;
     } else {
@@ -40,7 +42,19 @@ fn list(v: &[std::net::IpAddr]) -> String {
 }
 
 pub fn render(r: &ResolveReport, style: Style) -> String {
-    let mut out = format!("{} resolves to {}\n", esc(&r.name), list(&r.system));
+    let not_asked = r
+        .system_error
+        .as_deref()
+        .is_some_and(|e| e.starts_with(resolve::NOT_ASKED));
+    let mut out = if not_asked {
+        format!(
+            "{} resolves to {} (the model's answer)\n",
+            esc(&r.name),
+            list(&r.addresses)
+        )
+    } else {
+        format!("{} resolves to {}\n", esc(&r.name), list(&r.system))
+    };
     if let Some(e) = &r.system_error {
         out.push_str(&format!("  the C library says: {}\n", esc(e)));
     }

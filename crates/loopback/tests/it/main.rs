@@ -8,6 +8,7 @@ mod cli;
 mod doctor;
 mod explain;
 mod hostile;
+mod namespaces;
 mod probe;
 mod resolve;
 mod scale;

@@ -439,3 +439,23 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// Run `loopback ARGS` as `nobody` (uid 65534, no groups, no capabilities) in this namespace,
+/// from a copy of the binary that `nobody` can execute wherever the checkout lives.
+pub fn as_nobody(args: &[&str]) -> Output {
+    use std::os::unix::fs::PermissionsExt;
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("lbt-nobody-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let bin = dir.join("loopback");
+    std::fs::copy(loopback_bin(), &bin).expect("copy binary");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&bin)
+        .args(args)
+        .output()
+        .expect("run as nobody");
+    let _ = std::fs::remove_dir_all(&dir);
+    out
+}

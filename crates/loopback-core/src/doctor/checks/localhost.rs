@@ -98,6 +98,12 @@ pub(crate) fn hosts_file_check(hosts: Option<&FileCapture>, ipv6_on: bool) -> Ch
 pub(crate) fn resolves_loopback_check(result: &Result<Vec<IpAddr>, String>) -> Check {
     let id = CheckId::LocalhostResolvesLoopback;
     match result {
+        Err(e) if e.starts_with(crate::resolve::NOT_ASKED) => check(
+            id,
+            CheckStatus::Skip,
+            "the C library was not asked: the namespace's resolver files are not this host's",
+        )
+        .evidence(e.clone()),
         Err(e) => check(id, CheckStatus::Fail, "localhost does not resolve")
             .evidence(e.clone())
             .fix("add `127.0.0.1 localhost` and `::1 localhost` to /etc/hosts"),

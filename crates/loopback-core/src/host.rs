@@ -1,0 +1,384 @@
+//! A host of network namespaces: a [`Snapshot`] of each one captured, who each one is, and
+//! the audit of them together with the ports published between them.
+//!
+//! [`capture_host`] enters each namespace on its own thread ([`SystemView::in_netns`]) to read
+//! its sockets, interfaces and kernel settings, then walks `/proc` once for the owners of every
+//! socket of every namespace (socket inodes are unique host-wide) and hands each namespace its
+//! share. An error in one namespace is a warning; the rest are still captured. [`audit_host`]
+//! judges the result without touching the system.
+
+use std::collections::HashSet;
+
+use loopback_model::{AuditReport, Container, Listener, NamespaceInfo, AUDIT_VERSION};
+use loopback_sys::{NetnsEntry, NetnsTarget, SystemView};
+use serde::{Deserialize, Serialize};
+
+use crate::audit::{audit, AuditOptions};
+use crate::containers;
+use crate::publications::{forwards, join, Side};
+use crate::scope::Links;
+use crate::snapshot::{attach_owners, capture, MissingPart, Owners, Parts, Request, Snapshot};
+
+/// Which namespaces to audit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// The one `loopback` runs in.
+    Current,
+    /// One named by the user (`--netns`).
+    One(NetnsTarget),
+    /// Every one on the host (`-A`).
+    All,
+}
+
+/// One namespace of a host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamespaceCapture {
+    /// How it was found.
+    pub entry: NetnsEntry,
+    /// Its container, when its processes run in one.
+    pub container: Option<Container>,
+    /// Its listeners are audited (not only looked at as a publication's target).
+    pub audited: bool,
+    /// What was captured in it.
+    pub snapshot: Snapshot,
+}
+
+impl NamespaceCapture {
+    /// Who it is, for the report.
+    pub fn info(&self) -> NamespaceInfo {
+        NamespaceInfo {
+            inode: self.entry.inode,
+            names: self.entry.names.clone(),
+            container: self.container.clone(),
+            processes: self.entry.pids.len(),
+            audited: self.audited,
+            current: self.entry.current,
+        }
+    }
+
+    /// A label for human text: the container's name, the namespace's name, or its inode.
+    pub fn label(&self) -> String {
+        label(&self.info())
+    }
+}
+
+/// `container web`, `netns blue`, `netns 4026532281`.
+pub fn label(info: &NamespaceInfo) -> String {
+    match (&info.container, info.names.first()) {
+        (Some(c), _) => format!("container {}", c.label()),
+        (None, Some(n)) => format!("netns {n}"),
+        (None, None) if info.current => "this namespace".to_owned(),
+        (None, None) => format!("netns {}", info.inode),
+    }
+}
+
+/// Every namespace captured, in the order found (the focused one first).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostSnapshot {
+    /// The namespaces.
+    pub namespaces: Vec<NamespaceCapture>,
+    /// Namespaces that could not be captured, and why.
+    pub warnings: Vec<String>,
+}
+
+impl HostSnapshot {
+    /// A host of one namespace, from a snapshot saved earlier.
+    pub fn of(snapshot: Snapshot) -> HostSnapshot {
+        HostSnapshot {
+            namespaces: vec![NamespaceCapture {
+                entry: NetnsEntry {
+                    inode: snapshot.netns.unwrap_or(0),
+                    current: true,
+                    ..NetnsEntry::default()
+                },
+                container: None,
+                audited: true,
+                snapshot,
+            }],
+            warnings: Vec::new(),
+        }
+    }
+}
+
+/// How to reach a namespace that was found: through a bind mount, else through a process.
+fn targets(entry: &NetnsEntry) -> Vec<NetnsTarget> {
+    let mut out: Vec<NetnsTarget> = entry
+        .mounts
+        .iter()
+        .map(|m| NetnsTarget::Path(m.into()))
+        .collect();
+    out.extend(entry.pids.iter().take(3).map(|p| NetnsTarget::Pid(*p)));
+    out
+}
+
+/// Capture `req` inside `entry`'s namespace (here, when it is the current one).
+fn capture_entry(
+    sys: &dyn SystemView,
+    entry: &NetnsEntry,
+    req: &Request,
+) -> Result<Snapshot, String> {
+    if entry.current {
+        return Ok(capture(sys, req));
+    }
+    let mut last = "no bind mount or process leads into it".to_owned();
+    for target in targets(entry) {
+        let mut snap = None;
+        match sys.in_netns(&target, Some(entry.inode), &mut || {
+            snap = Some(capture(sys, req))
+        }) {
+            Ok(()) => {
+                if let Some(s) = snap {
+                    return Ok(s);
+                }
+            }
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Err(last)
+}
+
+/// What is captured in each namespace: the listener parts, without owners (one scan serves
+/// them all afterwards).
+fn per_namespace(req: &Request) -> Request {
+    Request {
+        parts: Parts {
+            owners: false,
+            service_files: false,
+            ..req.parts
+        },
+        ..req.clone()
+    }
+}
+
+fn owners_of_all(sys: &dyn SystemView, snaps: &[&Snapshot]) -> Owners {
+    let mut inodes = HashSet::new();
+    for s in snaps {
+        if let Some(scan) = s.sockets.ok() {
+            inodes.extend(crate::snapshot::socket_inodes(scan));
+        }
+    }
+    let scan = sys.owners(&inodes);
+    let uids: HashSet<u32> = scan.processes.values().filter_map(|p| p.euid).collect();
+    let users = sys.user_names(&uids);
+    Owners { scan, users }
+}
+
+/// Capture the namespaces `scope` names with the parts `req` asks for. With
+/// [`Scope::Current`] or [`Scope::One`], namespaces that the focused one's publications lead
+/// into are captured as well (sockets and interfaces), for the join.
+pub fn capture_host(
+    sys: &dyn SystemView,
+    scope: &Scope,
+    req: &Request,
+) -> Result<HostSnapshot, String> {
+    let mut host = HostSnapshot::default();
+    let found = if matches!(scope, Scope::Current) {
+        None
+    } else {
+        Some(sys.namespaces())
+    };
+    match scope {
+        Scope::All => {
+            let scan = found.unwrap_or_default();
+            host.warnings.extend(scan.warnings);
+            let inner = per_namespace(req);
+            for entry in scan.namespaces {
+                match capture_entry(sys, &entry, &inner) {
+                    Ok(snapshot) => host.namespaces.push(NamespaceCapture {
+                        container: entry
+                            .cgroup
+                            .as_deref()
+                            .and_then(|c| containers::identify(sys, c)),
+                        entry,
+                        audited: true,
+                        snapshot,
+                    }),
+                    Err(why) => host.warnings.push(format!(
+                        "network namespace {}{}: not captured: {why}",
+                        entry.inode,
+                        entry
+                            .names
+                            .first()
+                            .map(|n| format!(" ({n})"))
+                            .unwrap_or_default()
+                    )),
+                }
+            }
+            let all = owners_of_all(
+                sys,
+                &host
+                    .namespaces
+                    .iter()
+                    .map(|n| &n.snapshot)
+                    .collect::<Vec<_>>(),
+            );
+            for ns in &mut host.namespaces {
+                attach_owners(&mut ns.snapshot, sys, &all, req.parts.service_files);
+            }
+            host.namespaces
+                .sort_by_key(|n| (!n.entry.current, n.entry.inode));
+        }
+        Scope::Current | Scope::One(_) => {
+            let snapshot = match scope {
+                Scope::One(target) => {
+                    let mut snap = None;
+                    sys.in_netns(target, None, &mut || snap = Some(capture(sys, req)))
+                        .map_err(|e| e.to_string())?;
+                    snap.ok_or("the capture inside the namespace did not finish")?
+                }
+                _ => capture(sys, req),
+            };
+            let inode = snapshot.netns.unwrap_or(0);
+            let scan = match found {
+                Some(s) => s,
+                None if !forwards(&snapshot).is_empty() => sys.namespaces(),
+                None => Default::default(),
+            };
+            let mut entry = scan
+                .namespaces
+                .iter()
+                .find(|e| e.inode == inode)
+                .cloned()
+                .unwrap_or(NetnsEntry {
+                    inode,
+                    current: sys.current_netns() == Some(inode),
+                    ..NetnsEntry::default()
+                });
+            if let Scope::One(NetnsTarget::Name(n)) = scope {
+                if !entry.names.contains(n) {
+                    entry.names.push(n.clone());
+                }
+            }
+            let has_forwards = !forwards(&snapshot).is_empty();
+            host.namespaces.push(NamespaceCapture {
+                container: entry
+                    .cgroup
+                    .as_deref()
+                    .and_then(|c| containers::identify(sys, c)),
+                entry,
+                audited: true,
+                snapshot,
+            });
+            if has_forwards {
+                host.warnings.extend(scan.warnings);
+                let targets_req = Request::of(Parts {
+                    sockets: true,
+                    interfaces: true,
+                    ..Parts::default()
+                });
+                let mut others = Vec::new();
+                for entry in scan.namespaces.into_iter().filter(|e| e.inode != inode) {
+                    if let Ok(snapshot) = capture_entry(sys, &entry, &targets_req) {
+                        others.push(NamespaceCapture {
+                            container: entry
+                                .cgroup
+                                .as_deref()
+                                .and_then(|c| containers::identify(sys, c)),
+                            entry,
+                            audited: false,
+                            snapshot,
+                        });
+                    }
+                }
+                let all =
+                    owners_of_all(sys, &others.iter().map(|n| &n.snapshot).collect::<Vec<_>>());
+                for ns in &mut others {
+                    attach_owners(&mut ns.snapshot, sys, &all, false);
+                }
+                host.namespaces.extend(others);
+            }
+        }
+    }
+    Ok(host)
+}
+
+/// Audit every audited namespace of `host` and join the publications. When one namespace is
+/// audited, its missing parts are an error; with several, a warning.
+pub fn audit_host(host: &HostSnapshot, options: &AuditOptions) -> Result<AuditReport, MissingPart> {
+    let audited = host.namespaces.iter().filter(|n| n.audited).count();
+    let mut warnings = host.warnings.clone();
+    let mut per_ns: Vec<(&NamespaceCapture, AuditReport)> = Vec::new();
+    for ns in &host.namespaces {
+        match audit(&ns.snapshot, options) {
+            Ok(mut r) => {
+                for l in r.listeners.iter_mut().chain(r.udp_clients.iter_mut()) {
+                    l.netns = ns.entry.inode;
+                }
+                per_ns.push((ns, r));
+            }
+            Err(e) if ns.audited && audited == 1 => return Err(e),
+            Err(e) => warnings.push(format!("{}: not audited: {e}", ns.label())),
+        }
+    }
+    let Some(source) = per_ns
+        .iter()
+        .find(|(ns, _)| ns.audited)
+        .map(|(_, r)| r.source)
+    else {
+        return Err(MissingPart {
+            part: "sockets".into(),
+            why: "no network namespace could be captured".into(),
+        });
+    };
+    let mut report = AuditReport {
+        version: AUDIT_VERSION,
+        source,
+        listeners: Vec::new(),
+        udp_clients: Vec::new(),
+        namespaces: host.namespaces.iter().map(NamespaceCapture::info).collect(),
+        publications: Vec::new(),
+        warnings: Vec::new(),
+    };
+    for (ns, r) in &per_ns {
+        if !ns.audited {
+            continue;
+        }
+        if audited == 1 {
+            warnings.extend(r.warnings.iter().cloned());
+        } else {
+            let label = ns.label();
+            warnings.extend(r.warnings.iter().map(|w| format!("{label}: {w}")));
+        }
+        report.listeners.extend(r.listeners.iter().cloned());
+        report.udp_clients.extend(r.udp_clients.iter().cloned());
+    }
+    crate::audit::sort_listeners(&mut report.listeners);
+    crate::audit::sort_listeners(&mut report.udp_clients);
+    // The join: each audited namespace's forwarders against every namespace's listeners.
+    let sides: Vec<Side<'_>> = per_ns
+        .iter()
+        .filter_map(|(ns, r)| {
+            Some(Side {
+                inode: ns.entry.inode,
+                links: Links::from_snapshot(&ns.snapshot).ok()?,
+                listeners: r
+                    .listeners
+                    .iter()
+                    .chain(r.udp_clients.iter())
+                    .collect::<Vec<&Listener>>(),
+                mounts: &ns.entry.mounts,
+                pids: &ns.entry.pids,
+                label: ns.label(),
+            })
+        })
+        .collect();
+    for ns in host.namespaces.iter().filter(|n| n.audited) {
+        for f in forwards(&ns.snapshot) {
+            report.publications.push(join(&f, ns.entry.inode, &sides));
+        }
+    }
+    // Publications that reach nothing first.
+    report.publications.sort_by(|a, b| {
+        let key = |p: &loopback_model::Publication| {
+            (
+                p.diagnosis == loopback_model::PublicationDiagnosis::Ok,
+                p.proto,
+                p.port,
+                p.address,
+            )
+        };
+        key(a).cmp(&key(b))
+    });
+    report.warnings = warnings;
+    Ok(report)
+}
