@@ -36,7 +36,7 @@ pub(crate) fn findings(
         .is_some_and(|e| e.starts_with(super::NOT_ASKED));
     // Without the C library's answer, the model's stands in (when it is complete).
     let answer = if not_asked { &r.addresses } else { &r.system };
-    if answer.is_empty() && !(not_asked && !r.model_complete) {
+    if answer.is_empty() && (r.model_complete || !not_asked) {
         out.push(finding(
             FindingCode::Unresolved,
             Severity::Problem,
