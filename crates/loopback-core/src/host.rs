@@ -267,8 +267,13 @@ pub fn capture_host(
                     ..Parts::default()
                 });
                 let mut others = Vec::new();
+                let mut failed: Vec<String> = Vec::new();
                 for entry in scan.namespaces.into_iter().filter(|e| e.inode != inode) {
-                    if let Ok(snapshot) = capture_entry(sys, &entry, &targets_req) {
+                    let captured = capture_entry(sys, &entry, &targets_req);
+                    if let Err(why) = &captured {
+                        failed.push(format!("{} ({why})", entry.inode));
+                    }
+                    if let Ok(snapshot) = captured {
                         others.push(NamespaceCapture {
                             container: entry
                                 .cgroup
@@ -284,6 +289,13 @@ pub fn capture_host(
                     owners_of_all(sys, &others.iter().map(|n| &n.snapshot).collect::<Vec<_>>());
                 for ns in &mut others {
                     attach_owners(&mut ns.snapshot, sys, &all, false);
+                }
+                if !failed.is_empty() {
+                    host.warnings.push(format!(
+                        "publications lead into other namespaces, and {} of them could not be entered to find their targets: {}",
+                        failed.len(),
+                        failed.join("; ")
+                    ));
                 }
                 host.namespaces.extend(others);
             }
@@ -381,4 +393,189 @@ pub fn audit_host(host: &HostSnapshot, options: &AuditOptions) -> Result<AuditRe
     });
     report.warnings = warnings;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{iface, FakeSystem};
+    use loopback_model::{Proto, PublicationDiagnosis, Runtime};
+    use loopback_sys::ProcessInfo;
+
+    const CONTAINER_NS: u64 = 4_026_532_328;
+
+    /// A host namespace with `docker-proxy` publishing 8081 to 172.17.0.3:80, and a container
+    /// namespace holding 172.17.0.3 whose server listens on `bind`:`port` (or nothing).
+    fn host(bind: Option<(&str, u16)>) -> HostSnapshot {
+        let mut outside = FakeSystem::lan();
+        outside.add_socket(Proto::Tcp, "0.0.0.0", 8081, None, 100);
+        outside.add_owner(
+            100,
+            ProcessInfo {
+                pid: 1400,
+                comm: "docker-proxy".into(),
+                euid: Some(0),
+                argv: "/usr/sbin/docker-proxy -proto tcp -host-ip 0.0.0.0 -host-port 8081 -container-ip 172.17.0.3 -container-port 80"
+                    .split(' ')
+                    .map(str::to_owned)
+                    .collect(),
+                cgroup: Some("/system.slice/docker.service".into()),
+            },
+        );
+        let mut inside = FakeSystem::with_interfaces(vec![
+            iface(1, "lo", true, &["127.0.0.1/8"]),
+            iface(2, "eth0", false, &["172.17.0.3/16"]),
+        ]);
+        if let Some((addr, port)) = bind {
+            inside.add_socket(Proto::Tcp, addr, port, None, 200);
+            inside.add_owner(
+                200,
+                ProcessInfo {
+                    pid: 1452,
+                    comm: "httpd".into(),
+                    euid: Some(0),
+                    argv: vec!["httpd".into(), "-f".into()],
+                    cgroup: Some(format!("/system.slice/docker-{}.scope", "a".repeat(64))),
+                },
+            );
+        }
+        let mut container_snap = inside.snapshot();
+        container_snap.netns = Some(CONTAINER_NS);
+        HostSnapshot {
+            namespaces: vec![
+                NamespaceCapture {
+                    entry: NetnsEntry {
+                        inode: crate::testing::FAKE_NETNS,
+                        current: true,
+                        pids: vec![1, 1400],
+                        ..NetnsEntry::default()
+                    },
+                    container: None,
+                    audited: true,
+                    snapshot: outside.snapshot(),
+                },
+                NamespaceCapture {
+                    entry: NetnsEntry {
+                        inode: CONTAINER_NS,
+                        pids: vec![1452],
+                        ..NetnsEntry::default()
+                    },
+                    container: Some(Container {
+                        runtime: Runtime::Docker,
+                        id: "a".repeat(64),
+                        name: Some("web".into()),
+                    }),
+                    audited: false,
+                    snapshot: container_snap,
+                },
+            ],
+            warnings: Vec::new(),
+        }
+    }
+
+    fn publication(h: &HostSnapshot) -> loopback_model::Publication {
+        let report = audit_host(h, &AuditOptions::default()).expect("audit");
+        assert_eq!(report.publications.len(), 1, "{:?}", report.publications);
+        report.publications[0].clone()
+    }
+
+    #[test]
+    fn a_server_on_the_containers_loopback_is_unreachable_through_the_proxy() {
+        let p = publication(&host(Some(("127.0.0.1", 80))));
+        assert_eq!(p.diagnosis, PublicationDiagnosis::TargetLoopbackOnly);
+        assert_eq!(p.target_netns, Some(CONTAINER_NS));
+        assert!(!p.listener);
+        assert!(
+            p.detail
+                .starts_with("nothing: httpd listens on 127.0.0.1:80"),
+            "{}",
+            p.detail
+        );
+        let fix = p.fix.expect("fix");
+        assert!(
+            fix.contains("container web listen on 0.0.0.0:80 (or 172.17.0.3:80)"),
+            "{fix}"
+        );
+    }
+
+    #[test]
+    fn a_server_on_the_containers_wildcard_or_address_is_reached() {
+        for bind in ["0.0.0.0", "172.17.0.3", "::"] {
+            let p = publication(&host(Some((bind, 80))));
+            assert_eq!(p.diagnosis, PublicationDiagnosis::Ok, "{bind}");
+            assert!(p.listener);
+            assert!(p.fix.is_none());
+        }
+    }
+
+    #[test]
+    fn nothing_on_the_port_says_which_port_it_listens_on() {
+        let p = publication(&host(Some(("0.0.0.0", 8080))));
+        assert_eq!(p.diagnosis, PublicationDiagnosis::NoListener);
+        assert_eq!(p.detail, "nothing listens on tcp port 80");
+        assert!(
+            p.fix
+                .as_deref()
+                .is_some_and(|f| f.contains("tcp 8080") && f.contains("-p 8081:8080")),
+            "{:?}",
+            p.fix
+        );
+        let p = publication(&host(None));
+        assert_eq!(p.diagnosis, PublicationDiagnosis::NoListener);
+        assert!(p
+            .fix
+            .as_deref()
+            .is_some_and(|f| f.starts_with("start the service in container web")));
+    }
+
+    #[test]
+    fn a_target_no_namespace_holds_is_unknown_not_a_finding() {
+        let mut h = host(Some(("127.0.0.1", 80)));
+        h.namespaces.truncate(1);
+        let report = audit_host(&h, &AuditOptions::default()).expect("audit");
+        assert_eq!(
+            report.publications[0].diagnosis,
+            PublicationDiagnosis::Unknown
+        );
+        assert_eq!(report.publications[0].target_netns, None);
+        assert!(report.publications[0].fix.is_none());
+    }
+
+    #[test]
+    fn only_audited_namespaces_are_listed_and_owners_carry_their_unit() {
+        let report =
+            audit_host(&host(Some(("127.0.0.1", 80))), &AuditOptions::default()).expect("audit");
+        assert!(report
+            .listeners
+            .iter()
+            .all(|l| l.netns == crate::testing::FAKE_NETNS));
+        assert_eq!(report.namespaces.len(), 2);
+        assert!(!report.namespaces[1].audited);
+        let proxy = &report.listeners[0].owners[0];
+        assert_eq!(proxy.unit.as_deref(), Some("docker.service"));
+        assert!(report.needs_attention());
+    }
+
+    #[test]
+    fn owners_split_from_one_scan_give_each_namespace_its_own() {
+        let h = host(Some(("127.0.0.1", 80)));
+        let mut all = h.namespaces[0]
+            .snapshot
+            .owners
+            .ok()
+            .expect("owners")
+            .clone();
+        let inside = h.namespaces[1].snapshot.owners.ok().expect("owners");
+        all.scan.holders.extend(inside.scan.holders.clone());
+        all.scan.processes.extend(inside.scan.processes.clone());
+        let part = crate::snapshot::split_owners(&all, &h.namespaces[1].snapshot).expect("split");
+        assert_eq!(
+            part.scan.holders.keys().copied().collect::<Vec<_>>(),
+            vec![200]
+        );
+        assert_eq!(
+            part.scan.processes.keys().copied().collect::<Vec<_>>(),
+            vec![1452]
+        );
+    }
 }

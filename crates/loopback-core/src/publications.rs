@@ -130,11 +130,15 @@ pub fn pasta(argv: &[String], pid: u32) -> Vec<Forward> {
         if let Some(spec) = spec {
             out.extend(pasta_spec(proto, spec, &hint, pid));
         }
+        if out.len() >= MAX_SPEC_PORTS {
+            out.truncate(MAX_SPEC_PORTS);
+            break;
+        }
     }
     out
 }
 
-/// The most ports one spec may expand to: a forwarder's command line is input too.
+/// The most ports one forwarder's command line may expand to: it is input too.
 const MAX_SPEC_PORTS: usize = 1024;
 
 fn pasta_spec(proto: Proto, spec: &str, hint: &Option<NamespaceHint>, pid: u32) -> Vec<Forward> {
@@ -198,7 +202,9 @@ pub fn forwards(snap: &Snapshot) -> Vec<Forward> {
             .first()
             .map(|a| a.rsplit('/').next().unwrap_or(a))
             .unwrap_or(&p.comm);
-        if p.comm == "docker-proxy" || exe == "docker-proxy" {
+        // Any user can start a process called docker-proxy; Docker's runs as root, and only a
+        // root one is believed (a user's own forwarder cannot forge a finding about Docker).
+        if (p.comm == "docker-proxy" || exe == "docker-proxy") && p.euid == Some(0) {
             out.extend(docker_proxy(&p.argv, p.pid));
         } else if p.comm == "pasta" || exe == "pasta" || exe == "pasta.avx2" {
             out.extend(pasta(&p.argv, p.pid));
