@@ -44,6 +44,19 @@ pub struct NamespaceCapture {
 }
 
 impl NamespaceCapture {
+    /// A captured namespace, its container named from its first process's cgroup.
+    fn new(sys: &dyn SystemView, entry: NetnsEntry, audited: bool, snapshot: Snapshot) -> Self {
+        NamespaceCapture {
+            container: entry
+                .cgroup
+                .as_deref()
+                .and_then(|c| containers::identify(sys, c)),
+            entry,
+            audited,
+            snapshot,
+        }
+    }
+
     /// Who it is, for the report.
     pub fn info(&self) -> NamespaceInfo {
         NamespaceInfo {
@@ -184,15 +197,9 @@ pub fn capture_host(
             let inner = per_namespace(req);
             for entry in scan.namespaces {
                 match capture_entry(sys, &entry, &inner) {
-                    Ok(snapshot) => host.namespaces.push(NamespaceCapture {
-                        container: entry
-                            .cgroup
-                            .as_deref()
-                            .and_then(|c| containers::identify(sys, c)),
-                        entry,
-                        audited: true,
-                        snapshot,
-                    }),
+                    Ok(snapshot) => host
+                        .namespaces
+                        .push(NamespaceCapture::new(sys, entry, true, snapshot)),
                     Err(why) => host.warnings.push(format!(
                         "network namespace {}{}: not captured: {why}",
                         entry.inode,
@@ -250,15 +257,8 @@ pub fn capture_host(
                 }
             }
             let has_forwards = !forwards(&snapshot).is_empty();
-            host.namespaces.push(NamespaceCapture {
-                container: entry
-                    .cgroup
-                    .as_deref()
-                    .and_then(|c| containers::identify(sys, c)),
-                entry,
-                audited: true,
-                snapshot,
-            });
+            host.namespaces
+                .push(NamespaceCapture::new(sys, entry, true, snapshot));
             if has_forwards {
                 host.warnings.extend(scan.warnings);
                 let targets_req = Request::of(Parts {
@@ -274,15 +274,7 @@ pub fn capture_host(
                         failed.push(format!("{} ({why})", entry.inode));
                     }
                     if let Ok(snapshot) = captured {
-                        others.push(NamespaceCapture {
-                            container: entry
-                                .cgroup
-                                .as_deref()
-                                .and_then(|c| containers::identify(sys, c)),
-                            entry,
-                            audited: false,
-                            snapshot,
-                        });
+                        others.push(NamespaceCapture::new(sys, entry, false, snapshot));
                     }
                 }
                 let all =
