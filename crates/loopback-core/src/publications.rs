@@ -63,7 +63,7 @@ pub struct Forward {
 }
 
 /// The value of a Go-style flag (`-name value` or `-name=value`, one or two dashes).
-fn flag<'a>(argv: &'a [String], name: &str) -> Option<&'a str> {
+pub(crate) fn flag<'a>(argv: &'a [String], name: &str) -> Option<&'a str> {
     let mut it = argv.iter();
     while let Some(a) = it.next() {
         let bare = a.trim_start_matches('-');

@@ -285,7 +285,14 @@ impl<'a> Identifier<'a> {
                 config_file.as_deref().unwrap_or("its configuration file"),
             )
             .replace("{port}", &port.to_string())
-            .replace("{current}", current.as_ref().map_or("", |c| c.0.as_str()));
+            .replace("{current}", current.as_ref().map_or("", |c| c.0.as_str()))
+            // docker-proxy names the container's port on its command line.
+            .replace(
+                "{container_port}",
+                p.and_then(|p| crate::publications::flag(&p.argv, "container-port"))
+                    .filter(|v| v.parse::<u16>().is_ok())
+                    .unwrap_or("CONTAINER_PORT"),
+            );
         let observed = std::net::SocketAddr::new(address, port);
         let info = ServiceInfo {
             id: def.id.clone(),
@@ -395,6 +402,12 @@ mod tests {
         );
         let i = id.identify(&[&proxy], 8080, ip).expect("docker-proxy");
         assert!(i.fix.contains("-p 127.0.0.1:8080:CONTAINER_PORT"));
+        let mut known = proxy.clone();
+        known
+            .argv
+            .extend(["-container-ip", "172.17.0.2", "-container-port", "80"].map(String::from));
+        let i = id.identify(&[&known], 8080, ip).expect("docker-proxy");
+        assert!(i.fix.contains("-p 127.0.0.1:8080:80`"), "{}", i.fix);
     }
 
     #[test]

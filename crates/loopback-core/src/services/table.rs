@@ -71,7 +71,8 @@ pub struct ServiceDef {
     #[serde(default)]
     /// The port when that key is absent.
     pub default_port: Option<u16>,
-    /// The fix, with `{config}`, `{port}` and `{current}` filled in.
+    /// The fix, with `{config}`, `{port}`, `{current}` and `{container_port}` (docker-proxy's
+    /// `-container-port`) filled in.
     pub fix: String,
 }
 
