@@ -124,6 +124,19 @@ fn targets(entry: &NetnsEntry) -> Vec<NetnsTarget> {
     out
 }
 
+/// Capture `req` on a thread inside `target`'s namespace (which must be `inode`, when given).
+fn capture_in(
+    sys: &dyn SystemView,
+    target: &NetnsTarget,
+    inode: Option<u64>,
+    req: &Request,
+) -> Result<Snapshot, String> {
+    let mut snap = None;
+    sys.in_netns(target, inode, &mut || snap = Some(capture(sys, req)))
+        .map_err(|e| e.to_string())?;
+    snap.ok_or_else(|| "the capture inside the namespace did not finish".to_owned())
+}
+
 /// Capture `req` inside `entry`'s namespace (here, when it is the current one).
 fn capture_entry(
     sys: &dyn SystemView,
@@ -135,16 +148,9 @@ fn capture_entry(
     }
     let mut last = "no bind mount or process leads into it".to_owned();
     for target in targets(entry) {
-        let mut snap = None;
-        match sys.in_netns(&target, Some(entry.inode), &mut || {
-            snap = Some(capture(sys, req))
-        }) {
-            Ok(()) => {
-                if let Some(s) = snap {
-                    return Ok(s);
-                }
-            }
-            Err(e) => last = e.to_string(),
+        match capture_in(sys, &target, Some(entry.inode), req) {
+            Ok(snap) => return Ok(snap),
+            Err(why) => last = why,
         }
     }
     Err(last)
@@ -163,17 +169,14 @@ fn per_namespace(req: &Request) -> Request {
     }
 }
 
+/// One owner scan for the sockets of every snapshot.
 fn owners_of_all(sys: &dyn SystemView, snaps: &[&Snapshot]) -> Owners {
-    let mut inodes = HashSet::new();
-    for s in snaps {
-        if let Some(scan) = s.sockets.ok() {
-            inodes.extend(crate::snapshot::socket_inodes(scan));
-        }
-    }
-    let scan = sys.owners(&inodes);
-    let uids: HashSet<u32> = scan.processes.values().filter_map(|p| p.euid).collect();
-    let users = sys.user_names(&uids);
-    Owners { scan, users }
+    let inodes: HashSet<u64> = snaps
+        .iter()
+        .filter_map(|s| s.sockets.ok())
+        .flat_map(crate::snapshot::socket_inodes)
+        .collect();
+    crate::snapshot::owners_of(sys, &inodes)
 }
 
 /// Capture the namespaces `scope` names with the parts `req` asks for. With
@@ -227,18 +230,14 @@ pub fn capture_host(
         }
         Scope::Current | Scope::One(_) => {
             let snapshot = match scope {
-                Scope::One(target) => {
-                    let mut snap = None;
-                    sys.in_netns(target, None, &mut || snap = Some(capture(sys, req)))
-                        .map_err(|e| e.to_string())?;
-                    snap.ok_or("the capture inside the namespace did not finish")?
-                }
+                Scope::One(target) => capture_in(sys, target, None, req)?,
                 _ => capture(sys, req),
             };
             let inode = snapshot.netns.unwrap_or(0);
+            let has_forwards = !forwards(&snapshot).is_empty();
             let scan = match found {
                 Some(s) => s,
-                None if !forwards(&snapshot).is_empty() => sys.namespaces(),
+                None if has_forwards => sys.namespaces(),
                 None => Default::default(),
             };
             let mut entry = scan
@@ -256,7 +255,6 @@ pub fn capture_host(
                     entry.names.push(n.clone());
                 }
             }
-            let has_forwards = !forwards(&snapshot).is_empty();
             host.namespaces
                 .push(NamespaceCapture::new(sys, entry, true, snapshot));
             if has_forwards {
@@ -303,13 +301,9 @@ pub fn audit_host(host: &HostSnapshot, options: &AuditOptions) -> Result<AuditRe
     let mut warnings = host.warnings.clone();
     let mut per_ns: Vec<(&NamespaceCapture, AuditReport)> = Vec::new();
     for ns in &host.namespaces {
+        // `audit` tags each listener with its snapshot's namespace.
         match audit(&ns.snapshot, options) {
-            Ok(mut r) => {
-                for l in r.listeners.iter_mut().chain(r.udp_clients.iter_mut()) {
-                    l.netns = ns.entry.inode;
-                }
-                per_ns.push((ns, r));
-            }
+            Ok(r) => per_ns.push((ns, r)),
             Err(e) if ns.audited && audited == 1 => return Err(e),
             Err(e) => warnings.push(format!("{}: not audited: {e}", ns.label())),
         }

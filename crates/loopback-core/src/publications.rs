@@ -21,7 +21,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use loopback_model::{Listener, Proto, Publication, PublicationDiagnosis};
 
 use crate::classify::{is_loopback, is_wildcard, unmap};
-use crate::explain::accepts;
+use crate::explain::{accepts, assignments};
 use crate::scope::Links;
 use crate::snapshot::Snapshot;
 
@@ -231,13 +231,9 @@ pub struct Side<'a> {
 }
 
 impl Side<'_> {
+    /// `ip` is assigned to one of its interfaces (not merely inside a loopback prefix).
     fn holds(&self, ip: IpAddr) -> bool {
-        let ip = unmap(ip);
-        self.links
-            .interfaces
-            .iter()
-            .flat_map(|i| &i.addresses)
-            .any(|a| unmap(a.address) == ip)
+        assignments(ip, &self.links).iter().any(|a| a.exact)
     }
 }
 

@@ -57,13 +57,12 @@ pub fn run_probes(prober: &dyn Prober, options: &DoctorOptions, v6: bool) -> Pro
         let tcp6 = v6.then(|| s.spawn(move || sys.tcp_round_trip(v6a, t)));
         let udp4 = s.spawn(move || sys.udp_round_trip(v4a, t));
         let udp6 = v6.then(|| s.spawn(move || sys.udp_round_trip(v6a, t)));
-        let redirected = options.resolver.redirected().then(|| {
-            crate::resolve::LibcAnswers::not_asked(&options.resolver)
-                .unspec
-                .map(|_| Vec::new())
-        });
-        let localhost = s.spawn(move || match redirected {
-            Some(not_asked) => not_asked,
+        let not_asked = options
+            .resolver
+            .redirected()
+            .then(|| crate::resolve::not_asked_reason(&options.resolver));
+        let localhost = s.spawn(move || match not_asked {
+            Some(why) => Err(why),
             None => sys.resolve("localhost").map_err(|e| e.to_string()),
         });
         let reach = options

@@ -30,10 +30,7 @@ pub(crate) fn findings(
     let mut out = Vec::new();
     let path = &inp.hosts_path;
     let name = r.name.as_str();
-    let not_asked = r
-        .system_error
-        .as_deref()
-        .is_some_and(|e| e.starts_with(super::NOT_ASKED));
+    let not_asked = r.system_error.as_deref().is_some_and(super::was_not_asked);
     // Without the C library's answer, the model's stands in (when it is complete).
     let answer = if not_asked { &r.addresses } else { &r.system };
     if answer.is_empty() && (r.model_complete || !not_asked) {

@@ -78,30 +78,35 @@ pub struct LibcAnswers {
 /// ones it reads here: another namespace's root).
 pub const NOT_ASKED: &str = "not asked";
 
+/// Whether a C library error says it was not asked ([`LibcAnswers::not_asked`]).
+pub fn was_not_asked(error: &str) -> bool {
+    error.starts_with(NOT_ASKED)
+}
+
+/// Why the C library is not asked when `paths` are not the files it reads here: it would read
+/// this host's files, not those of the root the model reads; and asking it inside that root
+/// would load that root's NSS modules into a process running as root.
+pub fn not_asked_reason(paths: &ResolverPaths) -> String {
+    match paths.root_of {
+        Some(pid) => format!(
+            "{NOT_ASKED}: the C library here reads this host's files, not those in the root of pid {pid} (loading that root's NSS modules as root is not done); the model is the answer"
+        ),
+        None => format!(
+            "{NOT_ASKED}: the C library here reads /etc, not {}; the model is the answer",
+            paths.hosts
+        ),
+    }
+}
+
 impl LibcAnswers {
-    /// The C library is not asked, and why: it would read this host's files, not those of the
-    /// root the model reads; and asking it inside that root would load that root's NSS modules
-    /// into a process running as root.
+    /// The C library is not asked, and why ([`not_asked_reason`]).
     pub fn not_asked(paths: &ResolverPaths) -> Self {
-        let why = match paths.root_of {
-            Some(pid) => format!(
-                "{NOT_ASKED}: the C library here reads this host's files, not those in the root of pid {pid} (loading that root's NSS modules as root is not done); the model is the answer"
-            ),
-            None => format!(
-                "{NOT_ASKED}: the C library here reads /etc, not {}; the model is the answer",
-                paths.hosts
-            ),
-        };
+        let why = not_asked_reason(paths);
         LibcAnswers {
             unspec: Err(why.clone()),
             v4: Err(why.clone()),
             v6: Err(why),
         }
-    }
-
-    /// Whether these answers were asked for.
-    pub fn asked(&self) -> bool {
-        !matches!(&self.unspec, Err(e) if e.starts_with(NOT_ASKED))
     }
 
     /// Ask the C library, through `prober`.

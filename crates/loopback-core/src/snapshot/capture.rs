@@ -55,16 +55,7 @@ pub fn extend(snap: &mut Snapshot, sys: &dyn SystemView, req: &Request) {
     }
     if (want.owners || want.service_files) && !snap.owners.is_requested() {
         snap.owners = match &snap.sockets {
-            Part::Captured(scan) => {
-                let inodes = socket_inodes(scan);
-                let owners = sys.owners(&inodes);
-                let uids: HashSet<u32> = owners.processes.values().filter_map(|p| p.euid).collect();
-                let users = sys.user_names(&uids);
-                Part::Captured(Owners {
-                    scan: owners,
-                    users,
-                })
-            }
+            Part::Captured(scan) => Part::Captured(owners_of(sys, &socket_inodes(scan))),
             _ => Part::Failed("the sockets could not be read".into()),
         };
     }
@@ -81,6 +72,14 @@ pub(crate) fn socket_inodes(scan: &loopback_sys::SocketScan) -> HashSet<u64> {
         .map(|s| s.inode)
         .filter(|i| *i != 0)
         .collect()
+}
+
+/// The processes holding `inodes`, with the names of their users.
+pub(crate) fn owners_of(sys: &dyn SystemView, inodes: &HashSet<u64>) -> Owners {
+    let scan = sys.owners(inodes);
+    let uids: HashSet<u32> = scan.processes.values().filter_map(|p| p.euid).collect();
+    let users = sys.user_names(&uids);
+    Owners { scan, users }
 }
 
 /// Read the service files (when asked) once owners are known, then redact command lines.

@@ -20,8 +20,8 @@ mod capture;
 #[cfg(test)]
 mod fixture;
 
-pub(crate) use capture::socket_inodes;
 pub use capture::{attach_owners, capture, extend, split_owners};
+pub(crate) use capture::{owners_of, socket_inodes};
 
 /// The version of the snapshot's JSON form (2 added `netns` and each process's `cgroup`;
 /// version 1 files are still read, with those unknown).

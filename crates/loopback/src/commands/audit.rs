@@ -273,35 +273,25 @@ pub fn render(report: &AuditReport, style: Style, out: &mut impl Write) -> std::
     // One table per namespace when there are several, or when the one audited is not this one
     // (`--netns`): a heading names it.
     let headed = audited.len() > 1 || audited.first().is_some_and(|n| !n.current);
-    if report.listeners.is_empty() && !headed {
-        out.write_all(b"No listening sockets in this network namespace.\n")?;
-    } else if !headed {
-        out.write_all(line(&header.map(str::to_owned)).as_bytes())?;
-    }
     let groups: Vec<Option<&NamespaceInfo>> = if headed {
-        audited.iter().map(|n| Some(*n)).collect()
+        audited.into_iter().map(Some).collect()
     } else {
         vec![None]
     };
     for ns in groups {
+        let of_group = |l: &&Listener| ns.is_none_or(|ns| l.netns == ns.inode);
         if let Some(ns) = ns {
             writeln!(out, "\n{}", heading(ns))?;
-            let n = report
-                .listeners
-                .iter()
-                .filter(|l| l.netns == ns.inode)
-                .count();
-            if n == 0 {
-                out.write_all(b"  no listening sockets\n")?;
-                continue;
-            }
-            out.write_all(line(&header.map(str::to_owned)).as_bytes())?;
         }
-        for l in report
-            .listeners
-            .iter()
-            .filter(|l| ns.is_none_or(|ns| l.netns == ns.inode))
-        {
+        if !report.listeners.iter().any(|l| of_group(&l)) {
+            out.write_all(match ns {
+                Some(_) => b"  no listening sockets\n".as_slice(),
+                None => b"No listening sockets in this network namespace.\n",
+            })?;
+            continue;
+        }
+        out.write_all(line(&header.map(str::to_owned)).as_bytes())?;
+        for l in report.listeners.iter().filter(of_group) {
             row(l, style, &line, out)?;
         }
     }

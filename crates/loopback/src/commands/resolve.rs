@@ -45,7 +45,7 @@ pub fn render(r: &ResolveReport, style: Style) -> String {
     let not_asked = r
         .system_error
         .as_deref()
-        .is_some_and(|e| e.starts_with(resolve::NOT_ASKED));
+        .is_some_and(resolve::was_not_asked);
     let mut out = if not_asked {
         format!(
             "{} resolves to {} (the model's answer)\n",

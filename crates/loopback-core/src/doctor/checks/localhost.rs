@@ -98,7 +98,7 @@ pub(crate) fn hosts_file_check(hosts: Option<&FileCapture>, ipv6_on: bool) -> Ch
 pub(crate) fn resolves_loopback_check(result: &Result<Vec<IpAddr>, String>) -> Check {
     let id = CheckId::LocalhostResolvesLoopback;
     match result {
-        Err(e) if e.starts_with(crate::resolve::NOT_ASKED) => check(
+        Err(e) if crate::resolve::was_not_asked(e) => check(
             id,
             CheckStatus::Skip,
             "the C library was not asked: the namespace's resolver files are not this host's",
