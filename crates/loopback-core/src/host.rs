@@ -384,6 +384,7 @@ pub fn audit_host(host: &HostSnapshot, options: &AuditOptions) -> Result<AuditRe
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::snapshot::Part;
     use crate::testing::{iface, FakeSystem};
     use loopback_model::{Proto, PublicationDiagnosis, Runtime};
     use loopback_sys::ProcessInfo;
@@ -512,6 +513,36 @@ mod tests {
             .fix
             .as_deref()
             .is_some_and(|f| f.starts_with("start the service in container web")));
+    }
+
+    #[test]
+    fn a_docker_proxy_not_run_by_root_is_not_believed() {
+        let mut h = host(Some(("127.0.0.1", 80)));
+        if let Part::Captured(o) = &mut h.namespaces[0].snapshot.owners {
+            o.scan.processes.get_mut(&1400).expect("proxy").euid = Some(1000);
+        }
+        let report = audit_host(&h, &AuditOptions::default()).expect("audit");
+        assert!(report.publications.is_empty(), "{:?}", report.publications);
+    }
+
+    #[test]
+    fn pasta_reaches_a_server_on_the_namespaces_own_loopback() {
+        let mut h = host(Some(("127.0.0.1", 80)));
+        h.namespaces[1].entry.mounts = vec!["/run/user/1000/netns/netns-1".into()];
+        if let Part::Captured(o) = &mut h.namespaces[0].snapshot.owners {
+            let p = o.scan.processes.get_mut(&1400).expect("forwarder");
+            p.comm = "pasta".into();
+            p.euid = Some(1000);
+            p.argv = "/usr/bin/pasta --config-net -t 8081:80 --netns /run/user/1000/netns/netns-1"
+                .split(' ')
+                .map(str::to_owned)
+                .collect();
+        }
+        let p = publication(&h);
+        assert_eq!(p.diagnosis, PublicationDiagnosis::Ok);
+        assert_eq!(p.target_address.to_string(), "127.0.0.1");
+        assert_eq!(p.target_netns, Some(CONTAINER_NS));
+        assert!(p.detail.contains("podman issue 24045"), "{}", p.detail);
     }
 
     #[test]
