@@ -33,6 +33,7 @@ pub mod classify;
 pub mod containers;
 pub mod doctor;
 pub mod explain;
+pub mod exposure;
 pub mod firewall;
 pub mod fuzz;
 pub mod host;

@@ -68,6 +68,9 @@ pub fn iface(index: u32, name: &str, loopback: bool, addrs: &[&str]) -> Interfac
                 }
             })
             .collect(),
+        kind: None,
+        master: None,
+        peer_elsewhere: false,
     }
 }
 

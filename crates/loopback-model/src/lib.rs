@@ -100,6 +100,16 @@ pub struct Interface {
     pub loopback: bool,
     /// Its addresses.
     pub addresses: Vec<InterfaceAddress>,
+    /// The kind of device (`veth`, `bridge`, `wireguard`, `vxlan`, ...); `None` for a physical
+    /// device, or when unknown.
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// The index of the bridge (or bond) it is a port of.
+    #[serde(default)]
+    pub master: Option<u32>,
+    /// Its far end (a veth's peer) lives in another network namespace.
+    #[serde(default)]
+    pub peer_elsewhere: bool,
 }
 
 impl Interface {

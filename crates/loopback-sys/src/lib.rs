@@ -255,6 +255,13 @@ pub struct KernelSettings {
     pub echo_ignored_v4: Option<bool>,
     /// ICMPv6 echo requests ignored (`net.ipv6.icmp.echo_ignore_all`).
     pub echo_ignored_v6: Option<bool>,
+    /// IPv4 packets arriving on this interface are forwarded
+    /// (`net.ipv4.conf.NAME.forwarding`; `net.ipv4.ip_forward` sets them all).
+    #[serde(default)]
+    pub forwarding_v4: BTreeMap<String, bool>,
+    /// IPv6 packets are forwarded (`net.ipv6.conf.all.forwarding`).
+    #[serde(default)]
+    pub forwarding_v6: Option<bool>,
 }
 
 /// The default routes of the namespace: the interfaces each family's default route leaves by.

@@ -8,9 +8,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use loopback_model::{BoundSocket, Interface, InterfaceAddress, SocketSourceKind};
-use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket, SocketAddr};
+use netlink_sys::{
+    protocols::{NETLINK_ROUTE, NETLINK_SOCK_DIAG},
+    Socket, SocketAddr,
+};
 
 use crate::parse::if_inet6::parse_if_inet6;
+use crate::parse::links::{decode_link_chunk, link_dump_request, LinkFacts};
 use crate::parse::route::{ipv4_default_routes, ipv6_default_routes};
 use crate::parse::sock_diag::{decode_chunk, DumpError, DumpRequest};
 use crate::parse::{procfs, procnet};
@@ -87,10 +91,43 @@ fn dump(
     }
 }
 
+/// Every interface's device facts, from one `RTM_GETLINK` dump.
+fn link_dump() -> Result<Vec<LinkFacts>, SysError> {
+    let err = |source: std::io::Error| SysError::Netlink {
+        request: "link".into(),
+        source,
+    };
+    let mut socket = Socket::new(NETLINK_ROUTE).map_err(err)?;
+    socket.bind_auto().map_err(err)?;
+    socket.connect(&SocketAddr::new(0, 0)).map_err(err)?;
+    socket.send(&link_dump_request(1), 0).map_err(err)?;
+    let mut links = Vec::new();
+    loop {
+        let (buf, _) = socket.recv_from_full().map_err(err)?;
+        if buf.is_empty() {
+            return Err(SysError::NetlinkDecode {
+                request: "link".into(),
+                detail: "the kernel closed the dump without NLMSG_DONE".into(),
+            });
+        }
+        match decode_link_chunk(&buf, &mut links) {
+            Ok(true) => return Ok(links),
+            Ok(false) => {}
+            Err(DumpError::Kernel(source)) => return Err(err(source)),
+            Err(DumpError::Decode(detail)) => {
+                return Err(SysError::NetlinkDecode {
+                    request: "link".into(),
+                    detail,
+                })
+            }
+        }
+    }
+}
+
 /// A table of the calling thread's network namespace: `/proc/thread-self/net` (a thread that
 /// entered another namespace sees that one; `/proc/net` is the main thread's), or `/proc/net`
 /// on kernels before 3.17.
-fn proc_net(name: &str) -> std::path::PathBuf {
+pub(crate) fn proc_net(name: &str) -> std::path::PathBuf {
     let own = Path::new("/proc/thread-self/net");
     if own.is_dir() {
         own.join(name)
@@ -173,6 +210,9 @@ impl SystemView for LinuxSystem {
                     up: ifa.flags.contains(InterfaceFlags::IFF_UP),
                     loopback: ifa.flags.contains(InterfaceFlags::IFF_LOOPBACK),
                     addresses: Vec::new(),
+                    kind: None,
+                    master: None,
+                    peer_elsewhere: false,
                 });
             let (Some(addr), mask) = (ifa.address, ifa.netmask) else {
                 continue;
@@ -199,6 +239,17 @@ impl SystemView for LinuxSystem {
         }
         let mut list: Vec<Interface> = by_name.into_values().filter(|i| i.index != 0).collect();
         list.sort_by_key(|i| i.index);
+        // What kind of device each is. Without it every interface counts as one that leads
+        // off the machine, the answer that hides no exposure.
+        if let Ok(links) = link_dump() {
+            for iface in &mut list {
+                if let Some(l) = links.iter().find(|l| l.index == iface.index) {
+                    iface.kind.clone_from(&l.kind);
+                    iface.master = l.master;
+                    iface.peer_elsewhere = l.link_netnsid.is_some();
+                }
+            }
+        }
         Ok(list)
     }
 
@@ -241,6 +292,7 @@ impl SystemView for LinuxSystem {
             ipv6_all_disabled: flag("net/ipv6/conf/all/disable_ipv6"),
             echo_ignored_v4: flag("net/ipv4/icmp_echo_ignore_all"),
             echo_ignored_v6: flag("net/ipv6/icmp/echo_ignore_all"),
+            forwarding_v6: flag("net/ipv6/conf/all/forwarding"),
             ..KernelSettings::default()
         };
         if let Some(v) = flag("net/ipv4/conf/all/route_localnet") {
@@ -252,6 +304,9 @@ impl SystemView for LinuxSystem {
             }
             if let Some(v) = flag(&format!("net/ipv4/conf/{}/route_localnet", i.name)) {
                 out.route_localnet.insert(i.name.clone(), v);
+            }
+            if let Some(v) = flag(&format!("net/ipv4/conf/{}/forwarding", i.name)) {
+                out.forwarding_v4.insert(i.name.clone(), v);
             }
         }
         out

@@ -10,6 +10,8 @@ pub mod procnet;
 pub mod route;
 #[cfg(target_os = "linux")]
 pub mod sock_diag;
+#[cfg(target_os = "linux")]
+pub mod links;
 
 /// Kernel TCP state numbers (`include/net/tcp_states.h`).
 pub const TCP_LISTEN: u8 = 10;
