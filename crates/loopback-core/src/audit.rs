@@ -20,6 +20,8 @@ use crate::snapshot::{MissingPart, Owners, Part, ServiceFiles, Snapshot};
 pub struct AuditOptions {
     /// Intended exposure.
     pub policy: Option<Policy>,
+    /// Interfaces declared with `--uplink`: they lead off the machine.
+    pub uplinks: Vec<String>,
 }
 
 /// The capabilities that let a non-root user see every socket's owner, and how to grant them.
@@ -177,6 +179,7 @@ pub fn audit(snap: &Snapshot, options: &AuditOptions) -> Result<AuditReport, Mis
         udp_clients,
         namespaces: Vec::new(),
         publications: Vec::new(),
+        uplinks: Vec::new(),
         warnings,
     })
 }
@@ -275,6 +278,7 @@ fn classify_socket(
         notes,
         service: None,
         fix: None,
+        exposure: None,
     };
     if listener.exposed {
         listener.allowed_by = options.policy.as_ref().and_then(|p| p.allows(&listener));

@@ -90,6 +90,10 @@ pub fn label(info: &NamespaceInfo) -> String {
 pub struct HostSnapshot {
     /// The namespaces.
     pub namespaces: Vec<NamespaceCapture>,
+    /// Other network namespaces of this machine are visible from here, so a veth whose far
+    /// end is elsewhere leads to one of them rather than off the machine.
+    #[serde(default)]
+    pub sees_other_namespaces: bool,
     /// Namespaces that could not be captured, and why.
     pub warnings: Vec<String>,
 }
@@ -108,6 +112,7 @@ impl HostSnapshot {
                 audited: true,
                 snapshot,
             }],
+            sees_other_namespaces: false,
             warnings: Vec::new(),
         }
     }
@@ -197,6 +202,7 @@ pub fn capture_host(
         Scope::All => {
             let scan = found.unwrap_or_default();
             host.warnings.extend(scan.warnings);
+            host.sees_other_namespaces = scan.namespaces.len() > 1;
             let inner = per_namespace(req);
             for entry in scan.namespaces {
                 match capture_entry(sys, &entry, &inner) {
@@ -234,12 +240,21 @@ pub fn capture_host(
                 _ => capture(sys, req),
             };
             let inode = snapshot.netns.unwrap_or(0);
-            let has_forwards = !forwards(&snapshot).is_empty();
+            // Forwarders and NAT rules lead into other namespaces, which are then captured
+            // too; a veth is an uplink only when its far end is not visible from here.
+            let has_forwards = !forwards(&snapshot).is_empty()
+                || crate::exposure::ruleset_of(&snapshot.firewall)
+                    .rules
+                    .nat_rules()
+                    .next()
+                    .is_some();
+            let has_veth = snapshot.interface_list().iter().any(|i| i.peer_elsewhere);
             let scan = match found {
                 Some(s) => s,
-                None if has_forwards => sys.namespaces(),
+                None if has_forwards || has_veth => sys.namespaces(),
                 None => Default::default(),
             };
+            host.sees_other_namespaces = scan.namespaces.iter().any(|e| e.inode != inode);
             let mut entry = scan
                 .namespaces
                 .iter()
@@ -262,6 +277,8 @@ pub fn capture_host(
                 let targets_req = Request::of(Parts {
                     sockets: true,
                     interfaces: true,
+                    kernel: true,
+                    firewall: req.parts.firewall,
                     ..Parts::default()
                 });
                 let mut others = Vec::new();
@@ -308,6 +325,7 @@ pub fn audit_host(host: &HostSnapshot, options: &AuditOptions) -> Result<AuditRe
             Err(e) => warnings.push(format!("{}: not audited: {e}", ns.label())),
         }
     }
+    let judged = judge_exposure(host, &mut per_ns, options, &mut warnings);
     let Some(source) = per_ns
         .iter()
         .find(|(ns, _)| ns.audited)
@@ -325,6 +343,7 @@ pub fn audit_host(host: &HostSnapshot, options: &AuditOptions) -> Result<AuditRe
         udp_clients: Vec::new(),
         namespaces: host.namespaces.iter().map(NamespaceCapture::info).collect(),
         publications: Vec::new(),
+        uplinks: Vec::new(),
         warnings: Vec::new(),
     };
     for (ns, r) in &per_ns {
@@ -365,6 +384,16 @@ pub fn audit_host(host: &HostSnapshot, options: &AuditOptions) -> Result<AuditRe
             report.publications.push(join(&f, ns.entry.inode, &sides));
         }
     }
+    let audited_inodes: HashSet<u64> = host
+        .namespaces
+        .iter()
+        .filter(|n| n.audited)
+        .map(|n| n.entry.inode)
+        .collect();
+    for n in judged.publications.iter().filter(|n| audited_inodes.contains(&n.netns)) {
+        report.publications.push(nat_publication(n, &sides));
+    }
+    report.uplinks = judged.uplinks;
     // Publications that reach nothing first.
     report.publications.sort_by(|a, b| {
         let key = |p: &loopback_model::Publication| {
@@ -379,6 +408,121 @@ pub fn audit_host(host: &HostSnapshot, options: &AuditOptions) -> Result<AuditRe
     });
     report.warnings = warnings;
     Ok(report)
+}
+
+/// Judge every listener's effective exposure from the uplinks of every captured namespace,
+/// and set `exposed`, the verdict and the fix from it.
+fn judge_exposure(
+    host: &HostSnapshot,
+    per_ns: &mut [(&NamespaceCapture, AuditReport)],
+    options: &AuditOptions,
+    warnings: &mut Vec<String>,
+) -> crate::exposure::Assessment {
+    use crate::exposure::{assess, ruleset_of, Site};
+    let filters: Vec<crate::exposure::Filter> = per_ns
+        .iter()
+        .map(|(ns, _)| ruleset_of(&ns.snapshot.firewall))
+        .collect();
+    for ((ns, _), f) in per_ns.iter().zip(&filters) {
+        if !ns.audited {
+            continue;
+        }
+        let label = ns.label();
+        for w in &f.rules.warnings {
+            warnings.push(format!("{label}: {w}"));
+        }
+        if let Some(why) = &f.incomplete {
+            warnings.push(format!("{label}: {why}; paths it might decide are reported unknown"));
+        }
+    }
+    let assessment = {
+        let sites: Vec<Site<'_>> = per_ns
+            .iter()
+            .zip(&filters)
+            .map(|((ns, r), filter)| Site {
+                inode: ns.entry.inode,
+                interfaces: ns.snapshot.interface_list(),
+                kernel: ns.snapshot.kernel.ok(),
+                filter,
+                listeners: r.listeners.iter().chain(r.udp_clients.iter()).collect(),
+            })
+            .collect();
+        assess(
+            &sites,
+            &crate::exposure::Options {
+                uplinks: options.uplinks.clone(),
+                sees_other_namespaces: host.sees_other_namespaces || host.namespaces.len() > 1,
+            },
+        )
+    };
+    for ((_, r), exposures) in per_ns.iter_mut().zip(&assessment.exposures) {
+        let mut it = exposures.iter();
+        for l in r.listeners.iter_mut().chain(r.udp_clients.iter_mut()) {
+            let Some(e) = it.next() else { break };
+            apply(l, e.clone(), options);
+        }
+    }
+    assessment
+}
+
+/// Set a listener's exposure, and what follows from it.
+fn apply(l: &mut Listener, e: loopback_model::Exposure, options: &AuditOptions) {
+    use loopback_model::{ExposureState, Verdict};
+    l.exposed = matches!(
+        e.state,
+        ExposureState::Open | ExposureState::Restricted | ExposureState::Unknown
+    );
+    if !l.exposed {
+        l.fix = None;
+    }
+    l.exposure = Some(Box::new(e));
+    l.allowed_by = if l.exposed {
+        options.policy.as_ref().and_then(|p| p.allows(l))
+    } else {
+        None
+    };
+    l.verdict = match (l.exposed, l.allowed_by) {
+        (false, _) => Verdict::Ok,
+        (true, Some(_)) => Verdict::Allowed,
+        (true, None) => Verdict::Exposed,
+    };
+}
+
+/// A port published by a NAT rule, joined like a forwarder's.
+fn nat_publication(
+    n: &crate::exposure::NatPublication,
+    sides: &[Side<'_>],
+) -> loopback_model::Publication {
+    use crate::publications::{Forward, ForwardTo};
+    use loopback_model::{Arrival, PublicationDiagnosis};
+    let forward = Forward {
+        proto: n.proto,
+        address: n.address,
+        port: n.port,
+        to: ForwardTo::Address(n.target),
+        target_port: n.target_port,
+        forwarder: if n.arrival == Arrival::Redirect {
+            "redirect".into()
+        } else {
+            "dnat".into()
+        },
+        pid: 0,
+    };
+    let mut p = join(&forward, n.netns, sides);
+    p.rule = Some(n.rule.clone());
+    if n.reached {
+        p.listener = true;
+        p.diagnosis = PublicationDiagnosis::Ok;
+        if p.target_netns.is_none() {
+            p.target_netns = Some(n.netns);
+        }
+    } else if let Some(why) = &n.dropped_by {
+        p.listener = false;
+        p.diagnosis = PublicationDiagnosis::Filtered;
+        p.detail = format!("nothing: {why}");
+        p.fix = None;
+    }
+    p
 }
 
 #[cfg(test)]

@@ -219,6 +219,7 @@ mod tests {
             notes: vec![],
             service: None,
             fix: None,
+            exposure: None,
         }
     }
 

@@ -283,6 +283,7 @@ pub fn join(forward: &Forward, home: u64, sides: &[Side<'_>]) -> Publication {
         diagnosis: PublicationDiagnosis::Unknown,
         forwarder: forward.forwarder.clone(),
         forwarder_pid: forward.pid,
+        rule: None,
         netns: home,
         target_listeners: Vec::new(),
         detail: String::new(),

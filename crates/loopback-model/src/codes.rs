@@ -213,6 +213,50 @@ closed_set! {
         TargetLoopbackOnly = "target-loopback-only",
         /// The target namespace could not be found or entered: nothing is claimed.
         Unknown = "unknown",
+        /// The packet filter (or the kernel's routing rules) drops what the publication
+        /// rewrites before it reaches the target.
+        Filtered = "filtered",
+    }
+}
+
+closed_set! {
+    /// What a connection from another host reaches (`audit`'s `listeners[].exposure.state`,
+    /// and each path's `state`).
+    ExposureState {
+        /// Some path from an uplink reaches the socket, from any source.
+        Open = "open",
+        /// Paths reach it only from the sources listed.
+        Restricted = "restricted",
+        /// The bind would expose it, but the packet filter drops every path.
+        Filtered = "filtered",
+        /// A rule the evaluator does not model decides a path (counted as exposed).
+        Unknown = "unknown",
+        /// No path: bound to loopback, or no interface leads off the machine.
+        None = "none",
+    }
+}
+
+closed_set! {
+    /// The widest audience that reaches a listener (`listeners[].exposure.reach`).
+    ExposureReach {
+        /// Only its own network namespace.
+        Namespace = "namespace",
+        /// Other namespaces of this machine (sibling containers, the host), no uplink.
+        Machine = "machine",
+        /// Other hosts, through an uplink.
+        Network = "network",
+    }
+}
+
+closed_set! {
+    /// How a path's packets arrive at the socket (`paths[].arrival`).
+    Arrival {
+        /// Addressed to the socket's own address and port.
+        Direct = "direct",
+        /// Rewritten by a DNAT rule.
+        Dnat = "dnat",
+        /// Rewritten by a REDIRECT rule to the arriving interface's address.
+        Redirect = "redirect",
     }
 }
 

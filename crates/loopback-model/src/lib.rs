@@ -16,7 +16,8 @@ mod codes;
 
 pub use address::{AddressClass, AddressKind};
 pub use codes::{
-    AttemptResult, CheckId, DiagnosisCode, FindingCode, IdentifiedBy, PublicationDiagnosis,
+    Arrival, AttemptResult, CheckId, DiagnosisCode, ExposureReach, ExposureState, FindingCode,
+    IdentifiedBy, PublicationDiagnosis,
     Runtime, StepKind,
 };
 
@@ -228,6 +229,79 @@ pub struct Listener {
     pub service: Option<std::sync::Arc<ServiceInfo>>,
     /// For an exposed listener: the exact change that binds it to loopback.
     pub fix: Option<std::sync::Arc<str>>,
+    /// What a connection from another host reaches, through the packet filter and NAT.
+    #[serde(default)]
+    pub exposure: Option<Box<Exposure>>,
+}
+
+/// What a connection from another host reaches, through the packet filter and NAT.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exposure {
+    /// The verdict over every path; `exposed` is true for `open`, `restricted` and `unknown`.
+    pub state: ExposureState,
+    /// The widest audience.
+    pub reach: ExposureReach,
+    /// Every way from an uplink to the socket that was tried.
+    pub paths: Vec<ExposurePath>,
+    /// Why, where it is not obvious (the filter could not be read, forwarding is off...).
+    pub notes: Vec<String>,
+}
+
+/// One way from an uplink to a socket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExposurePath {
+    /// The uplink the connection arrives on.
+    pub interface: String,
+    /// The namespace of that uplink.
+    pub netns: u64,
+    /// How it arrives.
+    pub arrival: Arrival,
+    /// The destination address the other host sends to (for NAT paths, the host-side one).
+    pub address: IpAddr,
+    /// The destination port it sends to.
+    pub port: u16,
+    /// `open`, `restricted`, `filtered` or `unknown`.
+    pub state: ExposureState,
+    /// For `restricted`: the source conditions, as the rules print them.
+    pub sources: Vec<String>,
+    /// The rule that decided: the drop for `filtered`, the accept for `open` and `restricted`
+    /// (none when nothing but accepting policies was met), the rule not modelled for `unknown`.
+    pub rule: Option<RuleRef>,
+    /// The NAT rule that rewrote the destination.
+    pub nat_rule: Option<RuleRef>,
+    /// Why, in a sentence.
+    pub detail: String,
+}
+
+/// A rule of the packet filter, as its tool lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleRef {
+    /// `nft`, `iptables`, `ip6tables`, `iptables-legacy`, `ip6tables-legacy`, or `kernel` for
+    /// the kernel's own routing rules.
+    pub tool: String,
+    /// The table's family (`ip`, `ip6`, `inet`, `netdev`).
+    pub family: String,
+    /// The table.
+    pub table: String,
+    /// The chain.
+    pub chain: String,
+    /// The nft rule handle (`nft delete rule FAMILY TABLE CHAIN handle N`).
+    pub handle: Option<u64>,
+    /// The rule as printed, or `policy drop` for a chain's policy.
+    pub text: String,
+}
+
+/// An interface that leads off this machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Uplink {
+    /// The namespace it is in.
+    pub netns: u64,
+    /// Its name.
+    pub interface: String,
+    /// Why it counts as one.
+    pub reason: String,
+    /// Declared with `--uplink`.
+    pub declared: bool,
 }
 
 /// The service behind a listener.
@@ -266,14 +340,18 @@ pub struct AuditReport {
     pub udp_clients: Vec<Listener>,
     /// The network namespaces audited, and those the publications lead into.
     pub namespaces: Vec<NamespaceInfo>,
-    /// Ports published by a container runtime's forwarder, joined to what listens behind them.
+    /// Ports published by a container runtime's forwarder or a DNAT/REDIRECT rule, joined to
+    /// what listens behind them.
     pub publications: Vec<Publication>,
+    /// The interfaces that lead off this machine, where connections from other hosts begin.
+    #[serde(default)]
+    pub uplinks: Vec<Uplink>,
     /// What could not be read, and why.
     pub warnings: Vec<String>,
 }
 
 /// Version of the `audit` JSON document.
-pub const AUDIT_VERSION: u32 = 3;
+pub const AUDIT_VERSION: u32 = 4;
 
 /// A network namespace: who it is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -336,8 +414,11 @@ pub struct Publication {
     pub diagnosis: PublicationDiagnosis,
     /// The forwarding process (`docker-proxy`, `pasta`, ...).
     pub forwarder: String,
-    /// Its pid.
+    /// Its pid; 0 for a DNAT or REDIRECT rule, which no process carries out.
     pub forwarder_pid: u32,
+    /// The NAT rule, for a publication made by the packet filter.
+    #[serde(default)]
+    pub rule: Option<RuleRef>,
     /// The namespace the published port lives in.
     pub netns: u64,
     /// The target's listeners on the target port, as `ADDR:PORT (PROCESS)`, whatever their

@@ -6,7 +6,8 @@
 //! - ADDR an IP address, IPv6 in brackets (`tcp:[::]:80`);
 //! - OPTION `v6only=0|1`, `dev=NAME` (SO_BINDTODEVICE), `shared` (also held by a child process:
 //!   a pre-forked server), `netns=FILE` (open the socket in the network namespace bind-mounted
-//!   at FILE, from a thread that entered it: the process itself stays where it is).
+//!   at FILE, from a thread that entered it: the process itself stays where it is), `echo`
+//!   (UDP: send every datagram back to its sender, so a peer can tell it arrived).
 //!
 //! Two more arguments act on the process once its sockets are open: `chroot=DIR` (change root
 //! to DIR, as a container's process has its own root) and `user=UID:GID` (drop to that user and
@@ -122,6 +123,7 @@ fn open_here(spec: &str) -> Result<(Socket, bool), String> {
     let sock =
         Socket::new(Domain::for_address(addr), ty, Some(protocol)).map_err(|e| e.to_string())?;
     let mut share = false;
+    let mut echo = false;
     for opt in parts {
         match opt.split_once('=') {
             Some(("v6only", v)) => sock.set_only_v6(v == "1").map_err(|e| e.to_string())?,
@@ -129,6 +131,7 @@ fn open_here(spec: &str) -> Result<(Socket, bool), String> {
                 .bind_device(Some(d.as_bytes()))
                 .map_err(|e| e.to_string())?,
             None if opt == "shared" => share = true,
+            None if opt == "echo" => echo = true,
             _ => return Err(format!("unknown option {opt}")),
         }
     }
@@ -142,6 +145,15 @@ fn open_here(spec: &str) -> Result<(Socket, bool), String> {
         .map_err(|e| e.to_string())?;
     if proto == "tcp" {
         sock.listen(16).map_err(|e| e.to_string())?;
+    }
+    if echo && proto == "udp" {
+        let twin: std::net::UdpSocket = sock.try_clone().map_err(|e| e.to_string())?.into();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 2048];
+            while let Ok((n, from)) = twin.recv_from(&mut buf) {
+                let _ = twin.send_to(&buf[..n], from);
+            }
+        });
     }
     Ok((sock, share))
 }

@@ -87,6 +87,11 @@ pub struct AuditArgs {
     /// namespace), or a path to a namespace file. Needs CAP_SYS_ADMIN.
     #[arg(long, value_name = "TARGET")]
     pub netns: Option<String>,
+    /// Count IFACE as leading off this machine (repeatable): a veth to a VM, a lab or a test
+    /// peer. Physical devices, Wi-Fi, tunnels and veths to namespaces not visible from here
+    /// count already.
+    #[arg(long, value_name = "IFACE")]
+    pub uplink: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

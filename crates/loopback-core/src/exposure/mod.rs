@@ -1,6 +1,829 @@
-//! Effective exposure: what a connection from another host reaches, through the packet filter
-//! and NAT.
+//! Effective exposure: what a connection from another host really reaches, through the packet
+//! filter and NAT, from the uplinks of every captured namespace.
+//!
+//! - [`ruleset_of`] turns a namespace's [`FirewallDump`] into one [`rules::Ruleset`]: nftables
+//!   from `nft -j` (rule text from `nft -a`), the tables iptables-nft manages from
+//!   `iptables-save` (their `xt` matches are opaque in nft's JSON), legacy tables from
+//!   `iptables-legacy-save`.
+//! - [`assess`] searches from each uplink ([`uplinks`]): for every destination a sender could
+//!   use (each local address and port of a listener, each DNAT/REDIRECT rule's match, the
+//!   addresses of namespaces this one forwards to), it walks prerouting (NAT), the routing
+//!   decision (local delivery, `route_localnet`, forwarding into another namespace), and the
+//!   input or forward hook ([`eval`]), then finds the socket the kernel would deliver to.
+//!   Conditions on the sender split the walk: a path accepted only from some sources is
+//!   `restricted`; a rule the evaluator does not model makes its path `unknown`.
+//!
+//! Pure: everything comes from snapshots.
+
 pub mod eval;
 pub mod iptables;
 pub mod nft;
 pub mod rules;
+pub mod uplinks;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use loopback_model::{
+    Arrival, BindScope, Exposure, ExposurePath, ExposureReach, ExposureState, Interface, Listener,
+    Proto, RuleRef, Uplink,
+};
+use loopback_sys::{FirewallDump, KernelSettings};
+
+use crate::classify::unmap;
+use crate::scope::families;
+use crate::snapshot::Part;
+use eval::{Addresses, Branch, End, Evaluator, Packet, RuleId};
+use rules::{Action, Cond, Hook, Ruleset};
+
+/// The capability that lets `nft` and `iptables-save` list the rules.
+pub const FIREWALL_PRIVILEGE_HINT: &str =
+    "listing the packet filter needs CAP_NET_ADMIN: run as root";
+
+/// A namespace's ruleset, and why it may be incomplete.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// The rules that could be read.
+    pub rules: Ruleset,
+    /// Why some rules may be missing (`None`: all were read).
+    pub incomplete: Option<String>,
+}
+
+/// One ruleset from everything a namespace's dump holds.
+pub fn ruleset_of(dump: &Part<FirewallDump>) -> Filter {
+    let dump = match dump {
+        Part::Captured(d) => d,
+        Part::Failed(why) => {
+            return Filter {
+                incomplete: Some(format!("the packet filter could not be read: {why}")),
+                ..Filter::default()
+            }
+        }
+        Part::NotCaptured => {
+            return Filter {
+                incomplete: Some("the packet filter was not captured".into()),
+                ..Filter::default()
+            }
+        }
+    };
+    let mut rules = Ruleset::default();
+    let text = |tool: &str| dump.rulesets.iter().find(|r| r.tool == tool).map(|r| r.text.as_str());
+    let mut skip = HashSet::new();
+    for (tool, family) in [("iptables", "ip"), ("ip6tables", "ip6")] {
+        if let Some(t) = text(tool).filter(|t| t.contains("(nf_tables)")) {
+            for table in iptables::tables(t) {
+                skip.insert((family.to_owned(), table));
+            }
+        }
+    }
+    let texts = text("nft").map(nft::rule_texts).unwrap_or_default();
+    if let Some(json) = text("nft-json") {
+        nft::parse(json, &skip, &texts, &mut rules);
+    }
+    for tool in ["iptables", "ip6tables", "iptables-legacy", "ip6tables-legacy"] {
+        if let Some(t) = text(tool) {
+            iptables::parse(tool, t, &mut rules);
+        }
+    }
+    let incomplete = if !dump.unreadable.is_empty() {
+        let denied = dump
+            .unreadable
+            .iter()
+            .any(|u| u.contains("not permitted") || u.contains("denied"));
+        Some(format!(
+            "the packet filter could not be read ({}){}",
+            dump.unreadable.join("; "),
+            if denied {
+                format!(": {FIREWALL_PRIVILEGE_HINT}")
+            } else {
+                String::new()
+            }
+        ))
+    } else if text("nft-json").is_none() && text("iptables").is_none() {
+        Some("neither nft nor iptables-save is installed, so the packet filter was not read (install nftables)".into())
+    } else {
+        None
+    };
+    Filter { rules, incomplete }
+}
+
+/// One captured namespace, as the search sees it.
+#[derive(Debug)]
+pub struct Site<'a> {
+    /// Its inode.
+    pub inode: u64,
+    /// Its interfaces.
+    pub interfaces: &'a [Interface],
+    /// Its kernel settings.
+    pub kernel: Option<&'a KernelSettings>,
+    /// Its packet filter.
+    pub filter: &'a Filter,
+    /// Its listeners (and UDP clients), in the order exposures are returned.
+    pub listeners: Vec<&'a Listener>,
+}
+
+impl Addresses for Site<'_> {
+    fn is_local(&self, ip: IpAddr) -> bool {
+        let ip = unmap(ip);
+        ip.is_loopback() || self.holder(ip).is_some()
+    }
+
+    fn primary(&self, iface: &str, v4: bool) -> Option<IpAddr> {
+        self.interfaces
+            .iter()
+            .find(|i| i.name == iface)?
+            .addresses
+            .iter()
+            .map(|a| a.address)
+            .find(|a| a.is_ipv4() == v4)
+    }
+}
+
+impl Site<'_> {
+    /// The interface holding `ip`.
+    fn holder(&self, ip: IpAddr) -> Option<&Interface> {
+        self.interfaces
+            .iter()
+            .find(|i| i.addresses.iter().any(|a| unmap(a.address) == ip))
+    }
+
+    fn addresses(&self, v4: bool) -> Vec<IpAddr> {
+        let mut out: Vec<IpAddr> = self
+            .interfaces
+            .iter()
+            .filter(|i| !i.loopback)
+            .flat_map(|i| i.addresses.iter().map(|a| a.address))
+            .filter(|a| a.is_ipv4() == v4 && !a.is_loopback() && !is_link_local(*a))
+            .collect();
+        out.dedup();
+        out
+    }
+
+    fn route_localnet(&self, iface: &str) -> bool {
+        self.kernel.is_some_and(|k| {
+            k.route_localnet.get("all") == Some(&true) || k.route_localnet.get(iface) == Some(&true)
+        })
+    }
+
+    fn forwards(&self, iif: &str, v4: bool) -> bool {
+        match self.kernel {
+            // Unknown: assume it forwards, the answer that hides no exposure.
+            None => true,
+            Some(k) if v4 => k.forwarding_v4.get(iif).copied().unwrap_or(true),
+            Some(k) => k.forwarding_v6.unwrap_or(true),
+        }
+    }
+
+    /// The interface a forwarded packet to `ip` leaves by: the longest connected prefix.
+    fn out_interface(&self, ip: IpAddr) -> Option<&Interface> {
+        self.interfaces
+            .iter()
+            .filter(|i| !i.loopback)
+            .flat_map(|i| i.addresses.iter().map(move |a| (i, a)))
+            .filter_map(|(i, a)| {
+                let net = IpNet::new(a.address, a.prefix_len).ok()?;
+                net.contains(&ip).then_some((net.prefix_len(), i))
+            })
+            .max_by_key(|(len, _)| *len)
+            .map(|(_, i)| i)
+    }
+
+    /// The listener the kernel delivers `proto` `ip:port` to: a socket bound to the address
+    /// before a wildcard one.
+    fn socket_for(&self, proto: Proto, ip: IpAddr, port: u16, iif: Option<&str>) -> Option<usize> {
+        let ip = unmap(ip);
+        let fits = |l: &Listener| {
+            let (v4, v6) = families(l.address, l.v6only);
+            l.proto == proto
+                && l.port == port
+                && (if ip.is_ipv4() { v4 } else { v6 })
+                && l.interface.as_deref().is_none_or(|d| Some(d) == iif)
+        };
+        let exact = self
+            .listeners
+            .iter()
+            .position(|l| fits(l) && unmap(l.address) == ip);
+        exact.or_else(|| {
+            self.listeners
+                .iter()
+                .position(|l| fits(l) && unmap(l.address).is_unspecified())
+        })
+    }
+}
+
+fn is_link_local(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_link_local(),
+        IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
+    }
+}
+
+/// How the search is asked.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Interfaces declared with `--uplink`.
+    pub uplinks: Vec<String>,
+    /// Other network namespaces of this machine are visible (so a veth whose far end is
+    /// elsewhere leads to one of them).
+    pub sees_other_namespaces: bool,
+}
+
+/// A port a DNAT or REDIRECT rule publishes, as the search found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NatPublication {
+    /// The namespace whose rule it is.
+    pub netns: u64,
+    /// TCP or UDP.
+    pub proto: Proto,
+    /// The address the rule matches (unspecified: any local address).
+    pub address: IpAddr,
+    /// The port it matches.
+    pub port: u16,
+    /// Where it sends connections.
+    pub target: IpAddr,
+    /// The port there.
+    pub target_port: u16,
+    /// `dnat` or `redirect`.
+    pub arrival: Arrival,
+    /// The rule.
+    pub rule: RuleRef,
+    /// A connection through it reached a listener.
+    pub reached: bool,
+    /// What dropped it after the rewrite, when something did.
+    pub dropped_by: Option<String>,
+}
+
+/// What the search found.
+#[derive(Debug, Clone, Default)]
+pub struct Assessment {
+    /// One exposure per listener of each site, in the sites' order.
+    pub exposures: Vec<Vec<Exposure>>,
+    /// The uplinks of every site.
+    pub uplinks: Vec<Uplink>,
+    /// Ports published by NAT rules.
+    pub publications: Vec<NatPublication>,
+}
+
+/// Where a walk ended.
+enum Stop {
+    /// Delivered in site `.0`.
+    At(usize, Branch),
+    /// Dropped in site `.0` by a rule, or by the kernel (`RuleRef` with tool `kernel`).
+    Drop(usize, Branch, RuleRef, String),
+    /// Undecided in site `.0`.
+    Unknown(usize, Branch, Option<RuleRef>, String),
+}
+
+/// A packet as the sender sends it, with the first NAT rule that rewrote it.
+struct Walker<'s, 'a> {
+    sites: &'s [Site<'a>],
+}
+
+impl Walker<'_, '_> {
+    fn rule_ref(&self, site: usize, id: RuleId) -> RuleRef {
+        let rs = &self.sites[site].filter.rules;
+        let chain = &rs.chains[id.chain];
+        let origin = &rs.origins[chain.origin];
+        let (handle, text) = match id.rule {
+            Some(i) => (chain.rules[i].handle, chain.rules[i].text.clone()),
+            None => (None, "policy drop".to_owned()),
+        };
+        RuleRef {
+            tool: origin.tool.clone(),
+            family: origin.family.clone(),
+            table: origin.table.clone(),
+            chain: chain.name.clone(),
+            handle,
+            text,
+        }
+    }
+
+    fn kernel_rule(text: String) -> RuleRef {
+        RuleRef {
+            tool: "kernel".into(),
+            family: String::new(),
+            table: String::new(),
+            chain: "routing".into(),
+            handle: None,
+            text,
+        }
+    }
+
+    /// Walk `branch` (arriving in `site`) to where it stops, through at most 4 namespaces.
+    fn travel(&self, site: usize, branch: Branch, depth: u8, out: &mut Vec<Stop>) {
+        let s = &self.sites[site];
+        let ev = Evaluator::new(&s.filter.rules, s);
+        for end in ev.hook(Hook::Prerouting, branch) {
+            let mut b = match end {
+                End::Accept(b) => b,
+                other => {
+                    out.push(self.stop(site, other));
+                    continue;
+                }
+            };
+            let daddr = unmap(b.pkt.daddr);
+            let iif_loopback = s
+                .interfaces
+                .iter()
+                .any(|i| i.loopback && i.name == b.pkt.iif);
+            if s.is_local(daddr) {
+                if daddr.is_loopback() && !iif_loopback {
+                    if daddr.is_ipv6() {
+                        let why = format!("the kernel drops packets to ::1 arriving on {}", b.pkt.iif);
+                        out.push(Stop::Drop(site, b, Self::kernel_rule(why.clone()), why));
+                        continue;
+                    }
+                    if !s.route_localnet(&b.pkt.iif) {
+                        let why = format!(
+                            "the kernel drops packets to 127.0.0.0/8 arriving on {} (net.ipv4.conf.{}.route_localnet=0)",
+                            b.pkt.iif, b.pkt.iif
+                        );
+                        out.push(Stop::Drop(site, b, Self::kernel_rule(why.clone()), why));
+                        continue;
+                    }
+                }
+                for end in ev.hook(Hook::Input, b) {
+                    match end {
+                        End::Accept(b) => out.push(Stop::At(site, b)),
+                        other => out.push(self.stop(site, other)),
+                    }
+                }
+                continue;
+            }
+            if !s.forwards(&b.pkt.iif, b.pkt.v4) {
+                continue;
+            }
+            let Some(oif) = s.out_interface(daddr) else {
+                continue;
+            };
+            b.pkt.oif = Some(oif.name.clone());
+            for end in ev.hook(Hook::Forward, b) {
+                let b = match end {
+                    End::Accept(b) => b,
+                    other => {
+                        out.push(self.stop(site, other));
+                        continue;
+                    }
+                };
+                let next = self
+                    .sites
+                    .iter()
+                    .enumerate()
+                    .find(|(i, t)| *i != site && t.holder(daddr).is_some());
+                let (Some((t, target)), true) = (next, depth < 4) else {
+                    continue;
+                };
+                let Some(iif) = target.holder(daddr) else { continue };
+                let mut nb = b;
+                nb.pkt.iif = iif.name.clone();
+                nb.pkt.oif = None;
+                // Connection tracking is per namespace: a new connection there.
+                nb.pkt.dnat = false;
+                let first_nat = nb.nat_by.take();
+                let mut sub = Vec::new();
+                self.travel(t, nb, depth + 1, &mut sub);
+                for mut st in sub {
+                    // Keep the first rewrite (the host's), for the path.
+                    let br = match &mut st {
+                        Stop::At(_, b) | Stop::Drop(_, b, ..) | Stop::Unknown(_, b, ..) => b,
+                    };
+                    if first_nat.is_some() {
+                        br.nat_by = first_nat;
+                        br.pkt.dnat = true;
+                    }
+                    out.push(st);
+                }
+                // A rewrite in the host is reported against the host's rules.
+                let _ = t;
+            }
+        }
+    }
+
+    fn stop(&self, site: usize, end: End) -> Stop {
+        match end {
+            End::Accept(b) => Stop::At(site, b),
+            End::Drop(b, id) => {
+                let r = self.rule_ref(site, id);
+                let why = format!("dropped by {}", describe(&r));
+                Stop::Drop(site, b, r, why)
+            }
+            End::Unknown(b, id, why) => {
+                let r = id.map(|id| self.rule_ref(site, id));
+                Stop::Unknown(site, b, r, why)
+            }
+        }
+    }
+}
+
+/// `nft: inet fw input: tcp dport 22 drop (handle 7)`.
+pub fn describe(r: &RuleRef) -> String {
+    if r.tool == "kernel" {
+        return r.text.clone();
+    }
+    let handle = r.handle.map(|h| format!(" (handle {h})")).unwrap_or_default();
+    format!("{}: {} {} {}: {}{handle}", r.tool, r.family, r.table, r.chain, r.text)
+}
+
+/// One path's evidence, gathered over the branches of its packet.
+#[derive(Default)]
+struct Acc {
+    open: bool,
+    accepted_by: Option<RuleRef>,
+    sources: BTreeSet<String>,
+    dropped: Option<(RuleRef, String)>,
+    unknown: Option<(Option<RuleRef>, String)>,
+    nat: Option<RuleRef>,
+}
+
+/// A packet a sender could send to an uplink.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct Probe {
+    iface: String,
+    daddr: IpAddr,
+    proto: Proto,
+    dport: u16,
+}
+
+/// Search every site's uplinks for paths to every listener.
+pub fn assess(sites: &[Site<'_>], options: &Options) -> Assessment {
+    let walker = Walker { sites };
+    let mut out = Assessment {
+        exposures: Vec::new(),
+        ..Assessment::default()
+    };
+    // Path evidence per (site, listener) and path key.
+    type Key = (String, u64, Arrival, IpAddr, u16);
+    let mut found: HashMap<(usize, usize), BTreeMap<Key, Acc>> = HashMap::new();
+    let mut nat_pubs: BTreeMap<(usize, u64, Proto, u16, IpAddr), NatPublication> = BTreeMap::new();
+    for (si, site) in sites.iter().enumerate() {
+        let ups: Vec<(&Interface, String, bool)> = site
+            .interfaces
+            .iter()
+            .filter_map(|i| {
+                uplinks::uplink_reason(i, site.interfaces, &options.uplinks, options.sees_other_namespaces)
+                    .map(|(r, d)| (i, r, d))
+            })
+            .collect();
+        for (i, reason, declared) in &ups {
+            out.uplinks.push(Uplink {
+                netns: site.inode,
+                interface: i.name.clone(),
+                reason: reason.clone(),
+                declared: *declared,
+            });
+        }
+        for (up, _, _) in &ups {
+            for v4 in [true, false] {
+                if !up.has_family(v4) {
+                    continue;
+                }
+                for probe in probes(sites, si, up, v4) {
+                    let pkt = Packet {
+                        v4,
+                        iif: probe.iface.clone(),
+                        oif: None,
+                        daddr: probe.daddr,
+                        proto: probe.proto,
+                        dport: probe.dport,
+                        dnat: false,
+                    };
+                    let mut stops = Vec::new();
+                    walker.travel(
+                        si,
+                        Branch {
+                            pkt,
+                            sources: Vec::new(),
+                            accepted_by: None,
+                            nat_by: None,
+                        },
+                        0,
+                        &mut stops,
+                    );
+                    record(&walker, si, site, &probe, stops, &mut found, &mut nat_pubs);
+                }
+            }
+        }
+    }
+    for (si, site) in sites.iter().enumerate() {
+        let list = site
+            .listeners
+            .iter()
+            .enumerate()
+            .map(|(li, l)| exposure_of(site, l, found.remove(&(si, li)).unwrap_or_default(), &out.uplinks))
+            .collect();
+        out.exposures.push(list);
+    }
+    out.publications = nat_pubs.into_values().collect();
+    out
+}
+
+/// Every destination a sender on `up` might use.
+fn probes(sites: &[Site<'_>], si: usize, up: &Interface, v4: bool) -> BTreeSet<Probe> {
+    let site = &sites[si];
+    let mut out = BTreeSet::new();
+    let mut add = |daddr: IpAddr, proto: Proto, dport: u16| {
+        if daddr.is_ipv4() == v4 {
+            out.insert(Probe {
+                iface: up.name.clone(),
+                daddr,
+                proto,
+                dport,
+            });
+        }
+    };
+    let local = site.addresses(v4);
+    let targets = |s: &Site<'_>, l: &Listener, local: &[IpAddr]| -> Vec<IpAddr> {
+        let (a4, a6) = families(l.address, l.v6only);
+        if !(if v4 { a4 } else { a6 }) {
+            return Vec::new();
+        }
+        let a = unmap(l.address);
+        if a.is_unspecified() {
+            local.to_vec()
+        } else if a.is_loopback() {
+            // Only through route_localnet, and only IPv4.
+            if v4 && s.route_localnet(&up.name) {
+                vec![a]
+            } else {
+                Vec::new()
+            }
+        } else {
+            vec![a]
+        }
+    };
+    for l in &site.listeners {
+        for a in targets(site, l, &local) {
+            add(a, l.proto, l.port);
+        }
+    }
+    // Namespaces this one routes to: their own addresses, as a sender with a route would use.
+    for (ti, t) in sites.iter().enumerate() {
+        if ti == si || !t.addresses(v4).iter().any(|a| site.out_interface(*a).is_some()) {
+            continue;
+        }
+        let theirs = t.addresses(v4);
+        for l in &t.listeners {
+            if unmap(l.address).is_loopback() {
+                continue;
+            }
+            for a in targets(t, l, &theirs) {
+                add(a, l.proto, l.port);
+            }
+        }
+    }
+    // Each NAT rule's own match.
+    for (_, rule) in site.filter.rules.nat_rules() {
+        let mut protos = vec![Proto::Tcp, Proto::Udp];
+        let mut ports: Vec<u16> = Vec::new();
+        let mut daddrs: Vec<IpAddr> = Vec::new();
+        let mut wants_local = false;
+        for c in &rule.conds {
+            match c {
+                Cond::Proto(ps, false) => protos.retain(|p| ps.contains(&match p {
+                    Proto::Tcp => 6,
+                    Proto::Udp => 17,
+                })),
+                Cond::Dport(r, false) => {
+                    for (a, b) in r {
+                        ports.extend((*a..=*b).take(16));
+                    }
+                }
+                Cond::Daddr(nets, false) => daddrs.extend(nets.iter().map(|n| {
+                    if n.prefix_len() == n.max_prefix_len() {
+                        n.addr()
+                    } else {
+                        // A prefix: one of this host's addresses in it, else its first address.
+                        local
+                            .iter()
+                            .copied()
+                            .find(|a| n.contains(a))
+                            .unwrap_or_else(|| n.hosts().next().unwrap_or(n.addr()))
+                    }
+                })),
+                Cond::DaddrLocal(false) => wants_local = true,
+                _ => {}
+            }
+        }
+        if daddrs.is_empty() {
+            daddrs.extend(local.iter().copied());
+            if wants_local && v4 && site.route_localnet(&up.name) {
+                daddrs.push(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+            }
+        }
+        if ports.is_empty() {
+            // Every port: the ports something listens on anywhere here.
+            ports = sites
+                .iter()
+                .flat_map(|s| s.listeners.iter().map(|l| l.port))
+                .collect::<BTreeSet<u16>>()
+                .into_iter()
+                .take(256)
+                .collect();
+        }
+        if let Action::Dnat { .. } | Action::Redirect { .. } = rule.action {
+            for p in &protos {
+                for port in &ports {
+                    for d in &daddrs {
+                        add(*d, *p, *port);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
+fn record(
+    walker: &Walker<'_, '_>,
+    si: usize,
+    site: &Site<'_>,
+    probe: &Probe,
+    stops: Vec<Stop>,
+    found: &mut HashMap<(usize, usize), BTreeMap<(String, u64, Arrival, IpAddr, u16), Acc>>,
+    nat_pubs: &mut BTreeMap<(usize, u64, Proto, u16, IpAddr), NatPublication>,
+) {
+    for stop in stops {
+        let (at, b) = match &stop {
+            Stop::At(t, b) | Stop::Drop(t, b, ..) | Stop::Unknown(t, b, ..) => (*t, b),
+        };
+        // The site the packet was headed for, and the socket there.
+        let daddr = unmap(b.pkt.daddr);
+        let dest = if walker.sites[at].is_local(daddr) {
+            Some(at)
+        } else {
+            walker
+                .sites
+                .iter()
+                .position(|t| t.holder(daddr).is_some())
+        };
+        let iif = match &stop {
+            Stop::At(..) => Some(b.pkt.iif.as_str()),
+            _ => None,
+        };
+        let listener = dest.and_then(|d| {
+            walker.sites[d]
+                .socket_for(b.pkt.proto, daddr, b.pkt.dport, iif)
+                .map(|l| (d, l))
+        });
+        let nat = b.nat_by.map(|id| walker.rule_ref(si, id));
+        let arrival = match b.nat_by.map(|id| &walker.sites[si].filter.rules.chains[id.chain].rules[id.rule.unwrap_or(0)].action) {
+            Some(Action::Redirect { .. }) => Arrival::Redirect,
+            Some(_) => Arrival::Dnat,
+            None => Arrival::Direct,
+        };
+        if let (Some(id), Some(nat_rule)) = (b.nat_by, &nat) {
+            let rule_daddr = walker.sites[si].filter.rules.chains[id.chain].rules
+                [id.rule.unwrap_or(0)]
+            .conds
+            .iter()
+            .find_map(|c| match c {
+                Cond::Daddr(n, false) if n.len() == 1 && n[0].prefix_len() == n[0].max_prefix_len() => Some(n[0].addr()),
+                _ => None,
+            });
+            let address = rule_daddr.unwrap_or(if probe.daddr.is_ipv4() {
+                IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
+            } else {
+                IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+            });
+            let entry = nat_pubs
+                .entry((si, id.chain as u64 * 1_000_000 + id.rule.unwrap_or(0) as u64, probe.proto, probe.dport, address))
+                .or_insert_with(|| NatPublication {
+                    netns: site.inode,
+                    proto: probe.proto,
+                    address,
+                    port: probe.dport,
+                    target: daddr,
+                    target_port: b.pkt.dport,
+                    arrival,
+                    rule: nat_rule.clone(),
+                    reached: false,
+                    dropped_by: None,
+                });
+            match &stop {
+                Stop::At(..) if listener.is_some() => entry.reached = true,
+                Stop::Drop(_, _, _, why) if entry.dropped_by.is_none() => entry.dropped_by = Some(why.clone()),
+                _ => {}
+            }
+        }
+        let Some((d, li)) = listener else { continue };
+        let key = (probe.iface.clone(), site.inode, arrival, probe.daddr, probe.dport);
+        let acc = found.entry((d, li)).or_default().entry(key).or_default();
+        if acc.nat.is_none() {
+            acc.nat = nat;
+        }
+        match stop {
+            Stop::At(t, b) => {
+                let by = b.accepted_by.map(|id| walker.rule_ref(t, id));
+                if b.sources.iter().any(|s| s.starts_with("from ")) {
+                    acc.sources.extend(b.sources.iter().filter(|s| s.starts_with("from ")).cloned());
+                    if acc.accepted_by.is_none() {
+                        acc.accepted_by = by;
+                    }
+                } else {
+                    acc.open = true;
+                    if by.is_some() {
+                        acc.accepted_by = by;
+                    }
+                }
+            }
+            Stop::Drop(_, _, r, why) => {
+                if acc.dropped.is_none() {
+                    acc.dropped = Some((r, why));
+                }
+            }
+            Stop::Unknown(_, _, r, why) => {
+                if acc.unknown.is_none() {
+                    acc.unknown = Some((r, why));
+                }
+            }
+        }
+    }
+}
+
+fn exposure_of(
+    site: &Site<'_>,
+    l: &Listener,
+    paths: BTreeMap<(String, u64, Arrival, IpAddr, u16), Acc>,
+    uplinks: &[Uplink],
+) -> Exposure {
+    let mut notes = Vec::new();
+    let mut list = Vec::new();
+    for ((interface, netns, arrival, address, port), acc) in paths {
+        let (mut state, rule, sources, mut detail) = if acc.open {
+            (ExposureState::Open, acc.accepted_by, Vec::new(), match &acc.nat {
+                Some(n) => format!("rewritten by {}", describe(n)),
+                None => "reaches the socket".to_owned(),
+            })
+        } else if let Some((r, why)) = acc.unknown {
+            (ExposureState::Unknown, r, Vec::new(), why)
+        } else if !acc.sources.is_empty() {
+            let s: Vec<String> = acc.sources.into_iter().collect();
+            let d = format!("only {}", s.join("; "));
+            (ExposureState::Restricted, acc.accepted_by, s, d)
+        } else if let Some((r, why)) = acc.dropped {
+            (ExposureState::Filtered, Some(r), Vec::new(), why)
+        } else {
+            continue;
+        };
+        if matches!(state, ExposureState::Open | ExposureState::Restricted) {
+            if let Some(why) = &site.filter.incomplete {
+                state = ExposureState::Unknown;
+                detail = why.clone();
+            }
+        }
+        if arrival != Arrival::Direct && address.is_loopback() {
+            detail.push_str(&format!(
+                "; the rule matches {address} whatever interface the packet arrives on, so a host on {interface} reaches it with packets addressed to {address} (moby issue 41872)"
+            ));
+        }
+        list.push(ExposurePath {
+            interface,
+            netns,
+            arrival,
+            address,
+            port,
+            state,
+            sources,
+            rule,
+            nat_rule: acc.nat,
+            detail,
+        });
+    }
+    let any = |s: ExposureState| list.iter().any(|p| p.state == s);
+    let state = if any(ExposureState::Open) {
+        ExposureState::Open
+    } else if any(ExposureState::Unknown) {
+        ExposureState::Unknown
+    } else if any(ExposureState::Restricted) {
+        ExposureState::Restricted
+    } else if any(ExposureState::Filtered) {
+        ExposureState::Filtered
+    } else {
+        ExposureState::None
+    };
+    let site_uplinks = uplinks.iter().filter(|u| u.netns == site.inode).count();
+    if state == ExposureState::None && l.bind_scope != BindScope::Loopback && site_uplinks == 0 {
+        notes.push("no interface of this namespace leads off the machine (declare one with --uplink)".into());
+    }
+    let exposed = matches!(state, ExposureState::Open | ExposureState::Restricted | ExposureState::Unknown);
+    let (a4, a6) = families(l.address, l.v6only);
+    let internal = l.bind_scope != BindScope::Loopback
+        && site
+            .interfaces
+            .iter()
+            .any(|i| !i.loopback && ((a4 && i.has_family(true)) || (a6 && i.has_family(false))));
+    Exposure {
+        state,
+        reach: if exposed {
+            ExposureReach::Network
+        } else if internal {
+            ExposureReach::Machine
+        } else {
+            ExposureReach::Namespace
+        },
+        paths: list,
+        notes,
+    }
+}

@@ -42,7 +42,10 @@ pub fn run(ctx: &Ctx, args: &AuditArgs) -> anyhow::Result<ExitStatus> {
             };
             let req = Request {
                 source: args.source.preference(),
-                ..Request::of(Parts::LISTENERS)
+                ..Request::of(Parts::LISTENERS.with(Parts {
+                    firewall: true,
+                    ..Parts::default()
+                }))
             };
             ctx.timings
                 .time("capture", || capture_host(ctx.sys.as_ref(), &scope, &req))
@@ -55,7 +58,13 @@ pub fn run(ctx: &Ctx, args: &AuditArgs) -> anyhow::Result<ExitStatus> {
     };
     let report = ctx
         .timings
-        .time("judge", || audit_host(&host, &AuditOptions { policy }))
+        .time("judge", || audit_host(
+                &host,
+                &AuditOptions {
+                    policy,
+                    uplinks: args.uplink.clone(),
+                },
+            ))
         .context("auditing listeners")?;
     for w in &report.warnings {
         output::warn(w);

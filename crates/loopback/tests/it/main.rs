@@ -8,6 +8,7 @@ mod cli;
 mod containers;
 mod doctor;
 mod explain;
+mod exposure;
 mod hostile;
 mod namespaces;
 mod probe;

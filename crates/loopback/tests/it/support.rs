@@ -21,7 +21,7 @@ pub fn require_root() {
     );
 }
 
-fn run(cmd: &mut Command) -> Output {
+pub fn run(cmd: &mut Command) -> Output {
     let out = cmd
         .output()
         .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
@@ -132,6 +132,11 @@ impl Netns {
     /// Start real listeners inside the namespace; they close when the returned value drops.
     pub fn listen(&self, specs: &[&str], extra: &[&str]) -> Listeners {
         listen_in(&self.name, specs, extra)
+    }
+
+    /// The LAN peer namespace's name.
+    pub fn peer_name(&self) -> &str {
+        self.peer.as_deref().expect("namespace has a LAN peer")
     }
 
     /// Start real listeners in the LAN peer namespace.
