@@ -31,6 +31,8 @@ pub struct Packet {
 /// A rule, or a chain's policy when `rule` is `None`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RuleId {
+    /// Which namespace's ruleset (the evaluator's `site`).
+    pub site: usize,
     /// Index into [`Ruleset::chains`].
     pub chain: usize,
     /// Index into the chain's rules.
@@ -101,6 +103,7 @@ pub trait Addresses {
 pub struct Evaluator<'a> {
     rules: &'a Ruleset,
     addrs: &'a dyn Addresses,
+    site: usize,
 }
 
 impl std::fmt::Debug for Evaluator<'_> {
@@ -112,9 +115,10 @@ impl std::fmt::Debug for Evaluator<'_> {
 }
 
 impl<'a> Evaluator<'a> {
-    /// An evaluator over `rules` in a namespace with these addresses.
-    pub fn new(rules: &'a Ruleset, addrs: &'a dyn Addresses) -> Self {
-        Evaluator { rules, addrs }
+    /// An evaluator over `rules` in a namespace with these addresses; the rule ids it hands
+    /// out carry `site`, so ids from several namespaces can be told apart.
+    pub fn new(rules: &'a Ruleset, addrs: &'a dyn Addresses, site: usize) -> Self {
+        Evaluator { rules, addrs, site }
     }
 
     /// Pass `branch` through every base chain of `hook`.
@@ -150,6 +154,7 @@ impl<'a> Evaluator<'a> {
                         Walk::Return(b) if base.policy_drop => done.push(End::Drop(
                             b,
                             RuleId {
+                                site: self.site,
                                 chain: c,
                                 rule: None,
                             },
@@ -178,6 +183,7 @@ impl<'a> Evaluator<'a> {
             out.push(Walk::Verdict(End::Unknown(
                 b,
                 Some(RuleId {
+                    site: self.site,
                     chain,
                     rule: None,
                 }),
@@ -187,6 +193,7 @@ impl<'a> Evaluator<'a> {
         }
         for (i, rule) in rules.iter().enumerate().skip(start) {
             let id = RuleId {
+                site: self.site,
                 chain,
                 rule: Some(i),
             };
@@ -281,6 +288,7 @@ impl<'a> Evaluator<'a> {
         out: &mut Vec<Walk>,
     ) -> Option<Branch> {
         let id = RuleId {
+            site: self.site,
             chain,
             rule: Some(i),
         };
@@ -441,7 +449,7 @@ mod tests {
                 "198.18.0.1".parse().ok()
             }
         }
-        let ev = Evaluator::new(rules, &Lan);
+        let ev = Evaluator::new(rules, &Lan, 0);
         ev.hook(
             hook,
             Branch {
@@ -475,9 +483,9 @@ mod tests {
     fn policy_drop_with_one_port_open() {
         let rs = ipt("*filter\n:INPUT DROP [0:0]\n-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n");
         let open = ev_hook(&rs, Hook::Input, pkt(22));
-        assert!(matches!(&open[..], [End::Accept(b)] if b.accepted_by == Some(RuleId { chain: 0, rule: Some(1) })));
+        assert!(matches!(&open[..], [End::Accept(b)] if b.accepted_by == Some(RuleId { site: 0, chain: 0, rule: Some(1) })));
         let shut = ev_hook(&rs, Hook::Input, pkt(23));
-        assert!(matches!(&shut[..], [End::Drop(_, RuleId { chain: 0, rule: None })]));
+        assert!(matches!(&shut[..], [End::Drop(_, RuleId { site: 0, chain: 0, rule: None })]));
     }
 
     #[test]

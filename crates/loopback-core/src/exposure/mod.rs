@@ -281,8 +281,8 @@ struct Walker<'s, 'a> {
 }
 
 impl Walker<'_, '_> {
-    fn rule_ref(&self, site: usize, id: RuleId) -> RuleRef {
-        let rs = &self.sites[site].filter.rules;
+    fn rule_ref(&self, id: RuleId) -> RuleRef {
+        let rs = &self.sites[id.site].filter.rules;
         let chain = &rs.chains[id.chain];
         let origin = &rs.origins[chain.origin];
         let (handle, text) = match id.rule {
@@ -313,7 +313,7 @@ impl Walker<'_, '_> {
     /// Walk `branch` (arriving in `site`) to where it stops, through at most 4 namespaces.
     fn travel(&self, site: usize, branch: Branch, depth: u8, out: &mut Vec<Stop>) {
         let s = &self.sites[site];
-        let ev = Evaluator::new(&s.filter.rules, s);
+        let ev = Evaluator::new(&s.filter.rules, s, site);
         for end in ev.hook(Hook::Prerouting, branch) {
             let mut b = match end {
                 End::Accept(b) => b,
@@ -378,24 +378,22 @@ impl Walker<'_, '_> {
                 let mut nb = b;
                 nb.pkt.iif = iif.name.clone();
                 nb.pkt.oif = None;
-                // Connection tracking is per namespace: a new connection there.
+                // Connection tracking is per namespace: a new connection there, whose
+                // rewrite (if any) is the first namespace's.
                 nb.pkt.dnat = false;
+                nb.accepted_by = None;
                 let first_nat = nb.nat_by.take();
                 let mut sub = Vec::new();
                 self.travel(t, nb, depth + 1, &mut sub);
                 for mut st in sub {
-                    // Keep the first rewrite (the host's), for the path.
                     let br = match &mut st {
                         Stop::At(_, b) | Stop::Drop(_, b, ..) | Stop::Unknown(_, b, ..) => b,
                     };
                     if first_nat.is_some() {
                         br.nat_by = first_nat;
-                        br.pkt.dnat = true;
                     }
                     out.push(st);
                 }
-                // A rewrite in the host is reported against the host's rules.
-                let _ = t;
             }
         }
     }
@@ -404,12 +402,12 @@ impl Walker<'_, '_> {
         match end {
             End::Accept(b) => Stop::At(site, b),
             End::Drop(b, id) => {
-                let r = self.rule_ref(site, id);
+                let r = self.rule_ref(id);
                 let why = format!("dropped by {}", describe(&r));
                 Stop::Drop(site, b, r, why)
             }
             End::Unknown(b, id, why) => {
-                let r = id.map(|id| self.rule_ref(site, id));
+                let r = id.map(|id| self.rule_ref(id));
                 Stop::Unknown(site, b, r, why)
             }
         }
@@ -424,6 +422,9 @@ pub fn describe(r: &RuleRef) -> String {
     let handle = r.handle.map(|h| format!(" (handle {h})")).unwrap_or_default();
     format!("{}: {} {} {}: {}{handle}", r.tool, r.family, r.table, r.chain, r.text)
 }
+
+/// NAT publications by rule (site, chain, rule), protocol, port and matched address.
+type NatKeyed = BTreeMap<(usize, usize, Option<usize>, Proto, u16, IpAddr), NatPublication>;
 
 /// One path's evidence, gathered over the branches of its packet.
 #[derive(Default)]
@@ -455,7 +456,7 @@ pub fn assess(sites: &[Site<'_>], options: &Options) -> Assessment {
     // Path evidence per (site, listener) and path key.
     type Key = (String, u64, Arrival, IpAddr, u16);
     let mut found: HashMap<(usize, usize), BTreeMap<Key, Acc>> = HashMap::new();
-    let mut nat_pubs: BTreeMap<(usize, u64, Proto, u16, IpAddr), NatPublication> = BTreeMap::new();
+    let mut nat_pubs: NatKeyed = BTreeMap::new();
     for (si, site) in sites.iter().enumerate() {
         let ups: Vec<(&Interface, String, bool)> = site
             .interfaces
@@ -500,7 +501,7 @@ pub fn assess(sites: &[Site<'_>], options: &Options) -> Assessment {
                         0,
                         &mut stops,
                     );
-                    record(&walker, si, site, &probe, stops, &mut found, &mut nat_pubs);
+                    record(&walker, site, &probe, stops, &mut found, &mut nat_pubs);
                 }
             }
         }
@@ -634,15 +635,13 @@ fn probes(sites: &[Site<'_>], si: usize, up: &Interface, v4: bool) -> BTreeSet<P
     out
 }
 
-#[allow(clippy::too_many_arguments)]
 fn record(
     walker: &Walker<'_, '_>,
-    si: usize,
     site: &Site<'_>,
     probe: &Probe,
     stops: Vec<Stop>,
     found: &mut HashMap<(usize, usize), BTreeMap<(String, u64, Arrival, IpAddr, u16), Acc>>,
-    nat_pubs: &mut BTreeMap<(usize, u64, Proto, u16, IpAddr), NatPublication>,
+    nat_pubs: &mut NatKeyed,
 ) {
     for stop in stops {
         let (at, b) = match &stop {
@@ -667,17 +666,21 @@ fn record(
                 .socket_for(b.pkt.proto, daddr, b.pkt.dport, iif)
                 .map(|l| (d, l))
         });
-        let nat = b.nat_by.map(|id| walker.rule_ref(si, id));
-        let arrival = match b.nat_by.map(|id| &walker.sites[si].filter.rules.chains[id.chain].rules[id.rule.unwrap_or(0)].action) {
+        let nat = b.nat_by.map(|id| walker.rule_ref(id));
+        let nat_rule_of = |id: RuleId| {
+            walker.sites[id.site].filter.rules.chains[id.chain]
+                .rules
+                .get(id.rule.unwrap_or(usize::MAX))
+        };
+        let arrival = match b.nat_by.and_then(nat_rule_of).map(|r| &r.action) {
             Some(Action::Redirect { .. }) => Arrival::Redirect,
             Some(_) => Arrival::Dnat,
             None => Arrival::Direct,
         };
         if let (Some(id), Some(nat_rule)) = (b.nat_by, &nat) {
-            let rule_daddr = walker.sites[si].filter.rules.chains[id.chain].rules
-                [id.rule.unwrap_or(0)]
-            .conds
-            .iter()
+            let rule_daddr = nat_rule_of(id)
+                .map_or(&[][..], |r| r.conds.as_slice())
+                .iter()
             .find_map(|c| match c {
                 Cond::Daddr(n, false) if n.len() == 1 && n[0].prefix_len() == n[0].max_prefix_len() => Some(n[0].addr()),
                 _ => None,
@@ -688,7 +691,7 @@ fn record(
                 IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
             });
             let entry = nat_pubs
-                .entry((si, id.chain as u64 * 1_000_000 + id.rule.unwrap_or(0) as u64, probe.proto, probe.dport, address))
+                .entry((id.site, id.chain, id.rule, probe.proto, probe.dport, address))
                 .or_insert_with(|| NatPublication {
                     netns: site.inode,
                     proto: probe.proto,
@@ -714,8 +717,8 @@ fn record(
             acc.nat = nat;
         }
         match stop {
-            Stop::At(t, b) => {
-                let by = b.accepted_by.map(|id| walker.rule_ref(t, id));
+            Stop::At(_, b) => {
+                let by = b.accepted_by.map(|id| walker.rule_ref(id));
                 if b.sources.iter().any(|s| s.starts_with("from ")) {
                     acc.sources.extend(b.sources.iter().filter(|s| s.starts_with("from ")).cloned());
                     if acc.accepted_by.is_none() {

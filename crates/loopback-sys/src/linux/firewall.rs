@@ -105,11 +105,10 @@ pub(crate) fn dump() -> FirewallDump {
             Err(why) => dump.unreadable.push(why),
         }
     }
-    let default_is_nft = dump
-        .rulesets
-        .iter()
-        .any(|r| r.tool == "iptables" && r.text.contains("(nf_tables)"))
-        || locate("iptables-save").is_none();
+    // Debian's `iptables-save` is a link to `xtables-nft-multi` or `xtables-legacy-multi`.
+    let default_is_nft = locate("iptables-save")
+        .and_then(|p| std::fs::canonicalize(p).ok())
+        .is_none_or(|p| !p.to_string_lossy().contains("legacy"));
     for (tool, program, names) in LEGACY {
         let has_tables = std::fs::read(super::proc_net(names))
             .is_ok_and(|b| b.iter().any(|c| !c.is_ascii_whitespace()));

@@ -73,7 +73,7 @@ fn audit_classifies_every_kind_of_listener_in_a_lan_namespace() {
     let out = ns.loopback(&["audit", "--json"]);
     assert_eq!(out.status.code(), Some(1), "exposed listeners exit 1");
     let r = report(&out);
-    assert_eq!(r.version, 3);
+    assert_eq!(r.version, 4);
     assert_eq!(r.source, SocketSourceKind::Netlink);
 
     let lan = vec!["lo".to_owned(), "lan0".to_owned()];
@@ -517,7 +517,7 @@ fn without_privilege_listeners_are_listed_and_missing_owners_say_why() {
         .cmd("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
         .arg(&bin)
-        .args(["audit", "--json"])
+        .args(["audit", "--json", "--uplink", "lan0"])
         .output()
         .expect("run as nobody");
     let _ = std::fs::remove_dir_all(&dir);

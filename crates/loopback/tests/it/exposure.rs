@@ -88,10 +88,10 @@ impl Lab {
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
-    /// `loopback audit --json --uplink lan0`, in the host namespace (`-A` to include the
+    /// `loopback audit --json --uplink lan0` (the helper declares it), in the host namespace (`-A` to include the
     /// container's listeners).
     fn audit(&self, all: bool) -> Value {
-        let mut args = vec!["audit", "--json", "--uplink", "lan0"];
+        let mut args = vec!["audit", "--json"];
         if all {
             args.push("-A");
         }
@@ -223,4 +223,126 @@ fn input_filter_drop_policy_and_source_sets() {
     agrees(l, &lab.reach("tcp", "198.18.0.1", 7005, None));
     assert_eq!(state(l), "none");
     assert_eq!(l["exposure"]["reach"], "namespace");
+}
+
+#[test]
+#[ignore = "needs root: creates network namespaces"]
+fn dnat_redirect_and_a_container_behind_the_host() {
+    require_root();
+    let lab = Lab::with_container("xnat");
+    let c = lab.container();
+    let _in_c = c.listen(
+        &["tcp:0.0.0.0:80", "udp:0.0.0.0:53,echo", "tcp:127.0.0.1:81", "tcp:0.0.0.0:82"],
+        &[],
+    );
+    let _on_h = lab.host.listen(&["tcp:0.0.0.0:8090", "tcp:127.0.0.1:8091", "tcp:127.0.0.1:8092"], &[]);
+    lab.nft(
+        "table ip lbt {\n\
+         chain pre { type nat hook prerouting priority dstnat; policy accept;\n\
+           tcp dport 8080 dnat to 198.19.1.2:80\n\
+           udp dport 8053 dnat to 198.19.1.2:53\n\
+           tcp dport 8081 dnat to 198.19.1.2:81\n\
+           tcp dport 80 redirect to :8090\n\
+           tcp dport 90 redirect to :8091\n\
+           tcp dport 92 dnat to 127.0.0.1:8092\n\
+         }\n\
+         chain forward_f { type filter hook forward priority 0; policy drop;\n\
+           ct state established,related accept\n\
+           ct status dnat accept\n\
+         }\n}\n",
+    );
+    let r = lab.audit(true);
+    let (h, cn) = (inode(&lab.host), inode(c));
+
+    // DNAT to the container's wildcard listener: published, reached, for TCP and UDP.
+    for (proto, port, target) in [("tcp", 8080, 80), ("udp", 8053, 53)] {
+        let l = listener(&r, cn, proto, "0.0.0.0", target);
+        agrees(l, &lab.reach(proto, "198.18.0.1", port, None));
+        assert_eq!(state(l), "open");
+        assert_eq!(l["exposure"]["reach"], "network");
+        let p = path(l, "dnat", "198.18.0.1", port);
+        assert!(p["nat_rule"]["text"].as_str().is_some_and(|t| t.contains("dnat to 198.19.1.2")), "{p:#}");
+        let publication = r["publications"]
+            .as_array()
+            .expect("publications")
+            .iter()
+            .find(|x| x["port"] == port && x["forwarder"] == "dnat")
+            .unwrap_or_else(|| panic!("no DNAT publication of {port}: {:#}", r["publications"]));
+        assert_eq!(publication["diagnosis"], "ok");
+        assert_eq!(publication["forwarder_pid"], 0);
+        assert_eq!(publication["target_netns"], cn);
+    }
+    // DNAT to a port the container serves on its own 127.0.0.1 only: the peer is reset.
+    assert_eq!(lab.reach("tcp", "198.18.0.1", 8081, None), "refused");
+    let l = listener(&r, cn, "tcp", "127.0.0.1", 81);
+    assert_eq!(l["exposed"], false);
+    let publication = r["publications"]
+        .as_array()
+        .expect("publications")
+        .iter()
+        .find(|x| x["port"] == 8081)
+        .expect("8081 publication");
+    assert_eq!(publication["diagnosis"], "target-loopback-only", "{publication:#}");
+    // The container's listener nothing publishes: the host forwards only what it rewrote.
+    let l = listener(&r, cn, "tcp", "0.0.0.0", 82);
+    agrees(l, &lab.reach("tcp", "198.19.1.2", 82, None));
+    assert_eq!(state(l), "filtered");
+    assert_eq!(path(l, "direct", "198.19.1.2", 82)["rule"]["text"], "policy drop");
+    assert_eq!(l["exposure"]["reach"], "machine");
+    // REDIRECT 80 -> 8090 reaches a wildcard listener...
+    let l = listener(&r, h, "tcp", "0.0.0.0", 8090);
+    agrees(l, &lab.reach("tcp", "198.18.0.1", 80, None));
+    assert_eq!(path(l, "redirect", "198.18.0.1", 80)["state"], "open");
+    // ...but never a 127.0.0.1 one: the new destination is the interface's address.
+    assert_eq!(lab.reach("tcp", "198.18.0.1", 90, None), "refused");
+    assert_eq!(listener(&r, h, "tcp", "127.0.0.1", 8091)["exposed"], false);
+    // DNAT to 127.0.0.1 without route_localnet: the kernel drops it.
+    let l = listener(&r, h, "tcp", "127.0.0.1", 8092);
+    agrees(l, &lab.reach("tcp", "198.18.0.1", 92, None));
+    assert_eq!(state(l), "filtered");
+    assert!(path(l, "dnat", "198.18.0.1", 92)["detail"].as_str().is_some_and(|d| d.contains("route_localnet=0")));
+    // With route_localnet=1 on the LAN link, the 127.0.0.1 service is reachable (CVE-2020-8558).
+    lab.host.sysctl("net.ipv4.conf.lan0.route_localnet=1");
+    let r = lab.audit(true);
+    let l = listener(&r, h, "tcp", "127.0.0.1", 8092);
+    agrees(l, &lab.reach("tcp", "198.18.0.1", 92, None));
+    assert_eq!(state(l), "open");
+}
+
+#[test]
+#[ignore = "needs root: creates network namespaces"]
+fn iptables_legacy_and_a_rule_not_modelled() {
+    require_root();
+    let lab = Lab::new("xleg");
+    let _l = lab.host.listen(&["tcp:0.0.0.0:7101", "tcp:0.0.0.0:7102", "tcp:0.0.0.0:7201"], &[]);
+    let legacy = lab
+        .host
+        .cmd("iptables-legacy")
+        .args(["-A", "INPUT", "-i", "lan0", "-p", "tcp", "--dport", "7101", "-j", "DROP"])
+        .output()
+        .expect("iptables-legacy");
+    assert!(legacy.status.success(), "iptables-legacy: {}", String::from_utf8_lossy(&legacy.stderr));
+    lab.nft(
+        "table inet lbt {\n\
+         chain input { type filter hook input priority 0; policy accept;\n\
+           tcp dport 7201 meta mark 0x2a drop\n\
+         }\n}\n",
+    );
+    let r = lab.audit(false);
+    let ns = inode(&lab.host);
+    let l = listener(&r, ns, "tcp", "0.0.0.0", 7101);
+    agrees(l, &lab.reach("tcp", "198.18.0.1", 7101, None));
+    assert_eq!(state(l), "filtered");
+    let rule = &path(l, "direct", "198.18.0.1", 7101)["rule"];
+    assert_eq!(rule["tool"], "iptables-legacy", "{rule:#}");
+    assert_eq!(rule["text"], "-A INPUT -i lan0 -p tcp -m tcp --dport 7101 -j DROP");
+    let l = listener(&r, ns, "tcp", "0.0.0.0", 7102);
+    agrees(l, &lab.reach("tcp", "198.18.0.1", 7102, None));
+    // A match the evaluator does not model: unknown, counted as exposed, the rule named.
+    let l = listener(&r, ns, "tcp", "0.0.0.0", 7201);
+    agrees(l, &lab.reach("tcp", "198.18.0.1", 7201, None));
+    assert_eq!(state(l), "unknown");
+    let p = path(l, "direct", "198.18.0.1", 7201);
+    assert_eq!(p["rule"]["text"], "tcp dport 7201 meta mark 0x0000002a drop", "{p:#}");
+    assert!(p["detail"].as_str().is_some_and(|d| d.contains("not modelled")));
 }

@@ -121,10 +121,18 @@ impl Netns {
         run(self.cmd("sysctl").args(["-q", "-w", kv]));
     }
 
-    /// Run `loopback ARGS…` inside the namespace.
+    /// Run `loopback ARGS…` inside the namespace. In a namespace with a LAN link, `audit` is
+    /// told that `lan0` leads off the machine (`--uplink lan0`): its far end is a namespace of
+    /// this machine, which would otherwise make it internal.
     pub fn loopback(&self, args: &[&str]) -> Output {
+        let mut all: Vec<&str> = args.to_vec();
+        if self.peer.is_some() && !args.contains(&"--snapshot") {
+            if let Some(i) = all.iter().position(|a| *a == "audit") {
+                all.splice(i + 1..i + 1, ["--uplink", "lan0"]);
+            }
+        }
         self.cmd(loopback_bin())
-            .args(args)
+            .args(&all)
             .output()
             .expect("running loopback")
     }
@@ -132,6 +140,11 @@ impl Netns {
     /// Start real listeners inside the namespace; they close when the returned value drops.
     pub fn listen(&self, specs: &[&str], extra: &[&str]) -> Listeners {
         listen_in(&self.name, specs, extra)
+    }
+
+    /// Whether it has a LAN link to a peer.
+    pub fn has_lan(&self) -> bool {
+        self.peer.is_some()
     }
 
     /// The LAN peer namespace's name.
