@@ -353,6 +353,7 @@ mod tests {
             &sys.snapshot(),
             &AuditOptions {
                 policy: Some(policy),
+                uplinks: Vec::new(),
             },
         )
         .expect("audit");

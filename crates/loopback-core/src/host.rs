@@ -390,7 +390,11 @@ pub fn audit_host(host: &HostSnapshot, options: &AuditOptions) -> Result<AuditRe
         .filter(|n| n.audited)
         .map(|n| n.entry.inode)
         .collect();
-    for n in judged.publications.iter().filter(|n| audited_inodes.contains(&n.netns)) {
+    for n in judged
+        .publications
+        .iter()
+        .filter(|n| audited_inodes.contains(&n.netns))
+    {
         report.publications.push(nat_publication(n, &sides));
     }
     report.uplinks = judged.uplinks;
@@ -432,7 +436,9 @@ fn judge_exposure(
             warnings.push(format!("{label}: {w}"));
         }
         if let Some(why) = &f.incomplete {
-            warnings.push(format!("{label}: {why}; paths it might decide are reported unknown"));
+            warnings.push(format!(
+                "{label}: {why}; paths it might decide are reported unknown"
+            ));
         }
     }
     let assessment = {
@@ -600,6 +606,7 @@ mod tests {
                     snapshot: container_snap,
                 },
             ],
+            sees_other_namespaces: true,
             warnings: Vec::new(),
         }
     }

@@ -17,8 +17,7 @@ mod codes;
 pub use address::{AddressClass, AddressKind};
 pub use codes::{
     Arrival, AttemptResult, CheckId, DiagnosisCode, ExposureReach, ExposureState, FindingCode,
-    IdentifiedBy, PublicationDiagnosis,
-    Runtime, StepKind,
+    IdentifiedBy, PublicationDiagnosis, Runtime, StepKind,
 };
 
 /// Transport protocol of a socket.

@@ -51,7 +51,8 @@ fn reach(args: &[String]) -> Result<String, String> {
     }
     let udp: std::net::UdpSocket = sock.into();
     udp.connect(addr).map_err(|e| e.to_string())?;
-    udp.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    udp.set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
     udp.send(b"lb-reach").map_err(|e| e.to_string())?;
     let mut buf = [0u8; 64];
     Ok(match udp.recv(&mut buf) {

@@ -136,7 +136,7 @@ impl<'a> Evaluator<'a> {
             }
             let mut next = Vec::new();
             for b in live {
-                if !base.devices.is_empty() && !base.devices.iter().any(|d| *d == b.pkt.iif) {
+                if !base.devices.is_empty() && !base.devices.contains(&b.pkt.iif) {
                     next.push(b);
                     continue;
                 }
@@ -249,7 +249,10 @@ impl<'a> Evaluator<'a> {
                     [one] => b.sources.push(one.fails.clone()),
                     many => b.sources.push(format!(
                         "not ({})",
-                        many.iter().map(|s| s.holds.as_str()).collect::<Vec<_>>().join(" and ")
+                        many.iter()
+                            .map(|s| s.holds.as_str())
+                            .collect::<Vec<_>>()
+                            .join(" and ")
                     )),
                 }
                 continue;
@@ -308,7 +311,11 @@ impl<'a> Evaluator<'a> {
                 None
             }
             Action::Jump(t) | Action::Goto(t) if *t >= self.rules.chains.len() => {
-                out.push(Walk::Verdict(End::Unknown(b, Some(id), "a jump to no chain".into())));
+                out.push(Walk::Verdict(End::Unknown(
+                    b,
+                    Some(id),
+                    "a jump to no chain".into(),
+                )));
                 None
             }
             Action::Jump(t) => {
@@ -394,7 +401,11 @@ impl<'a> Evaluator<'a> {
                 if nets.is_empty() {
                     return yes(*neg);
                 }
-                let list = nets.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+                let list = nets
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 let (from, not_from) = (format!("from {list}"), format!("not from {list}"));
                 Answer::Sender(if *neg {
                     Sender {
@@ -483,9 +494,21 @@ mod tests {
     fn policy_drop_with_one_port_open() {
         let rs = ipt("*filter\n:INPUT DROP [0:0]\n-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n");
         let open = ev_hook(&rs, Hook::Input, pkt(22));
-        assert!(matches!(&open[..], [End::Accept(b)] if b.accepted_by == Some(RuleId { site: 0, chain: 0, rule: Some(1) })));
+        assert!(
+            matches!(&open[..], [End::Accept(b)] if b.accepted_by == Some(RuleId { site: 0, chain: 0, rule: Some(1) }))
+        );
         let shut = ev_hook(&rs, Hook::Input, pkt(23));
-        assert!(matches!(&shut[..], [End::Drop(_, RuleId { site: 0, chain: 0, rule: None })]));
+        assert!(matches!(
+            &shut[..],
+            [End::Drop(
+                _,
+                RuleId {
+                    site: 0,
+                    chain: 0,
+                    rule: None
+                }
+            )]
+        ));
     }
 
     #[test]
@@ -495,18 +518,28 @@ mod tests {
         assert_eq!(ends.len(), 2, "{ends:#?}");
         let accepted: Vec<&Branch> = ends
             .iter()
-            .filter_map(|e| if let End::Accept(b) = e { Some(b) } else { None })
+            .filter_map(|e| {
+                if let End::Accept(b) = e {
+                    Some(b)
+                } else {
+                    None
+                }
+            })
             .collect();
         assert_eq!(accepted.len(), 1);
         assert_eq!(accepted[0].sources, vec!["from 10.0.0.0/8".to_owned()]);
-        assert!(ends.iter().any(|e| matches!(e, End::Drop(b, _) if b.sources == vec!["not from 10.0.0.0/8".to_owned()])));
+        assert!(ends.iter().any(
+            |e| matches!(e, End::Drop(b, _) if b.sources == vec!["not from 10.0.0.0/8".to_owned()])
+        ));
     }
 
     #[test]
     fn nat_unknowns_and_loops() {
         let rs = ipt("*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -p tcp --dport 80 -j REDIRECT --to-ports 8080\n-A PREROUTING -p tcp --dport 81 -m recent -j DNAT --to-destination 10.0.0.2\nCOMMIT\n*filter\n:INPUT ACCEPT [0:0]\n:A - [0:0]\n-A INPUT -p tcp --dport 99 -j A\n-A A -j A\nCOMMIT\n");
         let r = ev_hook(&rs, Hook::Prerouting, pkt(80));
-        assert!(matches!(&r[..], [End::Accept(b)] if b.pkt.dport == 8080 && b.pkt.dnat && b.nat_by.is_some()));
+        assert!(
+            matches!(&r[..], [End::Accept(b)] if b.pkt.dport == 8080 && b.pkt.dnat && b.nat_by.is_some())
+        );
         let u = ev_hook(&rs, Hook::Prerouting, pkt(81));
         assert!(matches!(&u[..], [End::Unknown(_, Some(_), why)] if why.contains("-m recent")));
         let plain = ev_hook(&rs, Hook::Prerouting, pkt(82));

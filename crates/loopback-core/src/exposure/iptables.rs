@@ -4,8 +4,7 @@
 //! guess.
 
 use super::rules::{
-    parse_net, parse_ports, Action, Base, Chain, ChainType, Cond, Hook, NamePattern, Rule,
-    Ruleset,
+    parse_net, parse_ports, Action, Base, Chain, ChainType, Cond, Hook, NamePattern, Rule, Ruleset,
 };
 
 /// The hook and priority of builtin chain `chain` of `table`.
@@ -80,8 +79,10 @@ pub fn parse(tool: &str, text: &str, out: &mut Ruleset) {
                 continue;
             };
             let Some(chain) = words.first().and_then(|c| out.find(o, c)) else {
-                out.warnings
-                    .push(format!("{tool}: line {}: rule for an undeclared chain", n + 1));
+                out.warnings.push(format!(
+                    "{tool}: line {}: rule for an undeclared chain",
+                    n + 1
+                ));
                 continue;
             };
             let (conds, action, target) = rule(&words[1..]);
@@ -132,7 +133,10 @@ fn rule(words: &[String]) -> (Vec<Cond>, Action, Option<String>) {
         match w {
             "-p" | "--protocol" => match next(&mut i).and_then(proto_number) {
                 Some(p) => conds.push(Cond::Proto(vec![p], n)),
-                None => conds.push(Cond::Unknown(format!("-p {}", words.get(i).map_or("", |s| s)))),
+                None => conds.push(Cond::Unknown(format!(
+                    "-p {}",
+                    words.get(i).map_or("", |s| s)
+                ))),
             },
             "-s" | "--source" | "-d" | "--destination" => {
                 let v = next(&mut i).unwrap_or("");
@@ -162,8 +166,14 @@ fn rule(words: &[String]) -> (Vec<Cond>, Action, Option<String>) {
                     conds.push(Cond::Unknown(format!("-m {m}")));
                 }
             }
-            "--dport" | "--destination-port" | "--dports" | "--destination-ports" | "--sport"
-            | "--source-port" | "--sports" | "--source-ports" => {
+            "--dport"
+            | "--destination-port"
+            | "--dports"
+            | "--destination-ports"
+            | "--sport"
+            | "--source-port"
+            | "--sports"
+            | "--source-ports" => {
                 let v = next(&mut i).unwrap_or("");
                 match parse_ports(v) {
                     Some(r) if w.starts_with("--d") => conds.push(Cond::Dport(r, n)),
@@ -234,7 +244,9 @@ fn rule(words: &[String]) -> (Vec<Cond>, Action, Option<String>) {
                         port: None,
                     },
                     "REDIRECT" => Action::Redirect { port: None },
-                    "QUEUE" | "NFQUEUE" | "TPROXY" | "TEE" | "SET" => Action::Unknown(format!("-j {t}")),
+                    "QUEUE" | "NFQUEUE" | "TPROXY" | "TEE" | "SET" => {
+                        Action::Unknown(format!("-j {t}"))
+                    }
                     _ if builtin_target_unknown(&t) => Action::Unknown(format!("-j {t}")),
                     _ => {
                         target = Some(t.clone());
@@ -252,7 +264,8 @@ fn rule(words: &[String]) -> (Vec<Cond>, Action, Option<String>) {
             }
             "--to-ports" => {
                 let v = next(&mut i).unwrap_or("");
-                let port = parse_ports(v).and_then(|r| (r.len() == 1 && r[0].0 == r[0].1).then_some(r[0].0));
+                let port = parse_ports(v)
+                    .and_then(|r| (r.len() == 1 && r[0].0 == r[0].1).then_some(r[0].0));
                 action = match port {
                     Some(p) => Action::Redirect { port: Some(p) },
                     None => Action::Unknown(format!("-j REDIRECT --to-ports {v}")),
@@ -262,7 +275,11 @@ fn rule(words: &[String]) -> (Vec<Cond>, Action, Option<String>) {
             | "--to-source" | "--nflog-group" | "--nflog-prefix" | "--set-mss" => {
                 next(&mut i);
             }
-            "--clamp-mss-to-pmtu" | "--log-uid" | "--random" | "--random-fully" | "--persistent" => {}
+            "--clamp-mss-to-pmtu"
+            | "--log-uid"
+            | "--random"
+            | "--random-fully"
+            | "--persistent" => {}
             other => conds.push(Cond::Unknown(other.to_owned())),
         }
         i += 1;
@@ -275,8 +292,20 @@ fn rule(words: &[String]) -> (Vec<Cond>, Action, Option<String>) {
 fn builtin_target_unknown(t: &str) -> bool {
     matches!(
         t,
-        "AUDIT" | "CLASSIFY" | "CONNSECMARK" | "HMARK" | "IDLETIMER" | "LED" | "NETMAP"
-            | "RATEEST" | "SECMARK" | "SYNPROXY" | "TTL" | "HL" | "ULOG" | "CLUSTERIP"
+        "AUDIT"
+            | "CLASSIFY"
+            | "CONNSECMARK"
+            | "HMARK"
+            | "IDLETIMER"
+            | "LED"
+            | "NETMAP"
+            | "RATEEST"
+            | "SECMARK"
+            | "SYNPROXY"
+            | "TTL"
+            | "HL"
+            | "ULOG"
+            | "CLUSTERIP"
     )
 }
 
@@ -350,12 +379,20 @@ mod tests {
                 port: Some(80)
             }
         );
-        assert!(dnat.conds.contains(&Cond::Iif(vec![NamePattern::parse("docker0")], true)));
+        assert!(dnat
+            .conds
+            .contains(&Cond::Iif(vec![NamePattern::parse("docker0")], true)));
         assert!(dnat.conds.contains(&Cond::Dport(vec![(8081, 8081)], false)));
         let fwd = &rs.chains[rs.base_chains(Hook::Forward, true)[0]];
         assert!(fwd.base.as_ref().is_some_and(|b| b.policy_drop));
         let input = &rs.chains[rs.base_chains(Hook::Input, true)[0]];
-        assert_eq!(input.rules[0].conds, vec![Cond::Unknown("-m recent".into()), Cond::Unknown("--rcheck".into())]);
+        assert_eq!(
+            input.rules[0].conds,
+            vec![
+                Cond::Unknown("-m recent".into()),
+                Cond::Unknown("--rcheck".into())
+            ]
+        );
         assert!(rs.base_chains(Hook::Input, false).is_empty());
     }
 

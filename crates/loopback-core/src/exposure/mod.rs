@@ -68,7 +68,12 @@ pub fn ruleset_of(dump: &Part<FirewallDump>) -> Filter {
         }
     };
     let mut rules = Ruleset::default();
-    let text = |tool: &str| dump.rulesets.iter().find(|r| r.tool == tool).map(|r| r.text.as_str());
+    let text = |tool: &str| {
+        dump.rulesets
+            .iter()
+            .find(|r| r.tool == tool)
+            .map(|r| r.text.as_str())
+    };
     let mut skip = HashSet::new();
     for (tool, family) in [("iptables", "ip"), ("ip6tables", "ip6")] {
         if let Some(t) = text(tool).filter(|t| t.contains("(nf_tables)")) {
@@ -81,7 +86,12 @@ pub fn ruleset_of(dump: &Part<FirewallDump>) -> Filter {
     if let Some(json) = text("nft-json") {
         nft::parse(json, &skip, &texts, &mut rules);
     }
-    for tool in ["iptables", "ip6tables", "iptables-legacy", "ip6tables-legacy"] {
+    for tool in [
+        "iptables",
+        "ip6tables",
+        "iptables-legacy",
+        "ip6tables-legacy",
+    ] {
         if let Some(t) = text(tool) {
             iptables::parse(tool, t, &mut rules);
         }
@@ -330,7 +340,8 @@ impl Walker<'_, '_> {
             if s.is_local(daddr) {
                 if daddr.is_loopback() && !iif_loopback {
                     if daddr.is_ipv6() {
-                        let why = format!("the kernel drops packets to ::1 arriving on {}", b.pkt.iif);
+                        let why =
+                            format!("the kernel drops packets to ::1 arriving on {}", b.pkt.iif);
                         out.push(Stop::Drop(site, b, Self::kernel_rule(why.clone()), why));
                         continue;
                     }
@@ -374,7 +385,9 @@ impl Walker<'_, '_> {
                 let (Some((t, target)), true) = (next, depth < 4) else {
                     continue;
                 };
-                let Some(iif) = target.holder(daddr) else { continue };
+                let Some(iif) = target.holder(daddr) else {
+                    continue;
+                };
                 let mut nb = b;
                 nb.pkt.iif = iif.name.clone();
                 nb.pkt.oif = None;
@@ -419,9 +432,21 @@ pub fn describe(r: &RuleRef) -> String {
     if r.tool == "kernel" {
         return r.text.clone();
     }
-    let handle = r.handle.map(|h| format!(" (handle {h})")).unwrap_or_default();
-    format!("{}: {} {} {}: {}{handle}", r.tool, r.family, r.table, r.chain, r.text)
+    let handle = r
+        .handle
+        .map(|h| format!(" (handle {h})"))
+        .unwrap_or_default();
+    format!(
+        "{}: {} {} {}: {}{handle}",
+        r.tool, r.family, r.table, r.chain, r.text
+    )
 }
+
+/// A path: the uplink (name, namespace), how it arrives, the address and port sent to.
+type PathKey = (String, u64, Arrival, IpAddr, u16);
+
+/// Path evidence per (site, listener) and path.
+type Found = HashMap<(usize, usize), BTreeMap<PathKey, Acc>>;
 
 /// NAT publications by rule (site, chain, rule), protocol, port and matched address.
 type NatKeyed = BTreeMap<(usize, usize, Option<usize>, Proto, u16, IpAddr), NatPublication>;
@@ -453,17 +478,20 @@ pub fn assess(sites: &[Site<'_>], options: &Options) -> Assessment {
         exposures: Vec::new(),
         ..Assessment::default()
     };
-    // Path evidence per (site, listener) and path key.
-    type Key = (String, u64, Arrival, IpAddr, u16);
-    let mut found: HashMap<(usize, usize), BTreeMap<Key, Acc>> = HashMap::new();
+    let mut found: Found = HashMap::new();
     let mut nat_pubs: NatKeyed = BTreeMap::new();
     for (si, site) in sites.iter().enumerate() {
         let ups: Vec<(&Interface, String, bool)> = site
             .interfaces
             .iter()
             .filter_map(|i| {
-                uplinks::uplink_reason(i, site.interfaces, &options.uplinks, options.sees_other_namespaces)
-                    .map(|(r, d)| (i, r, d))
+                uplinks::uplink_reason(
+                    i,
+                    site.interfaces,
+                    &options.uplinks,
+                    options.sees_other_namespaces,
+                )
+                .map(|(r, d)| (i, r, d))
             })
             .collect();
         for (i, reason, declared) in &ups {
@@ -511,7 +539,14 @@ pub fn assess(sites: &[Site<'_>], options: &Options) -> Assessment {
             .listeners
             .iter()
             .enumerate()
-            .map(|(li, l)| exposure_of(site, l, found.remove(&(si, li)).unwrap_or_default(), &out.uplinks))
+            .map(|(li, l)| {
+                exposure_of(
+                    site,
+                    l,
+                    found.remove(&(si, li)).unwrap_or_default(),
+                    &out.uplinks,
+                )
+            })
             .collect();
         out.exposures.push(list);
     }
@@ -560,7 +595,12 @@ fn probes(sites: &[Site<'_>], si: usize, up: &Interface, v4: bool) -> BTreeSet<P
     }
     // Namespaces this one routes to: their own addresses, as a sender with a route would use.
     for (ti, t) in sites.iter().enumerate() {
-        if ti == si || !t.addresses(v4).iter().any(|a| site.out_interface(*a).is_some()) {
+        if ti == si
+            || !t
+                .addresses(v4)
+                .iter()
+                .any(|a| site.out_interface(*a).is_some())
+        {
             continue;
         }
         let theirs = t.addresses(v4);
@@ -581,10 +621,12 @@ fn probes(sites: &[Site<'_>], si: usize, up: &Interface, v4: bool) -> BTreeSet<P
         let mut wants_local = false;
         for c in &rule.conds {
             match c {
-                Cond::Proto(ps, false) => protos.retain(|p| ps.contains(&match p {
-                    Proto::Tcp => 6,
-                    Proto::Udp => 17,
-                })),
+                Cond::Proto(ps, false) => protos.retain(|p| {
+                    ps.contains(&match p {
+                        Proto::Tcp => 6,
+                        Proto::Udp => 17,
+                    })
+                }),
                 Cond::Dport(r, false) => {
                     for (a, b) in r {
                         ports.extend((*a..=*b).take(16));
@@ -640,7 +682,7 @@ fn record(
     site: &Site<'_>,
     probe: &Probe,
     stops: Vec<Stop>,
-    found: &mut HashMap<(usize, usize), BTreeMap<(String, u64, Arrival, IpAddr, u16), Acc>>,
+    found: &mut Found,
     nat_pubs: &mut NatKeyed,
 ) {
     for stop in stops {
@@ -652,10 +694,7 @@ fn record(
         let dest = if walker.sites[at].is_local(daddr) {
             Some(at)
         } else {
-            walker
-                .sites
-                .iter()
-                .position(|t| t.holder(daddr).is_some())
+            walker.sites.iter().position(|t| t.holder(daddr).is_some())
         };
         let iif = match &stop {
             Stop::At(..) => Some(b.pkt.iif.as_str()),
@@ -681,17 +720,28 @@ fn record(
             let rule_daddr = nat_rule_of(id)
                 .map_or(&[][..], |r| r.conds.as_slice())
                 .iter()
-            .find_map(|c| match c {
-                Cond::Daddr(n, false) if n.len() == 1 && n[0].prefix_len() == n[0].max_prefix_len() => Some(n[0].addr()),
-                _ => None,
-            });
+                .find_map(|c| match c {
+                    Cond::Daddr(n, false)
+                        if n.len() == 1 && n[0].prefix_len() == n[0].max_prefix_len() =>
+                    {
+                        Some(n[0].addr())
+                    }
+                    _ => None,
+                });
             let address = rule_daddr.unwrap_or(if probe.daddr.is_ipv4() {
                 IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
             } else {
                 IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
             });
             let entry = nat_pubs
-                .entry((id.site, id.chain, id.rule, probe.proto, probe.dport, address))
+                .entry((
+                    id.site,
+                    id.chain,
+                    id.rule,
+                    probe.proto,
+                    probe.dport,
+                    address,
+                ))
                 .or_insert_with(|| NatPublication {
                     netns: site.inode,
                     proto: probe.proto,
@@ -706,12 +756,20 @@ fn record(
                 });
             match &stop {
                 Stop::At(..) if listener.is_some() => entry.reached = true,
-                Stop::Drop(_, _, _, why) if entry.dropped_by.is_none() => entry.dropped_by = Some(why.clone()),
+                Stop::Drop(_, _, _, why) if entry.dropped_by.is_none() => {
+                    entry.dropped_by = Some(why.clone())
+                }
                 _ => {}
             }
         }
         let Some((d, li)) = listener else { continue };
-        let key = (probe.iface.clone(), site.inode, arrival, probe.daddr, probe.dport);
+        let key = (
+            probe.iface.clone(),
+            site.inode,
+            arrival,
+            probe.daddr,
+            probe.dport,
+        );
         let acc = found.entry((d, li)).or_default().entry(key).or_default();
         if acc.nat.is_none() {
             acc.nat = nat;
@@ -720,7 +778,8 @@ fn record(
             Stop::At(_, b) => {
                 let by = b.accepted_by.map(|id| walker.rule_ref(id));
                 if b.sources.iter().any(|s| s.starts_with("from ")) {
-                    acc.sources.extend(b.sources.iter().filter(|s| s.starts_with("from ")).cloned());
+                    acc.sources
+                        .extend(b.sources.iter().filter(|s| s.starts_with("from ")).cloned());
                     if acc.accepted_by.is_none() {
                         acc.accepted_by = by;
                     }
@@ -748,17 +807,22 @@ fn record(
 fn exposure_of(
     site: &Site<'_>,
     l: &Listener,
-    paths: BTreeMap<(String, u64, Arrival, IpAddr, u16), Acc>,
+    paths: BTreeMap<PathKey, Acc>,
     uplinks: &[Uplink],
 ) -> Exposure {
     let mut notes = Vec::new();
     let mut list = Vec::new();
     for ((interface, netns, arrival, address, port), acc) in paths {
         let (mut state, rule, sources, mut detail) = if acc.open {
-            (ExposureState::Open, acc.accepted_by, Vec::new(), match &acc.nat {
-                Some(n) => format!("rewritten by {}", describe(n)),
-                None => "reaches the socket".to_owned(),
-            })
+            (
+                ExposureState::Open,
+                acc.accepted_by,
+                Vec::new(),
+                match &acc.nat {
+                    Some(n) => format!("rewritten by {}", describe(n)),
+                    None => "reaches the socket".to_owned(),
+                },
+            )
         } else if let Some((r, why)) = acc.unknown {
             (ExposureState::Unknown, r, Vec::new(), why)
         } else if !acc.sources.is_empty() {
@@ -808,9 +872,15 @@ fn exposure_of(
     };
     let site_uplinks = uplinks.iter().filter(|u| u.netns == site.inode).count();
     if state == ExposureState::None && l.bind_scope != BindScope::Loopback && site_uplinks == 0 {
-        notes.push("no interface of this namespace leads off the machine (declare one with --uplink)".into());
+        notes.push(
+            "no interface of this namespace leads off the machine (declare one with --uplink)"
+                .into(),
+        );
     }
-    let exposed = matches!(state, ExposureState::Open | ExposureState::Restricted | ExposureState::Unknown);
+    let exposed = matches!(
+        state,
+        ExposureState::Open | ExposureState::Restricted | ExposureState::Unknown
+    );
     let (a4, a6) = families(l.address, l.v6only);
     let internal = l.bind_scope != BindScope::Loopback
         && site

@@ -53,7 +53,8 @@ pub fn parse(
     let doc: Value = match serde_json::from_str(json) {
         Ok(v) => v,
         Err(e) => {
-            out.warnings.push(format!("nft -j list ruleset: not JSON: {e}"));
+            out.warnings
+                .push(format!("nft -j list ruleset: not JSON: {e}"));
             return;
         }
     };
@@ -70,8 +71,15 @@ pub fn parse(
     let mut sets: Sets = HashMap::new();
     for item in items {
         if let Some(s) = item.get("set").or_else(|| item.get("map")) {
-            let elems = s.get("elem").and_then(Value::as_array).cloned().unwrap_or_default();
-            sets.insert((str_of(s, "family"), str_of(s, "table"), str_of(s, "name")), elems);
+            let elems = s
+                .get("elem")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            sets.insert(
+                (str_of(s, "family"), str_of(s, "table"), str_of(s, "name")),
+                elems,
+            );
         }
     }
     for item in items {
@@ -93,10 +101,18 @@ pub fn parse(
             };
             let prio = c.get("prio").and_then(Value::as_i64).unwrap_or(0);
             // Ingress runs before every prerouting chain.
-            let prio = if h == "ingress" { i64::from(i32::MIN) + prio.clamp(0, 1 << 20) } else { prio };
+            let prio = if h == "ingress" {
+                i64::from(i32::MIN) + prio.clamp(0, 1 << 20)
+            } else {
+                prio
+            };
             let devices = match (c.get("dev"), c.get("device")) {
                 (Some(Value::String(d)), _) | (_, Some(Value::String(d))) => vec![d.clone()],
-                (Some(Value::Array(ds)), _) => ds.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+                (Some(Value::Array(ds)), _) => ds
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect(),
                 _ => Vec::new(),
             };
             Some(Base {
@@ -132,7 +148,10 @@ pub fn parse(
             continue;
         };
         let handle = r.get("handle").and_then(Value::as_u64);
-        let exprs = r.get("expr").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
+        let exprs = r
+            .get("expr")
+            .and_then(Value::as_array)
+            .map_or(&[][..], Vec::as_slice);
         let ctx = Ctx {
             family: &family,
             table: &table,
@@ -202,7 +221,10 @@ fn rule(exprs: &[Value], ctx: &Ctx<'_>) -> (Vec<Cond>, Action, Option<String>) {
             "continue" | "counter" | "log" | "meta" | "mangle" | "ct" | "notrack" | "set"
             | "masquerade" | "snat" | "comment" => {}
             "jump" | "goto" => {
-                target = body.get("target").and_then(Value::as_str).map(str::to_owned);
+                target = body
+                    .get("target")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
                 action = if key == "goto" {
                     Action::Goto(usize::MAX)
                 } else {
@@ -270,9 +292,15 @@ fn values(right: &Value, ctx: &Ctx<'_>) -> Option<Vec<Value>> {
         Value::Array(a) => Some(a.clone()),
         Value::String(s) if s.starts_with('@') => ctx
             .sets
-            .get(&(ctx.family.to_owned(), ctx.table.to_owned(), s[1..].to_owned()))
+            .get(&(
+                ctx.family.to_owned(),
+                ctx.table.to_owned(),
+                s[1..].to_owned(),
+            ))
             .cloned(),
-        Value::Object(o) if o.contains_key("set") => o.get("set").and_then(Value::as_array).cloned(),
+        Value::Object(o) if o.contains_key("set") => {
+            o.get("set").and_then(Value::as_array).cloned()
+        }
         other => Some(vec![other.clone()]),
     }
     .map(|vs| {
@@ -318,7 +346,10 @@ fn nets(vs: &[Value]) -> Option<Vec<IpNet>> {
 fn ports(vs: &[Value]) -> Option<Vec<(u16, u16)>> {
     vs.iter()
         .map(|v| match v {
-            Value::Number(n) => n.as_u64().and_then(|p| u16::try_from(p).ok()).map(|p| (p, p)),
+            Value::Number(n) => n
+                .as_u64()
+                .and_then(|p| u16::try_from(p).ok())
+                .map(|p| (p, p)),
             Value::Object(o) => {
                 let r = o.get("range")?.as_array()?;
                 let a = u16::try_from(r.first()?.as_u64()?).ok()?;
@@ -376,7 +407,9 @@ fn cond(m: &Value, ctx: &Ctx<'_>) -> Vec<Cond> {
         let key = meta.get("key").and_then(Value::as_str).unwrap_or("");
         match key {
             "iifname" | "iif" | "oifname" | "oif" => {
-                let Some(names) = strings(&vs) else { return unknown() };
+                let Some(names) = strings(&vs) else {
+                    return unknown();
+                };
                 let pats = names.iter().map(|n| NamePattern::parse(n)).collect();
                 out.push(if key.starts_with('i') {
                     Cond::Iif(pats, neg)
@@ -389,7 +422,9 @@ fn cond(m: &Value, ctx: &Ctx<'_>) -> Vec<Cond> {
                 None => return unknown(),
             },
             "nfproto" | "protocol" => {
-                let Some(names) = strings(&vs) else { return unknown() };
+                let Some(names) = strings(&vs) else {
+                    return unknown();
+                };
                 let v4 = names.iter().any(|n| n == "ipv4" || n == "ip");
                 let v6 = names.iter().any(|n| n == "ipv6" || n == "ip6");
                 match (v4 ^ neg, v6 ^ neg) {
@@ -417,12 +452,16 @@ fn cond(m: &Value, ctx: &Ctx<'_>) -> Vec<Cond> {
                 });
             }
             ("ip", "protocol") | ("ip6", "nexthdr") => {
-                let Some(n) = proto_numbers(&vs) else { return unknown() };
+                let Some(n) = proto_numbers(&vs) else {
+                    return unknown();
+                };
                 out.push(Cond::Family(proto == "ip"));
                 out.push(Cond::Proto(n, neg));
             }
             ("tcp" | "udp" | "th" | "sctp" | "udplite", "dport" | "sport") => {
-                let Some(r) = ports(&vs) else { return unknown() };
+                let Some(r) = ports(&vs) else {
+                    return unknown();
+                };
                 if let Some(n) = proto_numbers(&[Value::String(proto.to_owned())]) {
                     out.push(Cond::Proto(n, false));
                 }
@@ -439,7 +478,9 @@ fn cond(m: &Value, ctx: &Ctx<'_>) -> Vec<Cond> {
     }
     if let Some(ct) = left.get("ct") {
         let key = ct.get("key").and_then(Value::as_str).unwrap_or("");
-        let Some(names) = strings(&vs) else { return unknown() };
+        let Some(names) = strings(&vs) else {
+            return unknown();
+        };
         match key {
             "state" => out.push(Cond::CtState(names, neg)),
             "status" if names.iter().all(|n| n == "dnat") => out.push(Cond::CtDnat(neg)),
@@ -460,13 +501,19 @@ fn cond(m: &Value, ctx: &Ctx<'_>) -> Vec<Cond> {
             .and_then(Value::as_array)
             .map(|a| a.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
-        let Some(types) = strings(&vs) else { return unknown() };
+        let Some(types) = strings(&vs) else {
+            return unknown();
+        };
         if result == "type" && flags.contains(&"daddr") && !flags.contains(&"oif") {
             let local = types.iter().any(|t| t == "local");
             let other = types.iter().any(|t| t != "local");
             match (local, other) {
                 (true, false) => out.push(Cond::DaddrLocal(neg)),
-                (false, true) if types.iter().all(|t| matches!(t.as_str(), "broadcast" | "multicast" | "anycast")) => {
+                (false, true)
+                    if types
+                        .iter()
+                        .all(|t| matches!(t.as_str(), "broadcast" | "multicast" | "anycast")) =>
+                {
                     // A unicast connection is none of these.
                     if !neg {
                         out.push(Cond::Never);
@@ -536,17 +583,36 @@ mod tests {
         let mut rs = Ruleset::default();
         parse(RULESET, &skip, &rule_texts(TEXT), &mut rs);
         assert!(rs.warnings.is_empty(), "{:?}", rs.warnings);
-        assert_eq!(rs.chains.len(), 3, "ip nat is listed by iptables-save instead");
+        assert_eq!(
+            rs.chains.len(),
+            3,
+            "ip nat is listed by iptables-save instead"
+        );
         let input = &rs.chains[0];
         assert!(input.v4 && input.v6);
-        assert!(input.base.as_ref().is_some_and(|b| b.policy_drop && b.hook == Hook::Input));
-        assert_eq!(input.rules[0].text, "ct state { established, related } accept");
+        assert!(input
+            .base
+            .as_ref()
+            .is_some_and(|b| b.policy_drop && b.hook == Hook::Input));
+        assert_eq!(
+            input.rules[0].text,
+            "ct state { established, related } accept"
+        );
         assert_eq!(input.rules[1].action, Action::Jump(1));
         let lan = &rs.chains[1];
-        assert_eq!(lan.rules[0].conds[1], Cond::Dport(vec![(22, 22), (8000, 8100)], false));
+        assert_eq!(
+            lan.rules[0].conds[1],
+            Cond::Dport(vec![(22, 22), (8000, 8100)], false)
+        );
         assert_eq!(
             lan.rules[0].conds[3],
-            Cond::Saddr(vec!["10.9.0.0/16".parse().expect("net"), "192.0.2.7/32".parse().expect("net")], false)
+            Cond::Saddr(
+                vec![
+                    "10.9.0.0/16".parse().expect("net"),
+                    "192.0.2.7/32".parse().expect("net")
+                ],
+                false
+            )
         );
         assert!(matches!(lan.rules[1].conds[1], Cond::Unknown(_)));
         assert_eq!(lan.rules[1].conds[0], Cond::DaddrLocal(false));
@@ -554,7 +620,10 @@ mod tests {
         assert_eq!(pre.rules[0].action, Action::Redirect { port: Some(8080) });
         assert_eq!(
             pre.rules[1].action,
-            Action::Dnat { addr: Some("10.0.0.2".parse().expect("ip")), port: Some(8080) }
+            Action::Dnat {
+                addr: Some("10.0.0.2".parse().expect("ip")),
+                port: Some(8080)
+            }
         );
         assert_eq!(rs.nat_rules().count(), 2);
     }
@@ -564,7 +633,12 @@ mod tests {
         let mut rs = Ruleset::default();
         parse("{", &HashSet::new(), &HashMap::new(), &mut rs);
         parse("[1,2]", &HashSet::new(), &HashMap::new(), &mut rs);
-        parse(r#"{"nftables":[{"rule":{"family":"ip","table":"t","chain":"c","expr":7}},{"chain":{"family":"ip","table":"t","name":"c","hook":"input","prio":"x"}},{"rule":{"family":"ip","table":"t","chain":"c","expr":[{"match":{}},{"jump":{}},7]}}]}"#, &HashSet::new(), &HashMap::new(), &mut rs);
+        parse(
+            r#"{"nftables":[{"rule":{"family":"ip","table":"t","chain":"c","expr":7}},{"chain":{"family":"ip","table":"t","name":"c","hook":"input","prio":"x"}},{"rule":{"family":"ip","table":"t","chain":"c","expr":[{"match":{}},{"jump":{}},7]}}]}"#,
+            &HashSet::new(),
+            &HashMap::new(),
+            &mut rs,
+        );
         assert_eq!(rs.warnings.len(), 2);
         assert_eq!(rs.chains.len(), 1);
     }

@@ -256,8 +256,16 @@ pub fn parse_ports(text: &str) -> Option<Vec<(u16, u16)>> {
                 .split_once(':')
                 .or_else(|| p.split_once('-'))
                 .unwrap_or((p, p));
-            let a: u16 = if a.is_empty() { 0 } else { a.trim().parse().ok()? };
-            let b: u16 = if b.is_empty() { u16::MAX } else { b.trim().parse().ok()? };
+            let a: u16 = if a.is_empty() {
+                0
+            } else {
+                a.trim().parse().ok()?
+            };
+            let b: u16 = if b.is_empty() {
+                u16::MAX
+            } else {
+                b.trim().parse().ok()?
+            };
             Some((a.min(b), a.max(b)))
         })
         .collect()
@@ -279,12 +287,18 @@ mod tests {
     #[test]
     fn ports_and_patterns() {
         assert_eq!(parse_ports("22"), Some(vec![(22, 22)]));
-        assert_eq!(parse_ports("80,1000:2000"), Some(vec![(80, 80), (1000, 2000)]));
+        assert_eq!(
+            parse_ports("80,1000:2000"),
+            Some(vec![(80, 80), (1000, 2000)])
+        );
         assert_eq!(parse_ports("x"), None);
         assert!(NamePattern::parse("eth+").matches("eth0"));
         assert!(NamePattern::parse("veth*").matches("veth12"));
         assert!(!NamePattern::parse("eth0").matches("eth01"));
-        assert_eq!(parse_net("10.1.2.3/8").map(|n| n.to_string()), Some("10.0.0.0/8".into()));
+        assert_eq!(
+            parse_net("10.1.2.3/8").map(|n| n.to_string()),
+            Some("10.0.0.0/8".into())
+        );
         assert_eq!(parse_net("::1").map(|n| n.prefix_len()), Some(128));
     }
 }

@@ -15,7 +15,7 @@ pub fn uplink_reason(
     declared: &[String],
     sees_other_namespaces: bool,
 ) -> Option<(String, bool)> {
-    if declared.iter().any(|d| *d == iface.name) {
+    if declared.contains(&iface.name) {
         return Some(("declared with --uplink".into(), true));
     }
     reason(iface, all, sees_other_namespaces, 0).map(|r| (r, false))
@@ -29,9 +29,9 @@ fn reason(iface: &Interface, all: &[Interface], sees_other: bool, depth: u8) -> 
         None => Some("a physical device".into()),
         Some("veth") if !iface.peer_elsewhere => None,
         Some("veth") if sees_other => None,
-        Some("veth") => Some(
-            "a veth whose far end is in a network namespace not visible from here".into(),
-        ),
+        Some("veth") => {
+            Some("a veth whose far end is in a network namespace not visible from here".into())
+        }
         Some("bridge") => {
             if depth > 4 {
                 return None;
@@ -65,7 +65,12 @@ mod tests {
         let all = vec![
             iface(1, "lo", true, &["127.0.0.1/8"]),
             iface(2, "eth0", false, &["192.0.2.1/24"]),
-            kind(iface(3, "docker0", false, &["172.17.0.1/16"]), "bridge", None, false),
+            kind(
+                iface(3, "docker0", false, &["172.17.0.1/16"]),
+                "bridge",
+                None,
+                false,
+            ),
             kind(iface(4, "veth1", false, &[]), "veth", Some(3), true),
             kind(iface(5, "br0", false, &[]), "bridge", None, false),
             kind(iface(6, "eth1", false, &[]), "macvlan", Some(5), false),

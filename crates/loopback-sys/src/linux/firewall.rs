@@ -28,7 +28,11 @@ const TOOLS: &[(&str, &str, &[&str])] = &[
 /// `ip6_tables_names`) and the default tools are the nftables variants, which do not show them.
 const LEGACY: &[(&str, &str, &str)] = &[
     ("iptables-legacy", "iptables-legacy-save", "ip_tables_names"),
-    ("ip6tables-legacy", "ip6tables-legacy-save", "ip6_tables_names"),
+    (
+        "ip6tables-legacy",
+        "ip6tables-legacy-save",
+        "ip6_tables_names",
+    ),
 ];
 
 /// A ruleset larger than this is cut off and reported unreadable.

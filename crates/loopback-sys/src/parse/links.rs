@@ -116,7 +116,10 @@ mod tests {
     #[test]
     fn the_request_is_a_dump() {
         let req = link_dump_request(7);
-        assert_eq!(req.len() as u32, u32::from_ne_bytes([req[0], req[1], req[2], req[3]]));
+        assert_eq!(
+            req.len() as u32,
+            u32::from_ne_bytes([req[0], req[1], req[2], req[3]])
+        );
         // RTM_GETLINK
         assert_eq!(u16::from_ne_bytes([req[4], req[5]]), 18);
     }

@@ -3,6 +3,8 @@
 pub mod gai;
 pub mod hosts;
 pub mod if_inet6;
+#[cfg(target_os = "linux")]
+pub mod links;
 pub mod mountinfo;
 pub mod nsswitch;
 pub mod procfs;
@@ -10,8 +12,6 @@ pub mod procnet;
 pub mod route;
 #[cfg(target_os = "linux")]
 pub mod sock_diag;
-#[cfg(target_os = "linux")]
-pub mod links;
 
 /// Kernel TCP state numbers (`include/net/tcp_states.h`).
 pub const TCP_LISTEN: u8 = 10;

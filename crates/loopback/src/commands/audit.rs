@@ -9,7 +9,8 @@ use loopback_core::policy::Policy;
 use loopback_core::scope::{wildcard_stack, WildcardStack};
 use loopback_core::snapshot::{Parts, Request};
 use loopback_model::{
-    AuditReport, IdentifiedBy, Listener, NamespaceInfo, PublicationDiagnosis, Verdict,
+    Arrival, AuditReport, ExposureState, IdentifiedBy, Listener, NamespaceInfo,
+    PublicationDiagnosis, RuleRef, Verdict,
 };
 
 use super::Ctx;
@@ -58,13 +59,15 @@ pub fn run(ctx: &Ctx, args: &AuditArgs) -> anyhow::Result<ExitStatus> {
     };
     let report = ctx
         .timings
-        .time("judge", || audit_host(
+        .time("judge", || {
+            audit_host(
                 &host,
                 &AuditOptions {
                     policy,
                     uplinks: args.uplink.clone(),
                 },
-            ))
+            )
+        })
         .context("auditing listeners")?;
     for w in &report.warnings {
         output::warn(w);
@@ -138,13 +141,17 @@ fn service(l: &Listener) -> String {
     }
 }
 
-fn cells(l: &Listener) -> [String; 8] {
+fn cells(l: &Listener) -> [String; 9] {
     [
         l.verdict.as_str().to_owned(),
         l.proto.to_string(),
         local(l),
         stack(l).to_owned(),
         l.bind_scope.as_str().to_owned(),
+        l.exposure
+            .as_ref()
+            .map_or("-", |e| e.state.as_str())
+            .to_owned(),
         esc(&l.reachable_via.join(",")).into_owned(),
         service(l),
         owners(l),
@@ -182,6 +189,44 @@ fn heading(ns: &NamespaceInfo) -> String {
     h
 }
 
+/// The paths that explain a listener's exposure: what filters it, what it is published as,
+/// who it is restricted to, what could not be judged. At most a few lines each.
+fn paths(l: &Listener, style: Style, out: &mut impl Write) -> std::io::Result<()> {
+    let Some(e) = &l.exposure else {
+        return Ok(());
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for p in &e.paths {
+        let at = format!("{} on {}", sockaddr(p.address, p.port), esc(&p.interface));
+        let rule = |r: &Option<RuleRef>| {
+            r.as_ref()
+                .map(|r| esc(&loopback_core::exposure::describe(r)).into_owned())
+                .unwrap_or_else(|| "no rule (accepting policies)".into())
+        };
+        let line = match (p.state, p.arrival) {
+            (ExposureState::Filtered, _) => format!("filtered by {}", rule(&p.rule)),
+            (ExposureState::Unknown, _) => {
+                format!("unknown at {at}: {}", esc(&p.detail))
+            }
+            (ExposureState::Restricted, _) => format!(
+                "restricted at {at}: {} ({})",
+                esc(&p.sources.join("; ")),
+                rule(&p.rule)
+            ),
+            (_, Arrival::Dnat | Arrival::Redirect) => format!(
+                "published as {at} ({} {})",
+                p.arrival,
+                rule(&p.nat_rule)
+            ),
+            _ => continue,
+        };
+        if seen.len() < 4 && seen.insert(line.clone()) {
+            writeln!(out, "    {}", output::wrap(&line, style.width, 6))?;
+        }
+    }
+    Ok(())
+}
+
 /// One listener's row, with its details when it needs attention or carries notes.
 fn row(
     l: &Listener,
@@ -200,6 +245,7 @@ fn row(
         text = text.replacen(verdict, &style.paint(verdict, color), 1);
     }
     out.write_all(text.as_bytes())?;
+    paths(l, style, out)?;
     if l.verdict != Verdict::Ok || !l.notes.is_empty() {
         if l.verdict != Verdict::Ok {
             for o in l.owners.iter() {
@@ -251,12 +297,13 @@ fn row(
 /// not hold the whole table in memory.
 pub fn render(report: &AuditReport, style: Style, out: &mut impl Write) -> std::io::Result<()> {
     // The same length as `cells`, so a column cannot be dropped silently.
-    let header: [&str; 8] = [
+    let header: [&str; 9] = [
         "VERDICT",
         "PROTO",
         "LOCAL",
         "STACK",
         "SCOPE",
+        "EXPOSURE",
         "REACHABLE VIA",
         "SERVICE",
         "OWNER",
@@ -325,25 +372,71 @@ pub fn render(report: &AuditReport, style: Style, out: &mut impl Write) -> std::
                 esc(&p.detail)
             );
             writeln!(out, "  {tag}  {}", output::wrap(&chain, style.width, 4))?;
-            writeln!(out, "    by {}[{}]", esc(&p.forwarder), p.forwarder_pid)?;
+            match &p.rule {
+                Some(r) => writeln!(
+                    out,
+                    "    by {}",
+                    output::wrap(
+                        &esc(&loopback_core::exposure::describe(r)),
+                        style.width,
+                        7
+                    )
+                )?,
+                None => writeln!(out, "    by {}[{}]", esc(&p.forwarder), p.forwarder_pid)?,
+            }
             if let Some(fix) = &p.fix {
                 writeln!(out, "    fix: {}", output::wrap(&esc(fix), style.width, 9))?;
             }
         }
     }
     let count = |v: Verdict| report.listeners.iter().filter(|l| l.verdict == v).count();
+    let filtered = report
+        .listeners
+        .iter()
+        .filter(|l| {
+            l.exposure
+                .as_ref()
+                .is_some_and(|e| e.state == ExposureState::Filtered)
+        })
+        .count();
     writeln!(
         out,
-        "\n{} listeners: {} exposed, {} allowed by policy, {} not reachable from other hosts (source: {}).",
+        "\n{} listeners: {} exposed, {} allowed by policy, {} not reachable from other hosts{} (source: {}).",
         report.listeners.len(),
         count(Verdict::Exposed),
         count(Verdict::Allowed),
         count(Verdict::Ok),
+        if filtered > 0 {
+            format!(" ({filtered} of them only because the packet filter drops them)")
+        } else {
+            String::new()
+        },
         match report.source {
             loopback_model::SocketSourceKind::Netlink => "netlink sock_diag",
             loopback_model::SocketSourceKind::Proc => "/proc/net",
         }
     )?;
+    if report.uplinks.is_empty() {
+        writeln!(
+            out,
+            "No interface leads off this machine: nothing is reachable from another host (declare one with --uplink)."
+        )?;
+    } else {
+        let list: Vec<String> = report
+            .uplinks
+            .iter()
+            .map(|u| format!("{} ({})", esc(&u.interface), esc(&u.reason)))
+            .collect();
+        writeln!(
+            out,
+            "{}",
+            output::wrap(
+                &format!("Other hosts arrive on: {}.", list.join(", ")),
+                style.width,
+                2
+            )
+        )?;
+    }
     if !report.udp_clients.is_empty() {
         writeln!(
             out,

@@ -314,7 +314,9 @@ impl Uplink {
             addr: addr.clone(),
             input_rule: None,
         };
-        sh(&["ip", "link", "add", &link, "type", "veth", "peer", "name", "lan0", "netns", &peer]);
+        sh(&[
+            "ip", "link", "add", &link, "type", "veth", "peer", "name", "lan0", "netns", &peer,
+        ]);
         sh(&["ip", "addr", "add", &format!("{addr}/24"), "dev", &link]);
         sh(&["ip", "link", "set", &link, "up"]);
         let pip = |args: &[&str]| {
@@ -324,21 +326,55 @@ impl Uplink {
         pip(&["addr", "add", &format!("{peer_addr}/24"), "dev", "lan0"]);
         pip(&["link", "set", "lan0", "up"]);
         pip(&["route", "add", bridge_net, "via", &addr]);
-        for kv in ["net.ipv4.conf.all.route_localnet=1", "net.ipv4.conf.lan0.route_localnet=1"] {
+        for kv in [
+            "net.ipv4.conf.all.route_localnet=1",
+            "net.ipv4.conf.lan0.route_localnet=1",
+        ] {
             sh(&["ip", "netns", "exec", &peer, "sysctl", "-qw", kv]);
         }
         pip(&["rule", "add", "pref", "10", "lookup", "local"]);
         pip(&["rule", "del", "pref", "0"]);
-        pip(&["rule", "add", "pref", "5", "to", "127.0.0.1/32", "lookup", "100"]);
-        pip(&["route", "add", "127.0.0.1/32", "via", &addr, "dev", "lan0", "table", "100", "src", &peer_addr]);
+        pip(&[
+            "rule",
+            "add",
+            "pref",
+            "5",
+            "to",
+            "127.0.0.1/32",
+            "lookup",
+            "100",
+        ]);
+        pip(&[
+            "route",
+            "add",
+            "127.0.0.1/32",
+            "via",
+            &addr,
+            "dev",
+            "lan0",
+            "table",
+            "100",
+            "src",
+            &peer_addr,
+        ]);
         up
     }
 
     /// `iptables -I INPUT -i LINK -p tcp --dport PORT -j DROP`: a ufw-style deny.
     fn deny(&mut self, port: u16) {
-        let spec: Vec<String> = ["INPUT", "-i", &self.link, "-p", "tcp", "--dport", &port.to_string(), "-j", "DROP"]
-            .map(str::to_owned)
-            .to_vec();
+        let spec: Vec<String> = [
+            "INPUT",
+            "-i",
+            &self.link,
+            "-p",
+            "tcp",
+            "--dport",
+            &port.to_string(),
+            "-j",
+            "DROP",
+        ]
+        .map(str::to_owned)
+        .to_vec();
         run(Command::new("iptables").arg("-I").args(&spec));
         self.input_rule = Some(spec);
     }
@@ -357,8 +393,12 @@ impl Drop for Uplink {
         if let Some(spec) = &self.input_rule {
             let _ = Command::new("iptables").arg("-D").args(spec).status();
         }
-        let _ = Command::new("ip").args(["link", "del", &self.link]).status();
-        let _ = Command::new("ip").args(["netns", "del", &self.peer]).status();
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.link])
+            .status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.peer])
+            .status();
     }
 }
 
@@ -369,17 +409,31 @@ fn docker_dnat_rules_decide_what_the_lan_reaches() {
     image();
     let base = 22000 + (std::process::id() % 1000) as u16 * 3;
     let (p_any, p_lo, p_denied) = (base, base + 1, base + 2);
-    let any = Container::run("x-any", Some(&format!("{p_any}:80")), &["httpd", "-f", "-p", "0.0.0.0:80"]);
+    let any = Container::run(
+        "x-any",
+        Some(&format!("{p_any}:80")),
+        &["httpd", "-f", "-p", "0.0.0.0:80"],
+    );
     let lo = Container::run(
         "x-lo",
         Some(&format!("127.0.0.1:{p_lo}:80")),
         &["httpd", "-f", "-p", "0.0.0.0:80"],
     );
-    let denied = Container::run("x-deny", Some(&format!("{p_denied}:80")), &["httpd", "-f", "-p", "0.0.0.0:80"]);
+    let denied = Container::run(
+        "x-deny",
+        Some(&format!("{p_denied}:80")),
+        &["httpd", "-f", "-p", "0.0.0.0:80"],
+    );
     for c in [&any, &lo, &denied] {
         c.wait_listening(80);
     }
-    let subnet = docker_ok(&["network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}}", "bridge"]);
+    let subnet = docker_ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{(index .IPAM.Config 0).Subnet}}",
+        "bridge",
+    ]);
     let mut up = Uplink::new(&subnet);
     up.deny(p_denied);
 
@@ -387,7 +441,11 @@ fn docker_dnat_rules_decide_what_the_lan_reaches() {
         .args(["audit", "-A", "--json", "--uplink", &up.link])
         .output()
         .expect("audit -A");
-    assert!(out.status.code().is_some_and(|c| c < 2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.code().is_some_and(|c| c < 2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let r: Value = serde_json::from_slice(&out.stdout).expect("audit JSON");
     let server = |c: &Container| -> Value {
         let ns = c.netns_inode();
@@ -404,7 +462,12 @@ fn docker_dnat_rules_decide_what_the_lan_reaches() {
             .as_array()
             .expect("paths")
             .iter()
-            .find(|p| p["interface"] == up.link.as_str() && p["arrival"] == "dnat" && p["address"] == address && p["port"] == port)
+            .find(|p| {
+                p["interface"] == up.link.as_str()
+                    && p["arrival"] == "dnat"
+                    && p["address"] == address
+                    && p["port"] == port
+            })
             .cloned()
     };
 
@@ -414,7 +477,12 @@ fn docker_dnat_rules_decide_what_the_lan_reaches() {
     assert_eq!(l["exposed"], true);
     let p = dnat_path(&l, &up.addr, p_any).unwrap_or_else(|| panic!("no DNAT path: {l:#}"));
     assert_eq!(p["state"], "open");
-    assert!(p["nat_rule"]["text"].as_str().is_some_and(|t| t.contains("-j DNAT")), "{p:#}");
+    assert!(
+        p["nat_rule"]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("-j DNAT")),
+        "{p:#}"
+    );
 
     // Published on 127.0.0.1: still reached from the LAN with packets addressed to 127.0.0.1,
     // because the DNAT rule matches any interface; not at the host's LAN address.
@@ -423,7 +491,10 @@ fn docker_dnat_rules_decide_what_the_lan_reaches() {
     let l = server(&lo);
     let p = dnat_path(&l, "127.0.0.1", p_lo).unwrap_or_else(|| panic!("no crafted path: {l:#}"));
     assert_eq!(p["state"], "open");
-    assert!(p["detail"].as_str().is_some_and(|d| d.contains("41872")), "{p:#}");
+    assert!(
+        p["detail"].as_str().is_some_and(|d| d.contains("41872")),
+        "{p:#}"
+    );
     assert!(dnat_path(&l, &up.addr, p_lo).is_none(), "{l:#}");
 
     // A ufw-style INPUT deny does not protect a published port: the DNATed connection is
@@ -432,7 +503,10 @@ fn docker_dnat_rules_decide_what_the_lan_reaches() {
     let l = server(&denied);
     let p = dnat_path(&l, &up.addr, p_denied).unwrap_or_else(|| panic!("no DNAT path: {l:#}"));
     assert_eq!(p["state"], "open");
-    assert!(!p["rule"]["text"].as_str().unwrap_or("").contains("DROP"), "{p:#}");
+    assert!(
+        !p["rule"]["text"].as_str().unwrap_or("").contains("DROP"),
+        "{p:#}"
+    );
 
     // Each DNAT rule is a publication joined to the server behind it.
     for port in [p_any, p_lo, p_denied] {
@@ -443,6 +517,8 @@ fn docker_dnat_rules_decide_what_the_lan_reaches() {
             .find(|x| x["forwarder"] == "dnat" && x["port"] == port)
             .unwrap_or_else(|| panic!("no DNAT publication of {port}: {:#}", r["publications"]));
         assert_eq!(publication["diagnosis"], "ok", "{publication:#}");
-        assert!(publication["rule"]["text"].as_str().is_some_and(|t| t.contains(&port.to_string())));
+        assert!(publication["rule"]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains(&port.to_string())));
     }
 }

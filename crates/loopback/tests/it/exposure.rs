@@ -25,7 +25,15 @@ impl Lab {
     fn new(tag: &str) -> Lab {
         let host = Netns::with_lan(tag);
         // The peer's second address: a sender outside a source set.
-        run(Command::new("ip").args(["-n", host.peer_name(), "addr", "add", "198.18.0.3/24", "dev", "lan0"]));
+        run(Command::new("ip").args([
+            "-n",
+            host.peer_name(),
+            "addr",
+            "add",
+            "198.18.0.3/24",
+            "dev",
+            "lan0",
+        ]));
         Lab {
             host,
             container: None,
@@ -39,14 +47,24 @@ impl Lab {
         h.ip(&["link", "add", "br0", "type", "bridge"]);
         h.ip(&["addr", "add", "198.19.1.1/24", "dev", "br0"]);
         h.ip(&["link", "set", "br0", "up"]);
-        h.ip(&["link", "add", "vc0", "type", "veth", "peer", "name", "c0", "netns", &c.name]);
+        h.ip(&[
+            "link", "add", "vc0", "type", "veth", "peer", "name", "c0", "netns", &c.name,
+        ]);
         h.ip(&["link", "set", "vc0", "master", "br0", "up"]);
         c.ip(&["addr", "add", "198.19.1.2/24", "dev", "c0"]);
         c.ip(&["link", "set", "c0", "up"]);
         c.ip(&["route", "add", "default", "via", "198.19.1.1"]);
         h.sysctl("net.ipv4.conf.all.forwarding=1");
         // A peer that routes to the container network through the host: crafted packets.
-        run(Command::new("ip").args(["-n", h.peer_name(), "route", "add", "198.19.1.0/24", "via", "198.18.0.1"]));
+        run(Command::new("ip").args([
+            "-n",
+            h.peer_name(),
+            "route",
+            "add",
+            "198.19.1.0/24",
+            "via",
+            "198.18.0.1",
+        ]));
         lab.container = Some(c);
         lab
     }
@@ -72,7 +90,11 @@ impl Lab {
             .write_all(ruleset.as_bytes())
             .expect("nft stdin");
         let out = child.wait_with_output().expect("nft");
-        assert!(out.status.success(), "nft -f: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "nft -f: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// What a connection from the peer (from `from`, default 198.18.0.2) finds.
@@ -106,8 +128,12 @@ impl Lab {
 }
 
 fn inode(ns: &Netns) -> u64 {
-    let out = run(Command::new("stat").args(["-L", "-c", "%i", &format!("/run/netns/{}", ns.name)]));
-    String::from_utf8_lossy(&out.stdout).trim().parse().expect("inode")
+    let out =
+        run(Command::new("stat").args(["-L", "-c", "%i", &format!("/run/netns/{}", ns.name)]));
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("inode")
 }
 
 /// The listener `proto` `addr:port` of namespace `netns` (any when 0).
@@ -135,7 +161,12 @@ fn path<'a>(l: &'a Value, arrival: &str, address: &str, port: u16) -> &'a Value 
         .as_array()
         .expect("paths")
         .iter()
-        .find(|p| p["interface"] == "lan0" && p["arrival"] == arrival && p["address"] == address && p["port"] == port)
+        .find(|p| {
+            p["interface"] == "lan0"
+                && p["arrival"] == arrival
+                && p["address"] == address
+                && p["port"] == port
+        })
         .unwrap_or_else(|| panic!("no {arrival} path to {address}:{port}: {l:#}"))
 }
 
@@ -181,7 +212,11 @@ fn input_filter_drop_policy_and_source_sets() {
     let r = lab.audit(false);
     let ns = inode(&lab.host);
     assert!(
-        r["uplinks"].as_array().expect("uplinks").iter().any(|u| u["interface"] == "lan0" && u["declared"] == true),
+        r["uplinks"]
+            .as_array()
+            .expect("uplinks")
+            .iter()
+            .any(|u| u["interface"] == "lan0" && u["declared"] == true),
         "{:#}",
         r["uplinks"]
     );
@@ -192,7 +227,11 @@ fn input_filter_drop_policy_and_source_sets() {
         agrees(l, &lab.reach(proto, "198.18.0.1", 7001, None));
         assert_eq!(state(l), "open");
         let p = path(l, "direct", "198.18.0.1", 7001);
-        assert_eq!(p["rule"]["text"], format!("{proto} dport 7001 accept"), "{p:#}");
+        assert_eq!(
+            p["rule"]["text"],
+            format!("{proto} dport 7001 accept"),
+            "{p:#}"
+        );
         assert!(p["rule"]["handle"].is_u64());
     }
     // The policy drops it: filtered, and the policy is named.
@@ -207,8 +246,14 @@ fn input_filter_drop_policy_and_source_sets() {
     }
     // Only from a source set: the peer's first address connects, its second does not.
     let l = listener(&r, ns, "tcp", "0.0.0.0", 7003);
-    assert_eq!(lab.reach("tcp", "198.18.0.1", 7003, Some("198.18.0.2")), "open");
-    assert_eq!(lab.reach("tcp", "198.18.0.1", 7003, Some("198.18.0.3")), "timeout");
+    assert_eq!(
+        lab.reach("tcp", "198.18.0.1", 7003, Some("198.18.0.2")),
+        "open"
+    );
+    assert_eq!(
+        lab.reach("tcp", "198.18.0.1", 7003, Some("198.18.0.3")),
+        "timeout"
+    );
     assert_eq!(state(l), "restricted");
     assert_eq!(l["exposed"], true);
     let p = path(l, "direct", "198.18.0.1", 7003);
@@ -217,7 +262,10 @@ fn input_filter_drop_policy_and_source_sets() {
     let l = listener(&r, ns, "tcp", "0.0.0.0", 7004);
     agrees(l, &lab.reach("tcp", "198.18.0.1", 7004, None));
     assert_eq!(state(l), "filtered");
-    assert_eq!(path(l, "direct", "198.18.0.1", 7004)["rule"]["text"], "iifname \"lan0\" tcp dport 7004 drop");
+    assert_eq!(
+        path(l, "direct", "198.18.0.1", 7004)["rule"]["text"],
+        "iifname \"lan0\" tcp dport 7004 drop"
+    );
     // Loopback-bound: no path at all.
     let l = listener(&r, ns, "tcp", "127.0.0.1", 7005);
     agrees(l, &lab.reach("tcp", "198.18.0.1", 7005, None));
@@ -232,10 +280,22 @@ fn dnat_redirect_and_a_container_behind_the_host() {
     let lab = Lab::with_container("xnat");
     let c = lab.container();
     let _in_c = c.listen(
-        &["tcp:0.0.0.0:80", "udp:0.0.0.0:53,echo", "tcp:127.0.0.1:81", "tcp:0.0.0.0:82"],
+        &[
+            "tcp:0.0.0.0:80",
+            "udp:0.0.0.0:53,echo",
+            "tcp:127.0.0.1:81",
+            "tcp:0.0.0.0:82",
+        ],
         &[],
     );
-    let _on_h = lab.host.listen(&["tcp:0.0.0.0:8090", "tcp:127.0.0.1:8091", "tcp:127.0.0.1:8092"], &[]);
+    let _on_h = lab.host.listen(
+        &[
+            "tcp:0.0.0.0:8090",
+            "tcp:127.0.0.1:8091",
+            "tcp:127.0.0.1:8092",
+        ],
+        &[],
+    );
     lab.nft(
         "table ip lbt {\n\
          chain pre { type nat hook prerouting priority dstnat; policy accept;\n\
@@ -261,7 +321,12 @@ fn dnat_redirect_and_a_container_behind_the_host() {
         assert_eq!(state(l), "open");
         assert_eq!(l["exposure"]["reach"], "network");
         let p = path(l, "dnat", "198.18.0.1", port);
-        assert!(p["nat_rule"]["text"].as_str().is_some_and(|t| t.contains("dnat to 198.19.1.2")), "{p:#}");
+        assert!(
+            p["nat_rule"]["text"]
+                .as_str()
+                .is_some_and(|t| t.contains("dnat to 198.19.1.2")),
+            "{p:#}"
+        );
         let publication = r["publications"]
             .as_array()
             .expect("publications")
@@ -282,12 +347,18 @@ fn dnat_redirect_and_a_container_behind_the_host() {
         .iter()
         .find(|x| x["port"] == 8081)
         .expect("8081 publication");
-    assert_eq!(publication["diagnosis"], "target-loopback-only", "{publication:#}");
+    assert_eq!(
+        publication["diagnosis"], "target-loopback-only",
+        "{publication:#}"
+    );
     // The container's listener nothing publishes: the host forwards only what it rewrote.
     let l = listener(&r, cn, "tcp", "0.0.0.0", 82);
     agrees(l, &lab.reach("tcp", "198.19.1.2", 82, None));
     assert_eq!(state(l), "filtered");
-    assert_eq!(path(l, "direct", "198.19.1.2", 82)["rule"]["text"], "policy drop");
+    assert_eq!(
+        path(l, "direct", "198.19.1.2", 82)["rule"]["text"],
+        "policy drop"
+    );
     assert_eq!(l["exposure"]["reach"], "machine");
     // REDIRECT 80 -> 8090 reaches a wildcard listener...
     let l = listener(&r, h, "tcp", "0.0.0.0", 8090);
@@ -300,7 +371,9 @@ fn dnat_redirect_and_a_container_behind_the_host() {
     let l = listener(&r, h, "tcp", "127.0.0.1", 8092);
     agrees(l, &lab.reach("tcp", "198.18.0.1", 92, None));
     assert_eq!(state(l), "filtered");
-    assert!(path(l, "dnat", "198.18.0.1", 92)["detail"].as_str().is_some_and(|d| d.contains("route_localnet=0")));
+    assert!(path(l, "dnat", "198.18.0.1", 92)["detail"]
+        .as_str()
+        .is_some_and(|d| d.contains("route_localnet=0")));
     // With route_localnet=1 on the LAN link, the 127.0.0.1 service is reachable (CVE-2020-8558).
     lab.host.sysctl("net.ipv4.conf.lan0.route_localnet=1");
     let r = lab.audit(true);
@@ -314,14 +387,23 @@ fn dnat_redirect_and_a_container_behind_the_host() {
 fn iptables_legacy_and_a_rule_not_modelled() {
     require_root();
     let lab = Lab::new("xleg");
-    let _l = lab.host.listen(&["tcp:0.0.0.0:7101", "tcp:0.0.0.0:7102", "tcp:0.0.0.0:7201"], &[]);
+    let _l = lab.host.listen(
+        &["tcp:0.0.0.0:7101", "tcp:0.0.0.0:7102", "tcp:0.0.0.0:7201"],
+        &[],
+    );
     let legacy = lab
         .host
         .cmd("iptables-legacy")
-        .args(["-A", "INPUT", "-i", "lan0", "-p", "tcp", "--dport", "7101", "-j", "DROP"])
+        .args([
+            "-A", "INPUT", "-i", "lan0", "-p", "tcp", "--dport", "7101", "-j", "DROP",
+        ])
         .output()
         .expect("iptables-legacy");
-    assert!(legacy.status.success(), "iptables-legacy: {}", String::from_utf8_lossy(&legacy.stderr));
+    assert!(
+        legacy.status.success(),
+        "iptables-legacy: {}",
+        String::from_utf8_lossy(&legacy.stderr)
+    );
     lab.nft(
         "table inet lbt {\n\
          chain input { type filter hook input priority 0; policy accept;\n\
@@ -335,7 +417,10 @@ fn iptables_legacy_and_a_rule_not_modelled() {
     assert_eq!(state(l), "filtered");
     let rule = &path(l, "direct", "198.18.0.1", 7101)["rule"];
     assert_eq!(rule["tool"], "iptables-legacy", "{rule:#}");
-    assert_eq!(rule["text"], "-A INPUT -i lan0 -p tcp -m tcp --dport 7101 -j DROP");
+    assert_eq!(
+        rule["text"],
+        "-A INPUT -i lan0 -p tcp -m tcp --dport 7101 -j DROP"
+    );
     let l = listener(&r, ns, "tcp", "0.0.0.0", 7102);
     agrees(l, &lab.reach("tcp", "198.18.0.1", 7102, None));
     // A match the evaluator does not model: unknown, counted as exposed, the rule named.
@@ -343,6 +428,11 @@ fn iptables_legacy_and_a_rule_not_modelled() {
     agrees(l, &lab.reach("tcp", "198.18.0.1", 7201, None));
     assert_eq!(state(l), "unknown");
     let p = path(l, "direct", "198.18.0.1", 7201);
-    assert_eq!(p["rule"]["text"], "tcp dport 7201 meta mark 0x0000002a drop", "{p:#}");
-    assert!(p["detail"].as_str().is_some_and(|d| d.contains("not modelled")));
+    assert_eq!(
+        p["rule"]["text"], "tcp dport 7201 meta mark 0x0000002a drop",
+        "{p:#}"
+    );
+    assert!(p["detail"]
+        .as_str()
+        .is_some_and(|d| d.contains("not modelled")));
 }

@@ -46,7 +46,14 @@ fn a_snapshot_judged_outside_its_namespace_equals_the_command_run_inside() {
     // Inside, then outside from the file, in the same order; the listeners are still held.
     let mut inside: AuditReport = json(&ns.loopback(&["audit", "--json"]), "audit inside");
     let outside_out = Command::new(loopback_bin())
-        .args(["audit", "--json", "--uplink", "lan0", "--snapshot", &file_arg])
+        .args([
+            "audit",
+            "--json",
+            "--uplink",
+            "lan0",
+            "--snapshot",
+            &file_arg,
+        ])
         .output()
         .expect("run loopback");
     let outside: AuditReport = json(&outside_out, "audit outside");
