@@ -83,8 +83,9 @@ pub fn ruleset_of(dump: &Part<FirewallDump>) -> Filter {
         }
     }
     let texts = text("nft").map(nft::rule_texts).unwrap_or_default();
-    if let Some(json) = text("nft-json") {
-        nft::parse(json, &skip, &texts, &mut rules);
+    // One document per table, or one for the whole ruleset (an older snapshot).
+    for json in dump.rulesets.iter().filter(|r| r.tool == "nft-json") {
+        nft::parse(&json.text, &skip, &texts, &mut rules);
     }
     for tool in [
         "iptables",
@@ -110,7 +111,7 @@ pub fn ruleset_of(dump: &Part<FirewallDump>) -> Filter {
                 String::new()
             }
         ))
-    } else if text("nft-json").is_none() && text("iptables").is_none() {
+    } else if text("nft").is_none() && text("iptables").is_none() {
         Some("neither nft nor iptables-save is installed, so the packet filter was not read (install nftables)".into())
     } else {
         None

@@ -1,5 +1,7 @@
-//! Reading the packet filter: `nft -a list ruleset` (the text an administrator reads),
-//! `nft -j list ruleset` (the same rules as JSON, which the exposure evaluator reads),
+//! Reading the packet filter: `nft -j list tables`, then for each table nft alone manages
+//! `nft -j list table` (JSON, which the exposure evaluator reads; one `nft-json` ruleset per
+//! table) and `nft -a list table` (the text an administrator reads, with handles, all in one
+//! `nft` ruleset),
 //! `iptables-save` and `ip6tables-save` (the tables iptables-nft manages, in the language their
 //! rules were written in), and `iptables-legacy-save`/`ip6tables-legacy-save` when the kernel
 //! holds legacy tables in this namespace.
@@ -18,8 +20,7 @@ use std::time::Duration;
 use crate::{FirewallDump, Ruleset};
 
 const TOOLS: &[(&str, &str, &[&str])] = &[
-    ("nft", "nft", &["-a", "list", "ruleset"]),
-    ("nft-json", "nft", &["-j", "list", "ruleset"]),
+    ("nft-tables", "nft", &["-j", "list", "tables"]),
     ("iptables", "iptables-save", &[]),
     ("ip6tables", "ip6tables-save", &[]),
 ];
@@ -47,15 +48,19 @@ fn locate(program: &str) -> Option<std::path::PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Run `program args` and return its stdout, or why not, within `timeout`.
-fn run_bounded(
-    program: &std::path::Path,
-    args: &[&str],
-    timeout: Duration,
-) -> Result<String, String> {
-    let program_name = program.display().to_string();
-    let program = program_name.as_str();
-    let mut child = Command::new(program)
+/// A listing command that is running, its output collected by a reader thread.
+struct Running {
+    program: String,
+    args: String,
+    child: std::process::Child,
+    rx: mpsc::Receiver<(String, String)>,
+}
+
+/// Start `program args`. Each listing runs at the same time as the others: with thousands of
+/// rules, `nft -j list ruleset` alone takes a fifth of a second.
+fn start(program: &std::path::Path, args: &[&str]) -> Result<Running, String> {
+    let program = program.display().to_string();
+    let mut child = Command::new(&program)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -76,34 +81,73 @@ fn run_bounded(
         let err = String::from_utf8_lossy(&err).into_owned();
         let _ = tx.send((out, err));
     });
-    match rx.recv_timeout(timeout) {
+    Ok(Running {
+        program,
+        args: args.join(" "),
+        child,
+        rx,
+    })
+}
+
+/// Its stdout, or why not, by `deadline` (the command is killed after it).
+fn finish(mut r: Running, deadline: std::time::Instant) -> Result<String, String> {
+    let program = r.program.as_str();
+    let timeout = deadline.saturating_duration_since(std::time::Instant::now());
+    match r.rx.recv_timeout(timeout) {
         Ok((out, err)) => {
-            let status = child.wait().map_err(|e| format!("{program}: {e}"))?;
+            let status = r.child.wait().map_err(|e| format!("{program}: {e}"))?;
             if out.len() as u64 > MAX_RULESET_BYTES {
                 Err(format!("{program}: more than {MAX_RULESET_BYTES} bytes"))
             } else if status.success() {
                 Ok(out)
             } else {
-                Err(format!("{program} {}: {}", args.join(" "), err.trim()))
+                Err(format!("{program} {}: {}", r.args, err.trim()))
             }
         }
         Err(_) => {
-            let _ = child.kill();
-            let _ = child.wait();
-            Err(format!("{program} did not answer within {timeout:?}"))
+            let _ = r.child.kill();
+            let _ = r.child.wait();
+            Err(format!("{program} did not answer within {DEADLINE:?}"))
         }
     }
 }
 
+/// The (family, name) of every table in an `nft -j list tables` document.
+fn nft_tables(json: &str) -> Vec<(String, String)> {
+    let Ok(doc) = serde_json::from_str::<serde_json::Value>(json) else {
+        return Vec::new();
+    };
+    doc.get("nftables")
+        .and_then(serde_json::Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|i| {
+                    let t = i.get("table")?;
+                    Some((
+                        t.get("family")?.as_str()?.to_owned(),
+                        t.get("name")?.as_str()?.to_owned(),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// How long the listings may take, together.
+const DEADLINE: Duration = Duration::from_millis(1500);
+
 pub(crate) fn dump() -> FirewallDump {
     let mut dump = FirewallDump::default();
-    for (tool, program, args) in TOOLS {
-        let Some(path) = locate(program) else {
-            continue;
-        };
-        match run_bounded(&path, args, Duration::from_millis(1500)) {
+    let deadline = std::time::Instant::now() + DEADLINE;
+    let running: Vec<(&str, Result<Running, String>)> = TOOLS
+        .iter()
+        .filter_map(|(tool, program, args)| Some((*tool, start(&locate(program)?, args))))
+        .collect();
+    for (tool, r) in running {
+        match r.and_then(|r| finish(r, deadline)) {
             Ok(text) => dump.rulesets.push(Ruleset {
-                tool: (*tool).to_owned(),
+                tool: tool.to_owned(),
                 text,
             }),
             Err(why) => dump.unreadable.push(why),
@@ -113,6 +157,66 @@ pub(crate) fn dump() -> FirewallDump {
     let default_is_nft = locate("iptables-save")
         .and_then(|p| std::fs::canonicalize(p).ok())
         .is_none_or(|p| !p.to_string_lossy().contains("legacy"));
+    // The tables nft alone manages, each listed as JSON (for the evaluator) and as text with
+    // handles (for the administrator), not those iptables-nft manages, which `iptables-save`
+    // already gave in their own language: nft renders thousands of Docker's rules slowly, and
+    // as opaque `xt` expressions.
+    if let (Some(pos), Some(nft)) = (
+        dump.rulesets.iter().position(|r| r.tool == "nft-tables"),
+        locate("nft"),
+    ) {
+        let tables = dump.rulesets.remove(pos);
+        let managed: Vec<(&str, String)> = if default_is_nft {
+            dump.rulesets
+                .iter()
+                .filter_map(|r| match r.tool.as_str() {
+                    "iptables" => Some(("ip", &r.text)),
+                    "ip6tables" => Some(("ip6", &r.text)),
+                    _ => None,
+                })
+                .flat_map(|(f, t)| {
+                    t.lines()
+                        .filter_map(|l| l.strip_prefix('*'))
+                        .map(move |name| (f, name.trim().to_owned()))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let native: Vec<(String, String)> = nft_tables(&tables.text)
+            .into_iter()
+            .filter(|(f, _)| matches!(f.as_str(), "ip" | "ip6" | "inet" | "netdev"))
+            .filter(|(f, t)| !managed.iter().any(|(mf, mt)| mf == f && mt == t))
+            .collect();
+        let deadline = std::time::Instant::now() + DEADLINE;
+        let running: Vec<(&str, Result<Running, String>)> = native
+            .iter()
+            .flat_map(|(f, t)| {
+                [
+                    ("nft-json", start(&nft, &["-j", "list", "table", f, t])),
+                    ("nft", start(&nft, &["-a", "list", "table", f, t])),
+                ]
+            })
+            .collect();
+        let mut text = String::new();
+        for (tool, r) in running {
+            match (tool, r.and_then(|r| finish(r, deadline))) {
+                ("nft", Ok(t)) => text.push_str(&t),
+                (_, Ok(t)) => dump.rulesets.push(Ruleset {
+                    tool: tool.to_owned(),
+                    text: t,
+                }),
+                (_, Err(why)) => dump.unreadable.push(why),
+            }
+        }
+        dump.rulesets.insert(
+            0,
+            Ruleset {
+                tool: "nft".into(),
+                text,
+            },
+        );
+    }
     for (tool, program, names) in LEGACY {
         let has_tables = std::fs::read(super::proc_net(names))
             .is_ok_and(|b| b.iter().any(|c| !c.is_ascii_whitespace()));
@@ -125,7 +229,8 @@ pub(crate) fn dump() -> FirewallDump {
             ));
             continue;
         };
-        match run_bounded(&path, &[], Duration::from_millis(1500)) {
+        let deadline = std::time::Instant::now() + DEADLINE;
+        match start(&path, &[]).and_then(|r| finish(r, deadline)) {
             Ok(text) => dump.rulesets.push(Ruleset {
                 tool: (*tool).to_owned(),
                 text,

@@ -213,11 +213,9 @@ fn paths(l: &Listener, style: Style, out: &mut impl Write) -> std::io::Result<()
                 esc(&p.sources.join("; ")),
                 rule(&p.rule)
             ),
-            (_, Arrival::Dnat | Arrival::Redirect) => format!(
-                "published as {at} ({} {})",
-                p.arrival,
-                rule(&p.nat_rule)
-            ),
+            (_, Arrival::Dnat | Arrival::Redirect) => {
+                format!("published as {at} ({} {})", p.arrival, rule(&p.nat_rule))
+            }
             _ => continue,
         };
         if seen.len() < 4 && seen.insert(line.clone()) {
@@ -376,11 +374,7 @@ pub fn render(report: &AuditReport, style: Style, out: &mut impl Write) -> std::
                 Some(r) => writeln!(
                     out,
                     "    by {}",
-                    output::wrap(
-                        &esc(&loopback_core::exposure::describe(r)),
-                        style.width,
-                        7
-                    )
+                    output::wrap(&esc(&loopback_core::exposure::describe(r)), style.width, 7)
                 )?,
                 None => writeln!(out, "    by {}[{}]", esc(&p.forwarder), p.forwarder_pid)?,
             }
