@@ -52,7 +52,7 @@ pub fn judge(snap: &Snapshot, tried: Tried) -> Result<ProbeReport, MissingPart> 
     } else {
         Vec::new()
     };
-    let diagnosis = diagnose(
+    let mut diagnosis = diagnose(
         &tried.host,
         tried.port,
         tried.proto,
@@ -60,6 +60,9 @@ pub fn judge(snap: &Snapshot, tried: Tried) -> Result<ProbeReport, MissingPart> 
         &listeners,
         &links,
     );
+    if diagnosis.code == DiagnosisCode::Filtered && snap.firewall.is_requested() {
+        name_the_rule(&mut diagnosis, snap, &tried);
+    }
     Ok(ProbeReport {
         version: PROBE_VERSION,
         target: tried.target,
@@ -68,6 +71,51 @@ pub fn judge(snap: &Snapshot, tried: Tried) -> Result<ProbeReport, MissingPart> 
         diagnosis,
         listeners,
     })
+}
+
+/// Name the packet-filter rule that drops this host's own connections, evaluated on the
+/// loopback path (output, then input on `lo`) with the audit's evaluator.
+fn name_the_rule(d: &mut Diagnosis, snap: &Snapshot, tried: &Tried) {
+    let filter = crate::exposure::ruleset_of(&snap.firewall);
+    let ifs = snap.interface_list();
+    let local = |ip: IpAddr| {
+        let ip = crate::classify::unmap(ip);
+        ip.is_loopback()
+            || ifs
+                .iter()
+                .any(|i| i.addresses.iter().any(|a| a.address == ip))
+    };
+    let mut named = Vec::new();
+    let mut fixes = Vec::new();
+    for a in tried
+        .attempts
+        .iter()
+        .filter(|a| a.result == AttemptResult::Timeout && local(a.address))
+    {
+        if let Some((rule, why)) =
+            crate::exposure::local_path(&filter, ifs, a.address, tried.proto, tried.port)
+        {
+            named.push(format!("{}: {why}", a.address));
+            if let Some(f) = crate::exposure::removal(&rule) {
+                if !fixes.contains(&f) {
+                    fixes.push(f);
+                }
+            }
+        }
+    }
+    if named.is_empty() {
+        if let Some(why) = &filter.incomplete {
+            d.summary.push_str(&format!(" ({why})"));
+        }
+        return;
+    }
+    d.summary.push_str(&format!("; {}", named.join("; ")));
+    if !fixes.is_empty() {
+        d.fix = Some(format!(
+            "{} (then make the change permanent in the firewall's configuration)",
+            fixes.join("; ")
+        ));
+    }
 }
 
 /// `tcp 127.0.0.1:3000 (node[812])`.

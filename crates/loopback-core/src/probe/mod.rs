@@ -158,7 +158,19 @@ pub fn run(
     let snap = timings.time("capture", || {
         let mut snap = crate::snapshot::capture(sys, &Request::of(Parts::LINKS));
         if diagnose::is_this_host(&snap, &tried) {
-            crate::snapshot::extend(&mut snap, sys, &Request::of(Parts::LISTENERS));
+            // A connection to this host that got no answer was dropped here: by which rule.
+            let timed_out = tried
+                .attempts
+                .iter()
+                .any(|a| a.result == loopback_model::AttemptResult::Timeout);
+            crate::snapshot::extend(
+                &mut snap,
+                sys,
+                &Request::of(Parts::LISTENERS.with(Parts {
+                    firewall: timed_out,
+                    ..Parts::default()
+                })),
+            );
         }
         snap
     });

@@ -120,6 +120,32 @@ fn a_port_dropped_by_nftables_is_filtered_in_bounded_time() {
     assert_eq!(r.diagnosis.code, "filtered", "{:?}", r.diagnosis);
     assert!(r.attempts.iter().all(|a| a.result == "timeout"));
     assert_eq!(code, Some(1));
+    // The port-specific rule is named, evaluated on the loopback path, with the command that
+    // removes it (its handle from `nft -a`).
+    let handle = {
+        let out = ns
+            .cmd("nft")
+            .args(["-a", "list", "chain", "inet", "lbtest", "input"])
+            .output()
+            .expect("nft");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.lines()
+            .find(|l| l.contains("dport 8103 drop"))
+            .and_then(|l| l.rsplit_once("# handle "))
+            .map(|(_, h)| h.trim().to_owned())
+            .expect("the rule's handle")
+    };
+    assert!(
+        r.diagnosis
+            .summary
+            .contains("dropped on the way in by nft: inet lbtest input: tcp dport 8103 drop"),
+        "{}",
+        r.diagnosis.summary
+    );
+    assert_eq!(
+        r.diagnosis.fix.as_deref(),
+        Some(format!("nft delete rule inet lbtest input handle {handle} (then make the change permanent in the firewall's configuration)").as_str())
+    );
     // Two addresses at 400 ms each; the bound guards against hangs, not speed.
     assert!(wall < Duration::from_secs(3), "{wall:?}");
 }
