@@ -25,6 +25,7 @@ pub const TARGETS: &[Target] = &[
     ("targets", targets),
     ("http_reply", http_reply),
     ("resolve_model", resolve_model),
+    ("ruleset", ruleset),
 ];
 
 /// Run the target called `name` on `data`; unknown names do nothing.
@@ -91,6 +92,73 @@ pub fn netlink(data: &[u8]) {
     }
     #[cfg(not(target_os = "linux"))]
     let _ = data;
+}
+
+/// A packet-filter listing (`nft -j`, `nft -a`, `iptables-save`) and the walk of a packet
+/// through it: parsed into chains whatever the bytes, every jump resolved to a chain that
+/// exists, and the evaluator ends (loops and sender splits are bounded).
+pub fn ruleset(data: &[u8]) {
+    use crate::exposure::eval::{Addresses, Branch, Evaluator, Packet};
+    use crate::exposure::rules::{Action, Hook};
+    use loopback_sys::{FirewallDump, Ruleset as Dump};
+    let t = text(data);
+    let dump = |tool: &str| Dump {
+        tool: tool.into(),
+        text: t.clone(),
+    };
+    let filter = crate::exposure::ruleset_of(&crate::snapshot::Part::Captured(FirewallDump {
+        rulesets: vec![
+            dump("nft"),
+            dump("nft-json"),
+            dump("iptables"),
+            dump("ip6tables-legacy"),
+        ],
+        unreadable: Vec::new(),
+    }));
+    for c in &filter.rules.chains {
+        for r in &c.rules {
+            if let Action::Jump(t) | Action::Goto(t) = r.action {
+                assert!(t < filter.rules.chains.len());
+            }
+        }
+    }
+    struct Here;
+    impl Addresses for Here {
+        fn is_local(&self, ip: std::net::IpAddr) -> bool {
+            ip.is_loopback()
+        }
+        fn primary(&self, _: &str, v4: bool) -> Option<std::net::IpAddr> {
+            v4.then(|| std::net::Ipv4Addr::LOCALHOST.into())
+        }
+    }
+    let ev = Evaluator::new(&filter.rules, &Here, 0);
+    for (hook, v4) in [
+        (Hook::Prerouting, true),
+        (Hook::Input, false),
+        (Hook::Forward, true),
+    ] {
+        let _ = ev.hook(
+            hook,
+            Branch {
+                pkt: Packet {
+                    v4,
+                    iif: "eth0".into(),
+                    oif: None,
+                    daddr: if v4 {
+                        std::net::Ipv4Addr::LOCALHOST.into()
+                    } else {
+                        std::net::Ipv6Addr::LOCALHOST.into()
+                    },
+                    proto: Proto::Tcp,
+                    dport: 22,
+                    dnat: false,
+                },
+                sources: Vec::new(),
+                accepted_by: None,
+                nat_by: None,
+            },
+        );
+    }
 }
 
 /// The policy file: parsed or a line-numbered error.

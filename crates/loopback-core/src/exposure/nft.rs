@@ -225,10 +225,10 @@ fn rule(exprs: &[Value], ctx: &Ctx<'_>) -> (Vec<Cond>, Action, Option<String>) {
                     .get("target")
                     .and_then(Value::as_str)
                     .map(str::to_owned);
-                action = if key == "goto" {
-                    Action::Goto(usize::MAX)
-                } else {
-                    Action::Jump(usize::MAX)
+                action = match (&target, key.as_str()) {
+                    (None, _) => Action::Unknown(format!("{key} {body}")),
+                    (Some(_), "goto") => Action::Goto(usize::MAX),
+                    (Some(_), _) => Action::Jump(usize::MAX),
                 };
             }
             "dnat" => {
