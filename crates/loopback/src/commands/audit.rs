@@ -205,6 +205,10 @@ fn paths(l: &Listener, style: Style, out: &mut impl Write) -> std::io::Result<()
         };
         let line = match (p.state, p.arrival) {
             (ExposureState::Filtered, _) => format!("filtered by {}", rule(&p.rule)),
+            // The filter could not be read: one line, whatever the path.
+            (ExposureState::Unknown, _) if p.rule.is_none() => {
+                format!("unknown: {}", esc(&p.detail))
+            }
             (ExposureState::Unknown, _) => {
                 format!("unknown at {at}: {}", esc(&p.detail))
             }
