@@ -334,31 +334,15 @@ impl<'a> Evaluator<'a> {
                 None
             }
             Action::Dnat { addr, port } => {
-                if let Some(a) = addr {
-                    b.pkt.daddr = *a;
-                }
-                if let Some(p) = port {
-                    b.pkt.dport = *p;
-                }
-                b.pkt.dnat = true;
-                b.nat_by = Some(id);
-                out.push(Walk::Verdict(End::Accept(b)));
+                Self::rewrite(b, *addr, *port, id, out);
                 None
             }
             Action::Redirect { port } => {
                 match self.addrs.primary(&b.pkt.iif, b.pkt.v4) {
-                    Some(a) => b.pkt.daddr = a,
-                    None => {
-                        out.push(Walk::Verdict(End::Drop(b, id)));
-                        return None;
-                    }
+                    Some(a) => Self::rewrite(b, Some(a), *port, id, out),
+                    // No address on the interface: the kernel drops it.
+                    None => out.push(Walk::Verdict(End::Drop(b, id))),
                 }
-                if let Some(p) = port {
-                    b.pkt.dport = *p;
-                }
-                b.pkt.dnat = true;
-                b.nat_by = Some(id);
-                out.push(Walk::Verdict(End::Accept(b)));
                 None
             }
             Action::Unknown(what) => {
@@ -370,6 +354,25 @@ impl<'a> Evaluator<'a> {
                 None
             }
         }
+    }
+
+    /// Destination NAT by rule `id`: the new destination, and the NAT chain is done.
+    fn rewrite(
+        mut b: Branch,
+        addr: Option<IpAddr>,
+        port: Option<u16>,
+        id: RuleId,
+        out: &mut Vec<Walk>,
+    ) {
+        if let Some(a) = addr {
+            b.pkt.daddr = a;
+        }
+        if let Some(p) = port {
+            b.pkt.dport = p;
+        }
+        b.pkt.dnat = true;
+        b.nat_by = Some(id);
+        out.push(Walk::Verdict(End::Accept(b)));
     }
 
     fn answer(&self, c: &Cond, p: &Packet) -> Answer {

@@ -4,7 +4,8 @@
 //! guess.
 
 use super::rules::{
-    parse_net, parse_ports, Action, Base, Chain, ChainType, Cond, Hook, NamePattern, Rule, Ruleset,
+    parse_net, parse_ports, Action, Base, Chain, ChainType, Cond, Hook, NamePattern, Pending, Rule,
+    Ruleset,
 };
 
 /// The hook and priority of builtin chain `chain` of `table`.
@@ -46,7 +47,7 @@ pub fn parse(tool: &str, text: &str, out: &mut Ruleset) {
     let family = if v6 { "ip6" } else { "ip" };
     let mut origin = None;
     let mut table = String::new();
-    let mut pending: Vec<(usize, usize, String)> = Vec::new();
+    let mut pending = Pending::new();
     for (n, raw) in text.lines().enumerate() {
         let line = raw.trim();
         if let Some(t) = line.strip_prefix('*') {
@@ -86,28 +87,17 @@ pub fn parse(tool: &str, text: &str, out: &mut Ruleset) {
                 continue;
             };
             let (conds, action, target) = rule(&words[1..]);
-            out.chains[chain].rules.push(Rule {
+            let r = Rule {
                 handle: None,
                 text: line.to_owned(),
                 conds,
                 action,
-            });
-            if let Some(t) = target {
-                pending.push((chain, out.chains[chain].rules.len() - 1, t));
-            }
+            };
+            out.push_rule(chain, r, target, &mut pending);
         }
     }
     // Jumps resolved once every chain is declared.
-    for (chain, idx, target) in pending {
-        let o = out.chains[chain].origin;
-        let found = out.find(o, &target);
-        let r = &mut out.chains[chain].rules[idx];
-        match (found, &r.action) {
-            (Some(t), Action::Goto(_)) => r.action = Action::Goto(t),
-            (Some(t), _) => r.action = Action::Jump(t),
-            (None, _) => r.action = Action::Unknown(format!("-j {target}")),
-        }
-    }
+    out.resolve(pending, |t| format!("-j {t}"));
 }
 
 /// The conditions and action of one rule's words (after `-A CHAIN`); the chain name of a

@@ -12,7 +12,7 @@ use ipnet::IpNet;
 use serde_json::Value;
 
 use super::rules::{
-    parse_net, Action, Base, Chain, ChainType, Cond, Hook, NamePattern, Rule, Ruleset,
+    parse_net, Action, Base, Chain, ChainType, Cond, Hook, NamePattern, Pending, Rule, Ruleset,
 };
 
 /// Rule texts by (family, table, handle), from `nft -a list ruleset`.
@@ -136,7 +136,7 @@ pub fn parse(
             rules: Vec::new(),
         });
     }
-    let mut pending = Vec::new();
+    let mut pending = Pending::new();
     for item in items {
         let Some(r) = item.get("rule") else { continue };
         let (family, table) = (str_of(r, "family"), str_of(r, "table"));
@@ -161,26 +161,15 @@ pub fn parse(
         let text = handle
             .and_then(|h| texts.get(&(family.clone(), table.clone(), h)).cloned())
             .unwrap_or_else(|| describe(exprs));
-        out.chains[chain].rules.push(Rule {
+        let r = Rule {
             handle,
             text,
             conds,
             action,
-        });
-        if let Some(t) = target {
-            pending.push((chain, out.chains[chain].rules.len() - 1, t));
-        }
-    }
-    for (chain, idx, target) in pending {
-        let o = out.chains[chain].origin;
-        let found = out.find(o, &target);
-        let r = &mut out.chains[chain].rules[idx];
-        r.action = match (found, &r.action) {
-            (Some(t), Action::Goto(_)) => Action::Goto(t),
-            (Some(t), _) => Action::Jump(t),
-            (None, _) => Action::Unknown(format!("jump {target}")),
         };
+        out.push_rule(chain, r, target, &mut pending);
     }
+    out.resolve(pending, |t| format!("jump {t}"));
 }
 
 struct Ctx<'a> {

@@ -186,6 +186,9 @@ pub enum Action {
     Unknown(String),
 }
 
+/// Jumps and gotos waiting for their chain: (chain, rule, target name).
+pub(crate) type Pending = Vec<(usize, usize, String)>;
+
 /// Every chain of a namespace's packet filter, from every tool.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Ruleset {
@@ -238,6 +241,35 @@ impl Ruleset {
             table: table.to_owned(),
         });
         self.origins.len() - 1
+    }
+
+    /// Append `rule` to `chain`; a jump or goto to `target` waits in `pending` until every
+    /// chain is declared ([`Ruleset::resolve`]).
+    pub(crate) fn push_rule(
+        &mut self,
+        chain: usize,
+        rule: Rule,
+        target: Option<String>,
+        pending: &mut Pending,
+    ) {
+        self.chains[chain].rules.push(rule);
+        if let Some(t) = target {
+            pending.push((chain, self.chains[chain].rules.len() - 1, t));
+        }
+    }
+
+    /// Point every waiting jump and goto at its chain; one to a chain that does not exist
+    /// becomes an unknown action, `unknown(target)`.
+    pub(crate) fn resolve(&mut self, pending: Pending, unknown: impl Fn(&str) -> String) {
+        for (chain, idx, target) in pending {
+            let found = self.find(self.chains[chain].origin, &target);
+            let r = &mut self.chains[chain].rules[idx];
+            r.action = match (found, &r.action) {
+                (Some(t), Action::Goto(_)) => Action::Goto(t),
+                (Some(t), _) => Action::Jump(t),
+                (None, _) => Action::Unknown(unknown(&target)),
+            };
+        }
     }
 
     /// The chain named `name` in `origin`.
