@@ -333,16 +333,7 @@ fn dnat_to(v: &str) -> Action {
 }
 
 fn proto_number(p: &str) -> Option<u8> {
-    match p.to_ascii_lowercase().as_str() {
-        "tcp" => Some(6),
-        "udp" => Some(17),
-        "icmp" => Some(1),
-        "ipv6-icmp" | "icmpv6" => Some(58),
-        "sctp" => Some(132),
-        "udplite" => Some(136),
-        "all" => None,
-        n => n.parse().ok(),
-    }
+    super::rules::proto_by_name(p).or_else(|| p.parse().ok())
 }
 
 #[cfg(test)]

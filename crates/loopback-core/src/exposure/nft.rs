@@ -358,15 +358,7 @@ fn proto_numbers(vs: &[Value]) -> Option<Vec<u8>> {
     vs.iter()
         .map(|v| match v {
             Value::Number(n) => n.as_u64().and_then(|p| u8::try_from(p).ok()),
-            Value::String(s) => match s.as_str() {
-                "tcp" => Some(6),
-                "udp" => Some(17),
-                "icmp" => Some(1),
-                "ipv6-icmp" | "icmpv6" => Some(58),
-                "sctp" => Some(132),
-                "udplite" => Some(136),
-                _ => None,
-            },
+            Value::String(s) => super::rules::proto_by_name(s),
             _ => None,
         })
         .collect()

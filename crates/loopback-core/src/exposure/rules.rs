@@ -280,6 +280,19 @@ impl Ruleset {
     }
 }
 
+/// The number of a transport protocol by the name both tools print (`tcp`, `ipv6-icmp`...).
+pub fn proto_by_name(name: &str) -> Option<u8> {
+    match name.to_ascii_lowercase().as_str() {
+        "tcp" => Some(6),
+        "udp" => Some(17),
+        "icmp" => Some(1),
+        "ipv6-icmp" | "icmpv6" => Some(58),
+        "sctp" => Some(132),
+        "udplite" => Some(136),
+        _ => None,
+    }
+}
+
 /// Port ranges from `22`, `1000:2000` (iptables) or `1000-2000`.
 pub fn parse_ports(text: &str) -> Option<Vec<(u16, u16)>> {
     text.split(',')
