@@ -121,8 +121,16 @@ fn rule(words: &[String]) -> (Vec<Cond>, Action, Option<String>) {
         }
         let n = std::mem::take(&mut neg);
         match w {
-            "-p" | "--protocol" => match next(&mut i).and_then(proto_number) {
-                Some(p) => conds.push(Cond::Proto(vec![p], n)),
+            "-p" | "--protocol" => match next(&mut i).and_then(|p| {
+                // `-p all` (or 0): any protocol, no condition.
+                if p == "all" || p == "0" {
+                    Some(None)
+                } else {
+                    proto_number(p).map(Some)
+                }
+            }) {
+                Some(None) => {}
+                Some(Some(p)) => conds.push(Cond::Proto(vec![p], n)),
                 None => conds.push(Cond::Unknown(format!(
                     "-p {}",
                     words.get(i).map_or("", |s| s)
@@ -379,6 +387,13 @@ mod tests {
 
     #[test]
     fn hostile_text_does_not_panic() {
+        let mut all = Ruleset::default();
+        parse(
+            "iptables",
+            "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p all -j DROP\nCOMMIT\n",
+            &mut all,
+        );
+        assert!(all.chains[0].rules[0].conds.is_empty());
         let mut rs = Ruleset::default();
         parse("iptables", "-A X -j Y\n*filter\n:INPUT\n-A NOPE -j ACCEPT\n-A INPUT -p\n-A INPUT -j\n-A INPUT \"unbalanced\n-A INPUT -j DNAT --to-destination [::1\n", &mut rs);
         assert_eq!(rs.warnings.len(), 2);
