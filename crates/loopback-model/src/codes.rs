@@ -179,6 +179,17 @@ closed_set! {
         NoResponse = "no-response",
         /// `--http`: the reply is not HTTP.
         NotHttp = "not-http",
+        /// A listener accepts the address, but a packet-filter rule resets or rejects the
+        /// connection (named in `rules`).
+        Rejected = "rejected",
+        /// The loopback interface is down.
+        LoopbackDown = "loopback-down",
+        /// A name that should be local (`localhost`, `*.localhost`) resolves to another host.
+        NotLoopback = "not-loopback",
+        /// UDP: a listener holds the port and stayed silent.
+        NoReply = "no-reply",
+        /// Different processes answer on different addresses of the same name.
+        Split = "split",
     }
 }
 

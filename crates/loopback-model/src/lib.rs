@@ -537,7 +537,7 @@ pub struct DoctorReport {
 /// Version of the `resolve` JSON document.
 pub const RESOLVE_VERSION: u32 = 1;
 /// Version of the `probe` JSON document.
-pub const PROBE_VERSION: u32 = 2;
+pub const PROBE_VERSION: u32 = 3;
 
 /// How much a finding matters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -641,6 +641,10 @@ pub struct Diagnosis {
     pub summary: String,
     /// The change that fixes it.
     pub fix: Option<String>,
+    /// For `filtered` and `rejected`: the packet-filter rules that drop or reject the
+    /// connection on this host.
+    #[serde(default)]
+    pub rules: Vec<RuleRef>,
 }
 
 impl AuditReport {

@@ -946,7 +946,7 @@ pub fn local_path(
             End::Accept(b) => b,
             End::Drop(_, id) => {
                 let r = walker.rule_ref(id);
-                let why = format!("dropped on the way out by {}", describe(&r));
+                let why = format!("{} on the way out by {}", verb(&r), describe(&r));
                 return Some((r, why));
             }
             End::Unknown(_, id, why) => {
@@ -961,7 +961,7 @@ pub fn local_path(
                 End::Accept(_) => {}
                 End::Drop(_, id) => {
                     let r = walker.rule_ref(id);
-                    let why = format!("dropped on the way in by {}", describe(&r));
+                    let why = format!("{} on the way in by {}", verb(&r), describe(&r));
                     return Some((r, why));
                 }
                 End::Unknown(_, id, why) => {
@@ -974,6 +974,15 @@ pub fn local_path(
         let text = format!("perhaps dropped by {}: {why}", describe(&r));
         (r, text)
     })
+}
+
+/// `rejected` for a rule that answers (`reject`, `REJECT`), else `dropped`.
+fn verb(r: &RuleRef) -> &'static str {
+    if r.text.contains("reject") || r.text.contains("REJECT") {
+        "rejected"
+    } else {
+        "dropped"
+    }
 }
 
 /// The command that removes a rule: `nft delete rule … handle N`, `iptables -t T -D …`.

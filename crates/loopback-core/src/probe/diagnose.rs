@@ -52,17 +52,23 @@ pub fn judge(snap: &Snapshot, tried: Tried) -> Result<ProbeReport, MissingPart> 
     } else {
         Vec::new()
     };
-    let mut diagnosis = diagnose(
-        &tried.host,
-        tried.port,
-        tried.proto,
-        &tried.attempts,
-        &listeners,
-        &links,
-    );
-    if diagnosis.code == DiagnosisCode::Filtered && snap.firewall.is_requested() {
-        name_the_rule(&mut diagnosis, snap, &tried);
-    }
+    let diagnosis = super::evidence::from_evidence(snap, &tried, &listeners, &links)
+        .unwrap_or_else(|| {
+            let mut d = diagnose(
+                &tried.host,
+                tried.port,
+                tried.proto,
+                &tried.attempts,
+                &listeners,
+                &links,
+            );
+            if d.code == DiagnosisCode::Filtered && snap.firewall.is_requested() {
+                if let Some(why) = ruleset_of_incomplete(snap) {
+                    d.summary.push_str(&format!(" ({why})"));
+                }
+            }
+            d
+        });
     Ok(ProbeReport {
         version: PROBE_VERSION,
         target: tried.target,
@@ -73,49 +79,9 @@ pub fn judge(snap: &Snapshot, tried: Tried) -> Result<ProbeReport, MissingPart> 
     })
 }
 
-/// Name the packet-filter rule that drops this host's own connections, evaluated on the
-/// loopback path (output, then input on `lo`) with the audit's evaluator.
-fn name_the_rule(d: &mut Diagnosis, snap: &Snapshot, tried: &Tried) {
-    let filter = crate::exposure::ruleset_of(&snap.firewall);
-    let ifs = snap.interface_list();
-    let local = |ip: IpAddr| {
-        let ip = crate::classify::unmap(ip);
-        ip.is_loopback()
-            || ifs
-                .iter()
-                .any(|i| i.addresses.iter().any(|a| a.address == ip))
-    };
-    let mut named = Vec::new();
-    let mut fixes = Vec::new();
-    for a in tried
-        .attempts
-        .iter()
-        .filter(|a| a.result == AttemptResult::Timeout && local(a.address))
-    {
-        if let Some((rule, why)) =
-            crate::exposure::local_path(&filter, ifs, a.address, tried.proto, tried.port)
-        {
-            named.push(format!("{}: {why}", a.address));
-            if let Some(f) = crate::exposure::removal(&rule) {
-                if !fixes.contains(&f) {
-                    fixes.push(f);
-                }
-            }
-        }
-    }
-    if named.is_empty() {
-        if let Some(why) = &filter.incomplete {
-            d.summary.push_str(&format!(" ({why})"));
-        }
-        return;
-    }
-    d.summary.push_str(&format!("; {}", named.join("; ")));
-    if !fixes.is_empty() {
-        d.fix = Some(format!(
-            "{} (then make the change permanent in the firewall's configuration)",
-            fixes.join("; ")
-        ));
-    }
+/// Why the packet filter could not be read, if it could not.
+fn ruleset_of_incomplete(snap: &Snapshot) -> Option<String> {
+    crate::exposure::ruleset_of(&snap.firewall).incomplete
 }
 
 /// `tcp 127.0.0.1:3000 (node[812])`.
@@ -226,6 +192,7 @@ fn diagnose(
     let garbled = with(AttemptResult::NotHttp);
     if !garbled.is_empty() {
         return Diagnosis {
+            rules: Vec::new(),
             code: DiagnosisCode::NotHttp,
             summary: format!(
                 "{host}:{port} accepts connections at {}, but what answers is not an HTTP server: \
@@ -240,6 +207,7 @@ fn diagnose(
     let silent = with(AttemptResult::NoResponse);
     if !silent.is_empty() {
         return Diagnosis {
+            rules: Vec::new(),
             code: DiagnosisCode::NoResponse,
             summary: format!(
                 "{host}:{port} accepts connections at {}, but no HTTP reply came: the server is \
@@ -253,6 +221,7 @@ fn diagnose(
     }
     if bad.is_empty() {
         return Diagnosis {
+            rules: Vec::new(),
             code: DiagnosisCode::Ok,
             summary: format!(
                 "every address of {host} accepts {proto} on port {port}: {}",
@@ -267,7 +236,7 @@ fn diagnose(
             .is_some_and(|a| a.result != AttemptResult::Connected);
         let who = if first_failed {
             format!(
-                "clients that use only the first address ({}) fail: Node.js 17+ resolving localhost to ::1 first, dev-server proxies and many language clients report ECONNREFUSED or a timeout; curl, browsers and Go fall back to the next address{}",
+                "clients that use only the first address ({}) fail with the error it got; clients that try the next address connect{}",
                 attempts[0].address,
                 if dropped { " only after a timeout" } else { "" }
             )
@@ -286,6 +255,7 @@ fn diagnose(
             summary.push_str(&format!(". {e}"));
         }
         return Diagnosis {
+            rules: Vec::new(),
             code: DiagnosisCode::Mismatch,
             summary,
             fix: Some(format!(
@@ -296,10 +266,11 @@ fn diagnose(
     }
     if dropped {
         return Diagnosis {
+            rules: Vec::new(),
             code: DiagnosisCode::Filtered,
             summary: format!("no address of {host} answers on port {port}: packets are dropped (timeouts or a local filter) at {}", addr_list(&bad)),
             fix: Some(format!(
-                "check the packet filters between here and {host} (for this host: `loopback doctor` names the rule)"
+                "check the packet filters between here and {host}; no rule of this host's readable ruleset drops it"
             )),
         };
     }
@@ -327,6 +298,7 @@ fn diagnose(
         )),
     };
     Diagnosis {
+        rules: Vec::new(),
         code: DiagnosisCode::Refused,
         summary,
         fix,

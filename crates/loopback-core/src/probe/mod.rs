@@ -19,6 +19,7 @@ use crate::target::TargetError;
 use crate::timings::Timings;
 
 mod diagnose;
+mod evidence;
 
 pub use diagnose::{describe_listener, judge, Tried};
 
@@ -133,6 +134,7 @@ pub fn run(
                 proto,
                 attempts: vec![],
                 diagnosis: Diagnosis {
+                    rules: Vec::new(),
                     code: DiagnosisCode::Unresolved,
                     summary: format!("{host} does not resolve: {why}"),
                     fix: Some(format!("see how it resolves: loopback resolve {host}")),
@@ -158,16 +160,18 @@ pub fn run(
     let snap = timings.time("capture", || {
         let mut snap = crate::snapshot::capture(sys, &Request::of(Parts::LINKS));
         if diagnose::is_this_host(&snap, &tried) {
-            // A connection to this host that got no answer was dropped here: by which rule.
-            let timed_out = tried
+            // A connection to this host that was refused or got no answer may have met a rule
+            // here; a name that must be local is checked against the hosts file.
+            let failed = tried
                 .attempts
                 .iter()
-                .any(|a| a.result == loopback_model::AttemptResult::Timeout);
+                .any(|a| a.result != loopback_model::AttemptResult::Connected);
             crate::snapshot::extend(
                 &mut snap,
                 sys,
                 &Request::of(Parts::LISTENERS.with(Parts {
-                    firewall: timed_out,
+                    firewall: failed,
+                    resolver: evidence::must_be_loopback(&tried.host),
                     ..Parts::default()
                 })),
             );

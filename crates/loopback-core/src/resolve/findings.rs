@@ -152,7 +152,7 @@ pub(crate) fn findings(
                 FindingCode::FirstAddressMismatch,
                 Severity::Problem,
                 format!(
-                    "{name} resolves first to {first}, but the service on port {port} listens on {}: clients that use only the first address (Node.js 17+ with `localhost`, many dev-server proxies) fail with ECONNREFUSED {first}",
+                    "{name} resolves first to {first}, but the service on port {port} listens on {}: clients that use only the first address fail with ECONNREFUSED {first}",
                     others.join(", ")
                 ),
                 Some(format!("bind the service to both families (`::` with IPV6_V6ONLY off, or 127.0.0.1 and ::1), or connect to the address it listens on instead of {name}")),

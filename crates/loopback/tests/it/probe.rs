@@ -142,6 +142,12 @@ fn a_port_dropped_by_nftables_is_filtered_in_bounded_time() {
         "{}",
         r.diagnosis.summary
     );
+    assert_eq!(r.diagnosis.rules.len(), 1);
+    assert!(
+        r.diagnosis.rules[0].handle.is_some(),
+        "{}",
+        r.diagnosis.summary
+    );
     assert_eq!(
         r.diagnosis.fix.as_deref(),
         Some(format!("nft delete rule inet lbtest input handle {handle} (then make the change permanent in the firewall's configuration)").as_str())
@@ -215,4 +221,160 @@ fn unresolvable_name_and_bad_target() {
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// Load an nft ruleset into the namespace.
+fn nft(ns: &Netns, ruleset: &str) {
+    use std::io::Write;
+    let mut child = ns
+        .cmd("nft")
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("nft");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(ruleset.as_bytes())
+        .expect("nft stdin");
+    let out = child.wait_with_output().expect("nft");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+#[ignore = "needs root and network namespaces: ./scripts/test runs it"]
+fn a_reset_rule_in_front_of_a_listener_is_rejected_and_named() {
+    require_root();
+    let ns = Netns::new("prbrej");
+    both_localhost(&ns);
+    let _srv = ns.listen(&["tcp:[::]:6000,v6only=0"], &[]);
+    nft(
+        &ns,
+        "table inet lbrej {\n chain input { type filter hook input priority 0;\n  tcp dport 6000 reject with tcp reset\n }\n}\n",
+    );
+    let (r, code, _) = probe(&ns, &["--timeout-ms", "400", "localhost:6000"]);
+    assert!(
+        r.attempts.iter().all(|a| a.result == "refused"),
+        "{:?}",
+        r.attempts
+    );
+    assert_eq!(r.diagnosis.code, "rejected", "{:?}", r.diagnosis);
+    let s = &r.diagnosis.summary;
+    assert!(
+        s.contains(
+            "rejected on the way in by nft: inet lbrej input: tcp dport 6000 reject with tcp reset"
+        ),
+        "{s}"
+    );
+    assert!(s.contains("tcp [::]:6000"), "the listener is named: {s}");
+    assert_eq!(r.diagnosis.rules.len(), 1);
+    assert!(r
+        .diagnosis
+        .fix
+        .as_deref()
+        .is_some_and(|f| f.starts_with("nft delete rule inet lbrej input handle ")));
+    assert_eq!(code, Some(1));
+}
+
+#[test]
+#[ignore = "needs root and network namespaces: ./scripts/test runs it"]
+fn loopback_down_is_named_not_called_a_filter() {
+    require_root();
+    let ns = Netns::new("prblodown");
+    both_localhost(&ns);
+    ns.ip(&["link", "set", "lo", "down"]);
+    let (r, code, _) = probe(&ns, &["--timeout-ms", "400", "127.0.0.1:7000"]);
+    assert_eq!(
+        r.diagnosis.code, "loopback-down",
+        "{:?} {:?}",
+        r.attempts, r.diagnosis
+    );
+    assert_eq!(
+        r.diagnosis.fix.as_deref(),
+        Some("ip link set lo up (as root)")
+    );
+    assert_eq!(code, Some(1));
+}
+
+#[test]
+#[ignore = "needs root and network namespaces: ./scripts/test runs it"]
+fn localhost_pointing_at_another_host_names_the_hosts_line() {
+    require_root();
+    let ns = Netns::new("prbnotlo");
+    ns.etc_file(
+        "hosts",
+        "127.0.0.1 localhost\n::1 localhost\n198.18.2.5 localhost\n",
+    );
+    let (r, code, _) = probe(&ns, &["--timeout-ms", "300", "localhost:8300"]);
+    assert!(
+        r.attempts
+            .iter()
+            .any(|a| a.address.to_string() == "198.18.2.5"),
+        "{:?}",
+        r.attempts
+    );
+    assert_eq!(r.diagnosis.code, "not-loopback", "{:?}", r.diagnosis);
+    assert!(
+        r.diagnosis
+            .summary
+            .contains("/etc/hosts:3: `198.18.2.5 localhost`"),
+        "{}",
+        r.diagnosis.summary
+    );
+    assert_eq!(code, Some(1));
+}
+
+#[test]
+#[ignore = "needs root and network namespaces: ./scripts/test runs it"]
+fn a_silent_udp_listener_is_no_reply_not_filtered() {
+    require_root();
+    let ns = Netns::new("prbudp");
+    both_localhost(&ns);
+    let srv = ns.listen(&["udp:127.0.0.1:5353"], &[]);
+    let (r, code, _) = probe(&ns, &["--udp", "--timeout-ms", "300", "127.0.0.1:5353"]);
+    assert_eq!(r.attempts[0].result, "timeout");
+    assert_eq!(r.diagnosis.code, "no-reply", "{:?}", r.diagnosis);
+    assert!(
+        r.diagnosis
+            .summary
+            .contains(&format!("udp 127.0.0.1:5353 (lb-listen[{}])", srv.pid())),
+        "{}",
+        r.diagnosis.summary
+    );
+    assert_eq!(code, Some(1));
+}
+
+#[test]
+#[ignore = "needs root and network namespaces: ./scripts/test runs it"]
+fn two_servers_behind_one_name_are_a_split() {
+    require_root();
+    let ns = Netns::new("prbsplit");
+    both_localhost(&ns);
+    let old = ns.listen(&["tcp:[::1]:8181"], &[]);
+    let new = ns.listen(&["tcp:127.0.0.1:8181"], &[]);
+    let (r, code, _) = probe(&ns, &["localhost:8181"]);
+    assert!(r.attempts.iter().all(|a| a.result == "connected"));
+    assert_eq!(r.diagnosis.code, "split", "{:?}", r.diagnosis);
+    let s = &r.diagnosis.summary;
+    assert!(
+        s.contains(&format!(
+            "tcp [::1]:8181 (lb-listen[{}]) answers at ::1",
+            old.pid()
+        )),
+        "{s}"
+    );
+    assert!(
+        s.contains(&format!(
+            "tcp 127.0.0.1:8181 (lb-listen[{}]) answers at 127.0.0.1",
+            new.pid()
+        )),
+        "{s}"
+    );
+    assert_eq!(code, Some(1));
 }
