@@ -86,6 +86,84 @@ pub fn parse_with_port(s: &str) -> Result<(Target, u16), TargetError> {
     }
 }
 
+/// What `probe` was asked, read the way people type it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeTarget {
+    /// The host or address.
+    pub target: Target,
+    /// The port.
+    pub port: u16,
+    /// An `http://` URL was given: probe with `GET /`.
+    pub http: bool,
+}
+
+/// What `probe` accepts, as people type it: `HOST:PORT`, `[V6]:PORT`, a bare `PORT` or `:PORT`
+/// (meaning `localhost:PORT`), or an `http://` / `https://` URL (its scheme gives the default
+/// port, and `http://` probes with `GET /`). A host without a port is refused with the forms
+/// that would work.
+pub fn parse_probe(s: &str) -> Result<ProbeTarget, TargetError> {
+    let t = s.trim();
+    let local = |p: &str| -> Option<u16> { p.parse::<u16>().ok().filter(|p| *p != 0) };
+    if let Some(p) = local(t).or_else(|| t.strip_prefix(':').and_then(local)) {
+        return Ok(ProbeTarget {
+            target: Target::Host("localhost".into(), Some(p)),
+            port: p,
+            http: false,
+        });
+    }
+    let lower = t.to_ascii_lowercase();
+    let url = [("http://", 80, true), ("https://", 443, false)]
+        .into_iter()
+        .find(|(scheme, _, _)| lower.starts_with(scheme));
+    if let Some((scheme, default, http)) = url {
+        let rest = &t[scheme.len()..];
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        // user:password@ never reaches the probe (or its output).
+        let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let target = parse_as(authority, WITH_PORT, false).map_err(|e| TargetError {
+            target: s.to_owned(),
+            ..e
+        })?;
+        let port = target.port().unwrap_or(default);
+        let target = match target {
+            Target::Addr(ip, _) => Target::Addr(ip, Some(port)),
+            Target::Host(h, _) => Target::Host(h, Some(port)),
+            Target::Net(n) => Target::Net(n),
+        };
+        return Ok(ProbeTarget { target, port, http });
+    }
+    let target = parse_as(t, WITH_PORT, false)?;
+    match target.port() {
+        Some(port) => Ok(ProbeTarget {
+            target,
+            port,
+            http: false,
+        }),
+        None => {
+            // `::1:8080` is itself an IPv6 address (::0.1.128.128): the port was probably meant.
+            if let (Target::Addr(IpAddr::V6(_), _), Some((addr, p))) = (&target, t.rsplit_once(':'))
+            {
+                if addr.parse::<std::net::Ipv6Addr>().is_ok() && local(p).is_some() {
+                    return Err(bad(
+                        s,
+                        WITH_PORT,
+                        format!("an IPv6 address with a port needs brackets: did you mean [{addr}]:{p}?"),
+                    ));
+                }
+            }
+            let host = match &target {
+                Target::Addr(IpAddr::V6(v6), _) => format!("[{v6}]"),
+                other => other.host(),
+            };
+            Err(bad(
+                s,
+                WITH_PORT,
+                format!("a port is required: try {host}:80, or the URL http://{host}/"),
+            ))
+        }
+    }
+}
+
 /// Parse a host or address with an optional port (no CIDR).
 pub fn parse_host(s: &str) -> Result<Target, TargetError> {
     parse_as(s, HOST_OR_PORT, false)
@@ -152,7 +230,17 @@ fn parse_as(s: &str, expected: &'static str, cidr: bool) -> Result<Target, Targe
             }
             return Err(bad(&format!("{host:?} is not an address or host name")));
         }
-        _ => return Err(bad("not a valid IPv6 address (write [V6]:PORT for a port)")),
+        _ => {
+            // `::1:8080`: an IPv6 address followed by what looks like a port.
+            if let Some((addr, p)) = t.rsplit_once(':') {
+                if addr.parse::<std::net::Ipv6Addr>().is_ok() && p.parse::<u16>().is_ok() {
+                    return Err(bad(&format!(
+                        "an IPv6 address with a port needs brackets: did you mean [{addr}]:{p}?"
+                    )));
+                }
+            }
+            return Err(bad("not a valid IPv6 address (write [V6]:PORT for a port)"));
+        }
     }
     if is_host_name(t) {
         return Ok(Target::Host(t.to_ascii_lowercase(), None));
@@ -163,6 +251,38 @@ fn parse_as(s: &str, expected: &'static str, cidr: bool) -> Result<Target, Targe
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn probe_reads_what_people_type() {
+        let p = |s: &str| parse_probe(s).map(|t| (t.target.host(), t.port, t.http));
+        assert_eq!(p("8080"), Ok(("localhost".into(), 8080, false)));
+        assert_eq!(p(":8080"), Ok(("localhost".into(), 8080, false)));
+        assert_eq!(
+            p("http://localhost:8080/x?y"),
+            Ok(("localhost".into(), 8080, true))
+        );
+        assert_eq!(p("HTTP://[::1]/"), Ok(("::1".into(), 80, true)));
+        assert_eq!(
+            p("https://user:pw@example.test"),
+            Ok(("example.test".into(), 443, false))
+        );
+        assert_eq!(p("[::1]:22"), Ok(("::1".into(), 22, false)));
+        let why = |s: &str| parse_probe(s).err().map(|e| e.why).unwrap_or_default();
+        assert_eq!(
+            why("localhost"),
+            "a port is required: try localhost:80, or the URL http://localhost/"
+        );
+        assert_eq!(
+            why("::1"),
+            "a port is required: try [::1]:80, or the URL http://[::1]/"
+        );
+        assert_eq!(
+            why("::1:8080"),
+            "an IPv6 address with a port needs brackets: did you mean [::1]:8080?"
+        );
+        assert!(parse_probe("0").is_err());
+        assert!(parse_probe("http://").is_err());
+    }
 
     fn ip(s: &str) -> IpAddr {
         s.parse().expect("ip")

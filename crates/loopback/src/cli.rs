@@ -144,7 +144,8 @@ pub struct ResolveArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct ProbeArgs {
-    /// HOST:PORT or [V6]:PORT.
+    /// HOST:PORT, [V6]:PORT, a bare PORT or :PORT (localhost), or an http:// or https:// URL
+    /// (its port, or 80/443; http:// implies --http).
     pub target: String,
     /// Send `GET /` after connecting and report the HTTP status line.
     #[arg(long, conflicts_with = "udp")]

@@ -111,10 +111,15 @@ pub fn run(
     opts: &ProbeOptions,
     timings: &Timings,
 ) -> Result<ProbeReport, ProbeError> {
+    let asked = crate::target::parse_probe(target)?;
+    let opts = &ProbeOptions {
+        http: opts.http || asked.http,
+        ..opts.clone()
+    };
     if opts.http && opts.udp {
         return Err(ProbeError::HttpOverUdp);
     }
-    let (parsed, port) = crate::target::parse_with_port(target)?;
+    let (parsed, port) = (asked.target, asked.port);
     let host = parsed.host();
     let proto = if opts.udp { Proto::Udp } else { Proto::Tcp };
     let resolved = timings.time("resolve", || match parsed {

@@ -221,6 +221,44 @@ fn unresolvable_name_and_bad_target() {
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("try localhost:80, or the URL http://localhost/"),
+        "{err}"
+    );
+    let out = Command::new(crate::support::loopback_bin())
+        .args(["probe", "::1:8080"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean [::1]:8080?"));
+}
+
+#[test]
+#[ignore = "needs root and network namespaces: ./scripts/test runs it"]
+fn a_bare_port_means_localhost_and_a_url_sets_http() {
+    require_root();
+    let ns = Netns::new("prbnat");
+    ns.etc_file(
+        "hosts",
+        "127.0.0.1 localhost
+",
+    );
+    let _srv = ns.listen(&["tcp:127.0.0.1:8190"], &[]);
+    for t in ["8190", ":8190"] {
+        let (r, code, _) = probe(&ns, &[t]);
+        assert_eq!(r.target, t);
+        assert_eq!(r.attempts.len(), 1, "{:?}", r.attempts);
+        assert_eq!(r.attempts[0].address.to_string(), "127.0.0.1");
+        assert_eq!(r.diagnosis.code, "ok", "{:?}", r.diagnosis);
+        assert_eq!(code, Some(0));
+    }
+    // lb-listen accepts and says nothing: the URL made it an HTTP probe.
+    let (r, _, _) = probe(
+        &ns,
+        &["--timeout-ms", "300", "http://localhost:8190/index.html"],
+    );
+    assert_eq!(r.attempts[0].result, "no-response", "{:?}", r.attempts);
 }
 
 /// Load an nft ruleset into the namespace.
