@@ -43,9 +43,13 @@ pub(crate) fn findings(
                     .clone()
                     .unwrap_or_else(|| "no addresses".into())
             ),
-            Some(format!(
-                "add it to {path}, or check the sources in nsswitch.conf"
-            )),
+            Some(match name.strip_suffix('.') {
+                // The final dot is looked up as typed; the hosts file's names carry none.
+                Some(bare) => format!(
+                    "write {bare} without the final dot: the hosts file's names do not match {name} (`getent ahosts {name}` fails alike), or add {name} to {path}"
+                ),
+                None => format!("add it to {path}, or check the sources in nsswitch.conf"),
+            }),
         ));
     }
     if name.eq_ignore_ascii_case("localhost") {

@@ -119,11 +119,13 @@ impl LibcAnswers {
     }
 }
 
-/// Split `NAME[:PORT]`; the name must be an address or a host name.
+/// Split `NAME[:PORT]`; the name must be an address or a host name. A final dot is kept: the
+/// C library looks up exactly what was typed, and its hosts-file source does not match
+/// `localhost.` to `localhost` (`getent ahosts localhost.` fails).
 pub fn split_name(arg: &str) -> Result<(String, Option<u16>), ResolveError> {
     let t = crate::target::parse_host(arg)?;
     Ok(match t {
-        Target::Host(name, port) => (name.trim_end_matches('.').to_owned(), port),
+        Target::Host(name, port) => (name, port),
         other => (other.host(), other.port()),
     })
 }
@@ -300,9 +302,11 @@ mod tests {
             split_name("localhost:3000").ok(),
             Some(("localhost".into(), Some(3000)))
         );
+        // Regression: the final dot was dropped before asking the C library, which then
+        // answered for another name.
         assert_eq!(
             split_name("svc.test.").ok(),
-            Some(("svc.test".into(), None))
+            Some(("svc.test.".into(), None))
         );
         assert!(split_name("a b").is_err());
         assert!(split_name("x:0").is_err());

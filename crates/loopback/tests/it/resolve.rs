@@ -228,6 +228,29 @@ fn localhost_findings() {
         "{:?}",
         r.steps
     );
+    // `localhost.` is asked for exactly as typed, as getent does: it fails, and both say so.
+    let (dot, code) = resolve(&ns, "localhost.");
+    assert_eq!(dot.name, "localhost.");
+    let oracle = ns
+        .cmd("getent")
+        .args(["ahosts", "localhost."])
+        .output()
+        .expect("getent");
+    assert!(
+        !oracle.status.success(),
+        "getent ahosts localhost. fails here too"
+    );
+    assert!(dot.system.is_empty() && dot.addresses.is_empty(), "{dot:?}");
+    assert!(codes(&dot).contains(&"unresolved"), "{:?}", dot.findings);
+    assert!(
+        dot.findings[0]
+            .fix
+            .as_deref()
+            .is_some_and(|f| f.contains("without the final dot")),
+        "{:?}",
+        dot.findings
+    );
+    assert_eq!(code, Some(1));
 
     ns.etc_file(
         "hosts",
