@@ -32,8 +32,10 @@ pub struct Probes {
 /// What `--reach` found.
 #[derive(Debug, Clone)]
 pub struct ReachResult {
-    /// The host as given.
+    /// The target as given (`HOST:PORT`, `[V6]:PORT`...).
     pub target: String,
+    /// Its host part, without the port.
+    pub host: String,
     /// The port, when given.
     pub port: Option<u16>,
     /// Its addresses, or why none.
@@ -90,10 +92,14 @@ pub fn run_probes(prober: &dyn Prober, options: &DoctorOptions, v6: bool) -> Pro
 }
 
 fn reach_probe(sys: &dyn Prober, target: &str, t: Duration) -> ReachResult {
-    let (port, resolved) = match crate::target::parse_host(target) {
-        Err(e) => (None, Err(e.to_string())),
-        Ok(Target::Addr(ip, port)) => (port, Ok(vec![ip])),
-        Ok(t) => (t.port(), sys.resolve(&t.host()).map_err(|e| e.to_string())),
+    let (host, port, resolved) = match crate::target::parse_host(target) {
+        Err(e) => (target.to_owned(), None, Err(e.to_string())),
+        Ok(Target::Addr(ip, port)) => (ip.to_string(), port, Ok(vec![ip])),
+        Ok(t) => (
+            t.host(),
+            t.port(),
+            sys.resolve(&t.host()).map_err(|e| e.to_string()),
+        ),
     };
     let addrs = resolved.clone().unwrap_or_default();
     let (echo, tcp) = std::thread::scope(|s| {
@@ -130,6 +136,7 @@ fn reach_probe(sys: &dyn Prober, target: &str, t: Duration) -> ReachResult {
     });
     ReachResult {
         target: target.into(),
+        host,
         port,
         resolved,
         echo,

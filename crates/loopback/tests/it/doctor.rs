@@ -309,10 +309,32 @@ fn reach_tries_a_named_host_in_the_test_lan() {
     assert_eq!(run.status("reach.echo"), CheckStatus::Pass);
     assert_eq!(run.status("reach.tcp"), CheckStatus::Pass);
     assert_eq!(run.code, Some(0));
-    // A port nobody listens on: refused, a failure that exits 1.
+    // Regression: the port was printed twice (`198.18.0.2:7800:7800`), and the echo line
+    // carried it.
+    assert!(
+        run.check("reach.tcp")
+            .summary
+            .starts_with("TCP to 198.18.0.2:7800:"),
+        "{:?}",
+        run.check("reach.tcp").summary
+    );
+    assert!(
+        run.check("reach.echo")
+            .summary
+            .starts_with("ICMP echo to 198.18.0.2:"),
+        "{:?}",
+        run.check("reach.echo").summary
+    );
+    // A port nobody listens on: refused, a failure that exits 1, told that the route works.
     let run = doctor(&ns, &["--reach", "198.18.0.2:7801"]);
     let tcp = run.check("reach.tcp");
     assert_eq!(tcp.status, CheckStatus::Fail);
     assert!(tcp.evidence[0].contains("refused"), "{tcp:#?}");
+    assert!(
+        tcp.fix
+            .as_deref()
+            .is_some_and(|f| f.contains("the route works")),
+        "{tcp:#?}"
+    );
     assert_eq!(run.code, Some(1));
 }

@@ -53,20 +53,39 @@ pub(crate) fn reach_checks(r: &ReachResult) -> Vec<Check> {
         for (a, o) in results {
             c = c.evidence(format!("{a}: {}", describe(o)));
         }
+        let failed: Vec<&ProbeOutcome> = results
+            .iter()
+            .map(|(_, o)| o)
+            .filter(|o| !matches!(o, ProbeOutcome::Ok { .. }))
+            .collect();
+        let all_refused = !failed.is_empty()
+            && failed.iter().all(|o| {
+                matches!(o, ProbeOutcome::Error { kind, .. } if *kind == loopback_sys::probe::ErrorKindName::ConnectionRefused)
+            });
         if status != CheckStatus::Pass && status != CheckStatus::Skip {
-            c = c.fix("check the route to the host (ip route get ADDR) and any filter on the path; a timeout means packets are dropped, a refusal that the host answered");
+            c = c.fix(if all_refused {
+                "the host answered, so the route works: nothing listens on that port there, or a rule there rejects it; check the service on the host"
+            } else {
+                "check the route to the host (ip route get ADDR) and any filter on the path; a timeout means packets are dropped"
+            });
         }
         c
     };
     out.push(summarise(
         CheckId::ReachEcho,
-        &format!("ICMP echo to {}", r.target),
+        &format!("ICMP echo to {}", r.host),
         &r.echo,
     ));
     if let Some(port) = r.port {
         out.push(summarise(
             CheckId::ReachTcp,
-            &format!("TCP to {}:{port}", r.target),
+            &format!(
+                "TCP to {}",
+                match r.host.parse::<IpAddr>() {
+                    Ok(ip) => std::net::SocketAddr::new(ip, port).to_string(),
+                    Err(_) => format!("{}:{port}", r.host),
+                }
+            ),
             &r.tcp,
         ));
     }
