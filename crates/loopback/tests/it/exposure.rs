@@ -4,8 +4,7 @@
 //! peer (`lb-reach`, TCP and UDP): for every listener, `exposed` must equal what happened, and
 //! the path must name the rule the packet met.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use serde_json::Value;
 
@@ -75,26 +74,7 @@ impl Lab {
 
     /// Load an nft ruleset into the host namespace.
     fn nft(&self, ruleset: &str) {
-        let mut child = self
-            .host
-            .cmd("nft")
-            .args(["-f", "-"])
-            .stdin(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("nft");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(ruleset.as_bytes())
-            .expect("nft stdin");
-        let out = child.wait_with_output().expect("nft");
-        assert!(
-            out.status.success(),
-            "nft -f: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        self.host.nft(ruleset);
     }
 
     /// What a connection from the peer (from `from`, default 198.18.0.2) finds.

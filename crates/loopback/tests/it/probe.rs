@@ -261,30 +261,6 @@ fn a_bare_port_means_localhost_and_a_url_sets_http() {
     assert_eq!(r.attempts[0].result, "no-response", "{:?}", r.attempts);
 }
 
-/// Load an nft ruleset into the namespace.
-fn nft(ns: &Netns, ruleset: &str) {
-    use std::io::Write;
-    let mut child = ns
-        .cmd("nft")
-        .args(["-f", "-"])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("nft");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(ruleset.as_bytes())
-        .expect("nft stdin");
-    let out = child.wait_with_output().expect("nft");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[test]
 #[ignore = "needs root and network namespaces: ./scripts/test runs it"]
 fn a_reset_rule_in_front_of_a_listener_is_rejected_and_named() {
@@ -292,8 +268,7 @@ fn a_reset_rule_in_front_of_a_listener_is_rejected_and_named() {
     let ns = Netns::new("prbrej");
     both_localhost(&ns);
     let _srv = ns.listen(&["tcp:[::]:6000,v6only=0"], &[]);
-    nft(
-        &ns,
+    ns.nft(
         "table inet lbrej {\n chain input { type filter hook input priority 0;\n  tcp dport 6000 reject with tcp reset\n }\n}\n",
     );
     let (r, code, _) = probe(&ns, &["--timeout-ms", "400", "localhost:6000"]);

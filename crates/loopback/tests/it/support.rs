@@ -116,6 +116,29 @@ impl Netns {
         c
     }
 
+    /// Load an nft ruleset (`nft -f -`) into the namespace.
+    pub fn nft(&self, ruleset: &str) {
+        let mut child = self
+            .cmd("nft")
+            .args(["-f", "-"])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("nft");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(ruleset.as_bytes())
+            .expect("nft stdin");
+        let out = child.wait_with_output().expect("nft");
+        assert!(
+            out.status.success(),
+            "nft -f: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// `sysctl -w KEY=VALUE` inside the namespace.
     pub fn sysctl(&self, kv: &str) {
         run(self.cmd("sysctl").args(["-q", "-w", kv]));
