@@ -302,7 +302,7 @@ impl<'a> Evaluator<'a> {
                 out.push(Walk::Verdict(End::Accept(b)));
                 None
             }
-            Action::Drop => {
+            Action::Drop | Action::Reject => {
                 out.push(Walk::Verdict(End::Drop(b, id)));
                 None
             }

@@ -231,7 +231,8 @@ fn rule(words: &[String]) -> (Vec<Cond>, Action, Option<String>) {
                 let t = next(&mut i).unwrap_or("").to_owned();
                 action = match t.as_str() {
                     "ACCEPT" => Action::Accept,
-                    "DROP" | "REJECT" => Action::Drop,
+                    "DROP" => Action::Drop,
+                    "REJECT" => Action::Reject,
                     "RETURN" => Action::Return,
                     "LOG" | "NFLOG" | "MARK" | "CONNMARK" | "MASQUERADE" | "SNAT" | "CT"
                     | "NOTRACK" | "TRACE" | "CHECKSUM" | "TCPMSS" | "DSCP" | "TOS" => {

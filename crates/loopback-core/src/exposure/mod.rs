@@ -946,7 +946,7 @@ pub fn local_path(
             End::Accept(b) => b,
             End::Drop(_, id) => {
                 let r = walker.rule_ref(id);
-                let why = format!("{} on the way out by {}", verb(&r), describe(&r));
+                let why = format!("{} on the way out by {}", verb(filter, id), describe(&r));
                 return Some((r, why));
             }
             End::Unknown(_, id, why) => {
@@ -961,7 +961,7 @@ pub fn local_path(
                 End::Accept(_) => {}
                 End::Drop(_, id) => {
                     let r = walker.rule_ref(id);
-                    let why = format!("{} on the way in by {}", verb(&r), describe(&r));
+                    let why = format!("{} on the way in by {}", verb(filter, id), describe(&r));
                     return Some((r, why));
                 }
                 End::Unknown(_, id, why) => {
@@ -976,12 +976,15 @@ pub fn local_path(
     })
 }
 
-/// `rejected` for a rule that answers (`reject`, `REJECT`), else `dropped`.
-fn verb(r: &RuleRef) -> &'static str {
-    if r.text.contains("reject") || r.text.contains("REJECT") {
-        "rejected"
-    } else {
-        "dropped"
+/// `rejected` for a rule that answers the sender (`reject`, `-j REJECT`), else `dropped` (a
+/// drop rule, or a chain's drop policy).
+fn verb(filter: &Filter, id: RuleId) -> &'static str {
+    let rule = id
+        .rule
+        .and_then(|i| filter.rules.chains.get(id.chain)?.rules.get(i));
+    match rule.map(|r| &r.action) {
+        Some(Action::Reject) => "rejected",
+        _ => "dropped",
     }
 }
 
@@ -1031,6 +1034,18 @@ mod tests {
         );
         assert!(local_path(&f, &ifs, lo, Proto::Tcp, 5433).is_none());
         assert!(local_path(&f, &ifs, lo, Proto::Udp, 5432).is_none());
+    }
+
+    /// A reject is told from a drop by the rule's verdict, not by words in its text: a drop
+    /// whose comment says "reject" still drops.
+    #[test]
+    fn rejected_or_dropped_by_the_verdict() {
+        let f = filter("iptables", "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -i lo -p tcp --dport 1 -j REJECT --reject-with tcp-reset\n-A INPUT -i lo -p tcp --dport 2 -m comment --comment \"reject later\" -j DROP\nCOMMIT\n");
+        let ifs = vec![iface(1, "lo", true, &["127.0.0.1/8"])];
+        let lo: IpAddr = "127.0.0.1".parse().expect("ip");
+        let why = |port| local_path(&f, &ifs, lo, Proto::Tcp, port).map(|(_, w)| w);
+        assert!(why(1).is_some_and(|w| w.starts_with("rejected on the way in")));
+        assert!(why(2).is_some_and(|w| w.starts_with("dropped on the way in")));
     }
 
     /// A host with an uplink, a bridge to a container and Docker-like rules: only what is

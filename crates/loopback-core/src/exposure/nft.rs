@@ -205,7 +205,8 @@ fn rule(exprs: &[Value], ctx: &Ctx<'_>) -> (Vec<Cond>, Action, Option<String>) {
         match key.as_str() {
             "match" => conds.extend(cond(body, ctx)),
             "accept" => action = Action::Accept,
-            "drop" | "reject" => action = Action::Drop,
+            "drop" => action = Action::Drop,
+            "reject" => action = Action::Reject,
             "return" => action = Action::Return,
             "continue" | "counter" | "log" | "meta" | "mangle" | "ct" | "notrack" | "set"
             | "masquerade" | "snat" | "comment" => {}

@@ -162,8 +162,10 @@ pub enum Action {
     Continue,
     /// Accept: this chain is done.
     Accept,
-    /// Drop or reject.
+    /// Drop silently.
     Drop,
+    /// Reject: drop, and answer the sender (a TCP reset, an ICMP error).
+    Reject,
     /// Back to the calling chain.
     Return,
     /// Call a chain (index into [`Ruleset::chains`]).
