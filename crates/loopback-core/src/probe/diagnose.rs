@@ -28,15 +28,17 @@ pub struct Tried {
     pub attempts: Vec<Attempt>,
 }
 
-/// Whether an attempted address is this host's (loopback or assigned here).
+/// Whether `ip` is this host's: loopback, or assigned here (or covered by a loopback prefix).
+pub(crate) fn is_local(ip: IpAddr, links: &Links) -> bool {
+    is_loopback(ip) || !assignments(ip, links).is_empty()
+}
+
+/// Whether an attempted address is this host's.
 pub(crate) fn is_this_host(snap: &Snapshot, tried: &Tried) -> bool {
     let Ok(links) = Links::from_snapshot(snap) else {
         return tried.attempts.iter().any(|a| is_loopback(a.address));
     };
-    tried
-        .attempts
-        .iter()
-        .any(|a| is_loopback(a.address) || !assignments(a.address, &links).is_empty())
+    tried.attempts.iter().any(|a| is_local(a.address, &links))
 }
 
 /// Judge the attempts: the listeners on the port when the target is this host, and the
@@ -52,23 +54,29 @@ pub fn judge(snap: &Snapshot, tried: Tried) -> Result<ProbeReport, MissingPart> 
     } else {
         Vec::new()
     };
-    let diagnosis = super::evidence::from_evidence(snap, &tried, &listeners, &links)
-        .unwrap_or_else(|| {
-            let mut d = diagnose(
-                &tried.host,
-                tried.port,
-                tried.proto,
-                &tried.attempts,
-                &listeners,
-                &links,
-            );
-            if d.code == DiagnosisCode::Filtered && snap.firewall.is_requested() {
-                if let Some(why) = ruleset_of_incomplete(snap) {
-                    d.summary.push_str(&format!(" ({why})"));
+    // The packet filter, read once, when it was captured (a failed attempt to this host).
+    let filter = snap
+        .firewall
+        .is_requested()
+        .then(|| crate::exposure::ruleset_of(&snap.firewall));
+    let diagnosis =
+        super::evidence::from_evidence(snap, filter.as_ref(), &tried, &listeners, &links)
+            .unwrap_or_else(|| {
+                let mut d = diagnose(
+                    &tried.host,
+                    tried.port,
+                    tried.proto,
+                    &tried.attempts,
+                    &listeners,
+                    &links,
+                );
+                if d.code == DiagnosisCode::Filtered {
+                    if let Some(why) = filter.as_ref().and_then(|f| f.incomplete.as_ref()) {
+                        d.summary.push_str(&format!(" ({why})"));
+                    }
                 }
-            }
-            d
-        });
+                d
+            });
     Ok(ProbeReport {
         version: PROBE_VERSION,
         target: tried.target,
@@ -77,11 +85,6 @@ pub fn judge(snap: &Snapshot, tried: Tried) -> Result<ProbeReport, MissingPart> 
         diagnosis,
         listeners,
     })
-}
-
-/// Why the packet filter could not be read, if it could not.
-fn ruleset_of_incomplete(snap: &Snapshot) -> Option<String> {
-    crate::exposure::ruleset_of(&snap.firewall).incomplete
 }
 
 /// `tcp 127.0.0.1:3000 (node[812])`.

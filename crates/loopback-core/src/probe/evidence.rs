@@ -12,11 +12,11 @@ use loopback_model::{Attempt, AttemptResult, Diagnosis, DiagnosisCode, Listener,
 
 use crate::classify::{is_loopback, unmap};
 use crate::explain::accepts;
-use crate::exposure::{local_path, removal, ruleset_of};
+use crate::exposure::{local_path, removal, Filter};
 use crate::scope::{loopback_interface, Links};
 use crate::snapshot::Snapshot;
 
-use super::diagnose::{describe_listener, Tried};
+use super::diagnose::{describe_listener, is_local, Tried};
 
 fn addrs(list: &[&Attempt]) -> String {
     list.iter()
@@ -34,13 +34,14 @@ pub(crate) fn must_be_loopback(host: &str) -> bool {
 /// The first diagnosis the evidence supports, if any.
 pub(crate) fn from_evidence(
     snap: &Snapshot,
+    filter: Option<&Filter>,
     tried: &Tried,
     listeners: &[Listener],
     links: &Links,
 ) -> Option<Diagnosis> {
     loopback_down(snap, tried)
         .or_else(|| not_loopback(snap, tried))
-        .or_else(|| filter(snap, tried, listeners, links))
+        .or_else(|| filter.and_then(|f| rules(f, snap, tried, listeners, links)))
         .or_else(|| no_reply(tried, listeners, links))
         .or_else(|| split(tried, listeners, links))
 }
@@ -132,34 +133,24 @@ fn not_loopback(snap: &Snapshot, tried: &Tried) -> Option<Diagnosis> {
 
 /// Attempts to this host that were refused while a listener accepts them, or timed out: the
 /// rule that did it, evaluated on the loopback path.
-fn filter(
+fn rules(
+    filter: &Filter,
     snap: &Snapshot,
     tried: &Tried,
     listeners: &[Listener],
     links: &Links,
 ) -> Option<Diagnosis> {
-    if !snap.firewall.is_requested() {
-        return None;
-    }
-    let filter = ruleset_of(&snap.firewall);
     let ifs = snap.interface_list();
-    let local = |ip: IpAddr| {
-        let ip = unmap(ip);
-        ip.is_loopback()
-            || ifs
-                .iter()
-                .any(|i| i.addresses.iter().any(|a| a.address == ip))
-    };
     let mut rejected: Vec<(&Attempt, RuleRef, String)> = Vec::new();
     let mut dropped: Vec<(&Attempt, RuleRef, String)> = Vec::new();
-    for a in tried.attempts.iter().filter(|a| local(a.address)) {
+    for a in tried.attempts.iter().filter(|a| is_local(a.address, links)) {
         let served = listeners.iter().any(|l| accepts(l, a.address, links));
         let kind = match a.result {
             AttemptResult::Refused if served => &mut rejected,
             AttemptResult::Timeout => &mut dropped,
             _ => continue,
         };
-        if let Some((rule, why)) = local_path(&filter, ifs, a.address, tried.proto, tried.port) {
+        if let Some((rule, why)) = local_path(filter, ifs, a.address, tried.proto, tried.port) {
             kind.push((a, rule, why));
         }
     }
