@@ -167,6 +167,8 @@ impl Site<'_> {
             .flat_map(|i| i.addresses.iter().map(|a| a.address))
             .filter(|a| a.is_ipv4() == v4 && !a.is_loopback() && !is_link_local(*a))
             .collect();
+        // One address on two interfaces counts once.
+        out.sort_unstable();
         out.dedup();
         out
     }
@@ -596,15 +598,13 @@ fn probes(sites: &[Site<'_>], si: usize, up: &Interface, v4: bool) -> BTreeSet<P
     }
     // Namespaces this one routes to: their own addresses, as a sender with a route would use.
     for (ti, t) in sites.iter().enumerate() {
-        if ti == si
-            || !t
-                .addresses(v4)
-                .iter()
-                .any(|a| site.out_interface(*a).is_some())
-        {
+        if ti == si {
             continue;
         }
         let theirs = t.addresses(v4);
+        if !theirs.iter().any(|a| site.out_interface(*a).is_some()) {
+            continue;
+        }
         for l in &t.listeners {
             if unmap(l.address).is_loopback() {
                 continue;
