@@ -189,18 +189,10 @@ impl Rule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use loopback_model::{BindScope, Owner, Verdict};
+    use loopback_model::Owner;
 
     fn listener(proto: Proto, addr: &str, port: u16, owner: Option<(&str, &str)>) -> Listener {
         Listener {
-            proto,
-            address: addr.parse().expect("ip"),
-            port,
-            v6only: None,
-            interface: None,
-            bind_scope: BindScope::Wildcard,
-            exposed: true,
-            reachable_via: vec![].into(),
             owners: owner
                 .map(|(name, user)| Owner {
                     pid: 1,
@@ -211,15 +203,7 @@ mod tests {
                 })
                 .into_iter()
                 .collect(),
-            verdict: Verdict::Exposed,
-            uid: 0,
-            inode: 1,
-            netns: 0,
-            allowed_by: None,
-            notes: vec![],
-            service: None,
-            fix: None,
-            exposure: None,
+            ..crate::testing::listener(proto, addr, port)
         }
     }
 

@@ -51,6 +51,31 @@ pub struct FakeSystem {
     pub proc_missing: Option<String>,
 }
 
+/// An exposed, wildcard-scoped listener on `addr`:`port` with no owner, as judgments see one
+/// before their own rules apply; tests set the fields they are about.
+pub fn listener(proto: Proto, addr: &str, port: u16) -> loopback_model::Listener {
+    loopback_model::Listener {
+        proto,
+        address: addr.parse().expect("fixture IP"),
+        port,
+        v6only: None,
+        interface: None,
+        bind_scope: loopback_model::BindScope::Wildcard,
+        exposed: true,
+        reachable_via: vec![].into(),
+        owners: vec![].into(),
+        verdict: loopback_model::Verdict::Exposed,
+        uid: 0,
+        inode: 1,
+        netns: 0,
+        allowed_by: None,
+        notes: vec![],
+        service: None,
+        fix: None,
+        exposure: None,
+    }
+}
+
 /// An up interface with `addrs` given as CIDRs; a malformed fixture address fails the test.
 pub fn iface(index: u32, name: &str, loopback: bool, addrs: &[&str]) -> Interface {
     Interface {

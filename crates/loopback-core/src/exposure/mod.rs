@@ -1052,7 +1052,6 @@ mod tests {
     /// DNATed is forwarded; the unpublished port is filtered; the filter unread is unknown.
     #[test]
     fn search_through_dnat_into_a_container() {
-        use loopback_model::{BindScope, Verdict};
         let host_ifs = vec![
             iface(1, "lo", true, &["127.0.0.1/8"]),
             iface(2, "eth0", false, &["192.0.2.10/24"]),
@@ -1071,24 +1070,9 @@ mod tests {
         let f = filter("iptables", "*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -i eth0 -p tcp --dport 8080 -j DNAT --to-destination 10.1.0.2:80\nCOMMIT\n*filter\n:FORWARD DROP [0:0]\n-A FORWARD -m conntrack --ctstate DNAT -j ACCEPT\nCOMMIT\n");
         let empty = filter("iptables", "");
         let mk = |port: u16| loopback_model::Listener {
-            proto: Proto::Tcp,
-            address: "0.0.0.0".parse().expect("ip"),
-            port,
-            v6only: None,
-            interface: None,
-            bind_scope: BindScope::Wildcard,
-            exposed: true,
-            reachable_via: vec![].into(),
-            owners: vec![].into(),
-            verdict: Verdict::Exposed,
-            uid: 0,
             inode: u64::from(port),
             netns: 2,
-            allowed_by: None,
-            notes: vec![],
-            service: None,
-            fix: None,
-            exposure: None,
+            ..crate::testing::listener(Proto::Tcp, "0.0.0.0", port)
         };
         let (l80, l81) = (mk(80), mk(81));
         let sites = vec![
