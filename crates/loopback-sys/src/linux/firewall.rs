@@ -137,22 +137,47 @@ fn nft_tables(json: &str) -> Vec<(String, String)> {
 /// How long the listings may take, together.
 const DEADLINE: Duration = Duration::from_millis(1500);
 
-pub(crate) fn dump() -> FirewallDump {
-    let mut dump = FirewallDump::default();
+/// Start every `(tool, program, args)` at once and collect each one's output, or why not, by
+/// one shared deadline.
+fn run_all(
+    jobs: Vec<(String, &std::path::Path, Vec<&str>)>,
+) -> Vec<(String, Result<String, String>)> {
     let deadline = std::time::Instant::now() + DEADLINE;
-    let running: Vec<(&str, Result<Running, String>)> = TOOLS
-        .iter()
-        .filter_map(|(tool, program, args)| Some((*tool, start(&locate(program)?, args))))
+    let running: Vec<(String, Result<Running, String>)> = jobs
+        .into_iter()
+        .map(|(tool, program, args)| (tool, start(program, &args)))
         .collect();
-    for (tool, r) in running {
-        match r.and_then(|r| finish(r, deadline)) {
-            Ok(text) => dump.rulesets.push(Ruleset {
-                tool: tool.to_owned(),
-                text,
-            }),
+    running
+        .into_iter()
+        .map(|(tool, r)| (tool, r.and_then(|r| finish(r, deadline))))
+        .collect()
+}
+
+/// Add each listing to `dump` as a ruleset of its tool, or its failure to `unreadable`.
+fn record(dump: &mut FirewallDump, results: Vec<(String, Result<String, String>)>) {
+    for (tool, r) in results {
+        match r {
+            Ok(text) => dump.rulesets.push(Ruleset { tool, text }),
             Err(why) => dump.unreadable.push(why),
         }
     }
+}
+
+pub(crate) fn dump() -> FirewallDump {
+    let mut dump = FirewallDump::default();
+    let located: Vec<(&str, std::path::PathBuf, &[&str])> = TOOLS
+        .iter()
+        .filter_map(|(tool, program, args)| Some((*tool, locate(program)?, *args)))
+        .collect();
+    record(
+        &mut dump,
+        run_all(
+            located
+                .iter()
+                .map(|(tool, path, args)| ((*tool).to_owned(), path.as_path(), args.to_vec()))
+                .collect(),
+        ),
+    );
     // Debian's `iptables-save` is a link to `xtables-nft-multi` or `xtables-legacy-multi`.
     let default_is_nft = locate("iptables-save")
         .and_then(|p| std::fs::canonicalize(p).ok())
@@ -188,25 +213,32 @@ pub(crate) fn dump() -> FirewallDump {
             .filter(|(f, _)| matches!(f.as_str(), "ip" | "ip6" | "inet" | "netdev"))
             .filter(|(f, t)| !managed.iter().any(|(mf, mt)| mf == f && mt == t))
             .collect();
-        let deadline = std::time::Instant::now() + DEADLINE;
-        let running: Vec<(&str, Result<Running, String>)> = native
-            .iter()
-            .flat_map(|(f, t)| {
-                [
-                    ("nft-json", start(&nft, &["-j", "list", "table", f, t])),
-                    ("nft", start(&nft, &["-a", "list", "table", f, t])),
-                ]
-            })
-            .collect();
+        let results = run_all(
+            native
+                .iter()
+                .flat_map(|(f, t)| {
+                    [
+                        (
+                            "nft-json".to_owned(),
+                            nft.as_path(),
+                            vec!["-j", "list", "table", f, t],
+                        ),
+                        (
+                            "nft".to_owned(),
+                            nft.as_path(),
+                            vec!["-a", "list", "table", f, t],
+                        ),
+                    ]
+                })
+                .collect(),
+        );
+        // Every table's text in one `nft` ruleset, first; one JSON document per table.
+        let (texts, json): (Vec<_>, Vec<_>) = results.into_iter().partition(|(t, _)| t == "nft");
         let mut text = String::new();
-        for (tool, r) in running {
-            match (tool, r.and_then(|r| finish(r, deadline))) {
-                ("nft", Ok(t)) => text.push_str(&t),
-                (_, Ok(t)) => dump.rulesets.push(Ruleset {
-                    tool: tool.to_owned(),
-                    text: t,
-                }),
-                (_, Err(why)) => dump.unreadable.push(why),
+        for (_, r) in texts {
+            match r {
+                Ok(t) => text.push_str(&t),
+                Err(why) => dump.unreadable.push(why),
             }
         }
         dump.rulesets.insert(
@@ -216,27 +248,30 @@ pub(crate) fn dump() -> FirewallDump {
                 text,
             },
         );
+        record(&mut dump, json);
     }
+    let mut legacy = Vec::new();
     for (tool, program, names) in LEGACY {
         let has_tables = std::fs::read(super::proc_net(names))
             .is_ok_and(|b| b.iter().any(|c| !c.is_ascii_whitespace()));
         if !(has_tables && default_is_nft) {
             continue;
         }
-        let Some(path) = locate(program) else {
-            dump.unreadable.push(format!(
+        match locate(program) {
+            Some(path) => legacy.push(((*tool).to_owned(), path)),
+            None => dump.unreadable.push(format!(
                 "legacy {tool} tables are loaded but {program} is not installed (install iptables)"
-            ));
-            continue;
-        };
-        let deadline = std::time::Instant::now() + DEADLINE;
-        match start(&path, &[]).and_then(|r| finish(r, deadline)) {
-            Ok(text) => dump.rulesets.push(Ruleset {
-                tool: (*tool).to_owned(),
-                text,
-            }),
-            Err(why) => dump.unreadable.push(why),
+            )),
         }
     }
+    record(
+        &mut dump,
+        run_all(
+            legacy
+                .iter()
+                .map(|(tool, path)| (tool.clone(), path.as_path(), Vec::new()))
+                .collect(),
+        ),
+    );
     dump
 }
