@@ -39,13 +39,28 @@ pub struct RuleId {
     pub rule: Option<usize>,
 }
 
+/// A condition on the sender's address that a branch requires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceCond {
+    /// As shown: `from 10.0.0.0/8`, `not from 10.0.0.0/8`, `not (from A and from B)`.
+    pub text: String,
+    /// Only the senders it lists qualify (a restriction); otherwise it only excludes some.
+    pub include: bool,
+}
+
+impl SourceCond {
+    fn new(text: String, include: bool) -> Self {
+        SourceCond { text, include }
+    }
+}
+
 /// One way the walk can go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Branch {
     /// The packet as it is now (NAT rewrites it).
     pub pkt: Packet,
-    /// Source conditions this branch requires, as the rules print them.
-    pub sources: Vec<String>,
+    /// Source conditions this branch requires.
+    pub sources: Vec<SourceCond>,
     /// The last rule that accepted it.
     pub accepted_by: Option<RuleId>,
     /// The rule that rewrote its destination.
@@ -76,8 +91,8 @@ enum Walk {
 /// A condition on the sender: what it requires, what its opposite requires, and whether it
 /// names the sender's address (a restriction) or only its port (any host can choose its port).
 struct Sender {
-    holds: String,
-    fails: String,
+    holds: SourceCond,
+    fails: SourceCond,
     restricts: bool,
 }
 
@@ -247,12 +262,15 @@ impl<'a> Evaluator<'a> {
                 match restricting.as_slice() {
                     [] => {}
                     [one] => b.sources.push(one.fails.clone()),
-                    many => b.sources.push(format!(
-                        "not ({})",
-                        many.iter()
-                            .map(|s| s.holds.as_str())
-                            .collect::<Vec<_>>()
-                            .join(" and ")
+                    many => b.sources.push(SourceCond::new(
+                        format!(
+                            "not ({})",
+                            many.iter()
+                                .map(|s| s.holds.text.as_str())
+                                .collect::<Vec<_>>()
+                                .join(" and ")
+                        ),
+                        false,
                     )),
                 }
                 continue;
@@ -409,19 +427,17 @@ impl<'a> Evaluator<'a> {
                     .map(ToString::to_string)
                     .collect::<Vec<_>>()
                     .join(", ");
-                let (from, not_from) = (format!("from {list}"), format!("not from {list}"));
-                Answer::Sender(if *neg {
-                    Sender {
-                        holds: not_from,
-                        fails: from,
-                        restricts: true,
-                    }
+                let from = SourceCond::new(format!("from {list}"), true);
+                let not_from = SourceCond::new(format!("not from {list}"), false);
+                let (holds, fails) = if *neg {
+                    (not_from, from)
                 } else {
-                    Sender {
-                        holds: from,
-                        fails: not_from,
-                        restricts: true,
-                    }
+                    (from, not_from)
+                };
+                Answer::Sender(Sender {
+                    holds,
+                    fails,
+                    restricts: true,
                 })
             }
             Cond::Sport(r, neg) => {
@@ -430,8 +446,8 @@ impl<'a> Evaluator<'a> {
                     return yes(!*neg);
                 }
                 Answer::Sender(Sender {
-                    holds: "source port".into(),
-                    fails: "source port".into(),
+                    holds: SourceCond::new("source port".into(), false),
+                    fails: SourceCond::new("source port".into(), false),
                     restricts: false,
                 })
             }
@@ -530,9 +546,12 @@ mod tests {
             })
             .collect();
         assert_eq!(accepted.len(), 1);
-        assert_eq!(accepted[0].sources, vec!["from 10.0.0.0/8".to_owned()]);
+        assert_eq!(
+            accepted[0].sources,
+            vec![SourceCond::new("from 10.0.0.0/8".to_owned(), true)]
+        );
         assert!(ends.iter().any(
-            |e| matches!(e, End::Drop(b, _) if b.sources == vec!["not from 10.0.0.0/8".to_owned()])
+            |e| matches!(e, End::Drop(b, _) if b.sources == vec![SourceCond::new("not from 10.0.0.0/8".to_owned(), false)])
         ));
     }
 

@@ -778,9 +778,14 @@ fn record(
         match stop {
             Stop::At(_, b) => {
                 let by = b.accepted_by.map(|id| walker.rule_ref(id));
-                if b.sources.iter().any(|s| s.starts_with("from ")) {
-                    acc.sources
-                        .extend(b.sources.iter().filter(|s| s.starts_with("from ")).cloned());
+                // Only listed senders qualify: restricted; exclusions alone leave it open.
+                if b.sources.iter().any(|s| s.include) {
+                    acc.sources.extend(
+                        b.sources
+                            .iter()
+                            .filter(|s| s.include)
+                            .map(|s| s.text.clone()),
+                    );
                     if acc.accepted_by.is_none() {
                         acc.accepted_by = by;
                     }
