@@ -1116,5 +1116,25 @@ mod tests {
         assert_eq!(a.publications.len(), 1);
         assert!(a.publications[0].reached);
         assert_eq!(a.publications[0].port, 8080);
+
+        // With forwarding off on the uplink, the DNATed connection goes nowhere.
+        let mut k = KernelSettings::default();
+        k.forwarding_v4.insert("eth0".into(), false);
+        let mut off = sites;
+        off[0].kernel = Some(&k);
+        let a = assess(
+            &off,
+            &Options {
+                uplinks: vec![],
+                sees_other_namespaces: true,
+            },
+        );
+        assert_eq!(
+            a.exposures[1][0].state,
+            ExposureState::None,
+            "{:#?}",
+            a.exposures[1][0]
+        );
+        assert!(!a.publications.iter().any(|p| p.reached));
     }
 }

@@ -536,4 +536,13 @@ fn without_privilege_listeners_are_listed_and_missing_owners_say_why() {
         l.notes
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("could not be read"));
+    // The packet filter cannot be listed without CAP_NET_ADMIN: the path is unknown (still
+    // exposed), and the warning names the capability.
+    let e = l.exposure.as_ref().expect("exposure");
+    assert_eq!(e.state, loopback_model::ExposureState::Unknown, "{e:?}");
+    assert!(
+        r.warnings.iter().any(|w| w.contains("needs CAP_NET_ADMIN")),
+        "{:?}",
+        r.warnings
+    );
 }

@@ -251,6 +251,18 @@ fn input_filter_drop_policy_and_source_sets() {
     agrees(l, &lab.reach("tcp", "198.18.0.1", 7005, None));
     assert_eq!(state(l), "none");
     assert_eq!(l["exposure"]["reach"], "namespace");
+
+    // The table says the same, in words.
+    let out = lab.host.loopback(&["audit", "--color", "never"]);
+    let human = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "filtered by nft: inet lbt input: policy drop",
+        "restricted at 198.18.0.1:7003 on lan0: from 198.18.0.2/32 (nft: inet lbt input: ip saddr 198.18.0.2 tcp dport 7003 accept",
+        "filtered by nft: inet lbt input: iifname \"lan0\" tcp dport 7004 drop",
+        "Other hosts arrive on: lan0 (declared with --uplink).",
+    ] {
+        assert!(human.contains(line), "{line:?} missing from:\n{human}");
+    }
 }
 
 #[test]
@@ -340,6 +352,12 @@ fn dnat_redirect_and_a_container_behind_the_host() {
         "policy drop"
     );
     assert_eq!(l["exposure"]["reach"], "machine");
+    let out = lab.host.loopback(&["audit", "-A", "--color", "never"]);
+    let human = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        human.contains("published as 198.18.0.1:8080 on lan0 (dnat nft: ip lbt pre: tcp dport 8080 dnat to 198.19.1.2:80"),
+        "{human}"
+    );
     // REDIRECT 80 -> 8090 reaches a wildcard listener...
     let l = listener(&r, h, "tcp", "0.0.0.0", 8090);
     agrees(l, &lab.reach("tcp", "198.18.0.1", 80, None));
