@@ -150,10 +150,12 @@ fn probe_diagnosis_judges_the_fixture() {
         host: "localhost".into(),
         port: 6379,
         proto: Proto::Tcp,
+        literal: false,
         attempts: vec![
             attempt("::1", AttemptResult::Refused),
             attempt("127.0.0.1", AttemptResult::Connected),
         ],
+        client_attempts: vec![],
     };
     let r = probe::judge(&snap, tried.clone()).expect("probe");
     assert_eq!(r, probe::judge(&snap, tried).expect("again"));

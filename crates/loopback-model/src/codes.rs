@@ -288,3 +288,49 @@ closed_set! {
         Lxc = "lxc",
     }
 }
+
+closed_set! {
+    /// A client program whose connection `probe` predicts (`docs/json.md`).
+    ClientId {
+        /// curl (the command and libcurl): resolves `localhost` and `*.localhost` itself to
+        /// 127.0.0.1 then ::1, ignoring the hosts file; Happy Eyeballs between the families.
+        Curl = "curl",
+        /// Python's `socket.create_connection` (and `urllib`, `http.client`): every address in
+        /// the resolver's order, one after another.
+        Python = "python",
+        /// Python's `requests` (urllib3): the same order, one after another.
+        PythonRequests = "python-requests",
+        /// Node.js `net.connect` with `autoSelectFamily: true`, the default from Node 20:
+        /// addresses alternating by family, 250 ms each.
+        NodeAutoSelect = "node-autoselect",
+        /// Node.js with `autoSelectFamily: false`, the default before Node 20: the first address
+        /// only.
+        NodeFirstAddress = "node-first-address",
+        /// Go's `net.Dial`: the first address's family first, the other after 300 ms or a
+        /// failure.
+        Go = "go",
+        /// Java's `new Socket(host, port)`: IPv4 addresses first (the default
+        /// `java.net.preferIPv6Addresses=false`), the first address only.
+        Java = "java",
+        /// Web browsers, which send `localhost` and `*.localhost` to loopback themselves: a
+        /// hypothesis from their documentation, not tested here.
+        Browser = "browser",
+    }
+}
+
+closed_set! {
+    /// What a client would do with the name and the probe's results (`docs/json.md`).
+    ClientResult {
+        /// Connects at once.
+        Connects = "connects",
+        /// Connects after a timeout at an earlier address (its own timeout, or the kernel's:
+        /// about two minutes without one).
+        ConnectsLate = "connects-late",
+        /// Fails with an error at once.
+        Fails = "fails",
+        /// Waits for a timeout, then fails.
+        Hangs = "hangs",
+        /// An address it would use was not tried.
+        Unknown = "unknown",
+    }
+}

@@ -16,8 +16,8 @@ mod codes;
 
 pub use address::{AddressClass, AddressKind};
 pub use codes::{
-    Arrival, AttemptResult, CheckId, DiagnosisCode, ExposureReach, ExposureState, FindingCode,
-    IdentifiedBy, PublicationDiagnosis, Runtime, StepKind,
+    Arrival, AttemptResult, CheckId, ClientId, ClientResult, DiagnosisCode, ExposureReach,
+    ExposureState, FindingCode, IdentifiedBy, PublicationDiagnosis, Runtime, StepKind,
 };
 
 /// Transport protocol of a socket.
@@ -697,6 +697,35 @@ pub struct ProbeReport {
     pub diagnosis: Diagnosis,
     /// Listeners on this host on the probed port, whatever their address.
     pub listeners: Vec<Listener>,
+    /// Attempts at addresses a client uses although the resolver did not return them (curl's
+    /// own 127.0.0.1 and ::1 for `localhost`), in the same form as `attempts`.
+    #[serde(default)]
+    pub client_attempts: Vec<Attempt>,
+    /// TCP: what each known client would do with this name and these results.
+    #[serde(default)]
+    pub clients: Vec<ClientOutcome>,
+}
+
+/// What one client program would do with the probed name (`probe --clients`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientOutcome {
+    /// Which client.
+    pub client: ClientId,
+    /// Its name for people (`Node.js, autoSelectFamily on (default from Node 20)`).
+    pub label: String,
+    /// The addresses it would try, in its order.
+    pub tries: Vec<IpAddr>,
+    /// The outcome.
+    pub result: ClientResult,
+    /// The address it ends up connected to.
+    pub reaches: Option<IpAddr>,
+    /// The error it would show, in its own words.
+    pub error: Option<String>,
+    /// How it picks addresses.
+    pub how: String,
+    /// Whether the test suite runs this client and checks the prediction; when false the
+    /// outcome is a hypothesis (browsers).
+    pub tested: bool,
 }
 
 #[cfg(test)]

@@ -7,7 +7,9 @@
 //! - OPTION `v6only=0|1`, `dev=NAME` (SO_BINDTODEVICE), `shared` (also held by a child process:
 //!   a pre-forked server), `netns=FILE` (open the socket in the network namespace bind-mounted
 //!   at FILE, from a thread that entered it: the process itself stays where it is), `echo`
-//!   (UDP: send every datagram back to its sender, so a peer can tell it arrived).
+//!   (UDP: send every datagram back to its sender, so a peer can tell it arrived), `http`
+//!   (TCP: answer every request with `200 OK` and, as the body, the address the client
+//!   reached, so a client can tell which of two servers it met).
 //!
 //! Two more arguments act on the process once its sockets are open: `chroot=DIR` (change root
 //! to DIR, as a container's process has its own root) and `user=UID:GID` (drop to that user and
@@ -124,6 +126,7 @@ fn open_here(spec: &str) -> Result<(Socket, bool), String> {
         Socket::new(Domain::for_address(addr), ty, Some(protocol)).map_err(|e| e.to_string())?;
     let mut share = false;
     let mut echo = false;
+    let mut http = false;
     for opt in parts {
         match opt.split_once('=') {
             Some(("v6only", v)) => sock.set_only_v6(v == "1").map_err(|e| e.to_string())?,
@@ -132,6 +135,7 @@ fn open_here(spec: &str) -> Result<(Socket, bool), String> {
                 .map_err(|e| e.to_string())?,
             None if opt == "shared" => share = true,
             None if opt == "echo" => echo = true,
+            None if opt == "http" => http = true,
             _ => return Err(format!("unknown option {opt}")),
         }
     }
@@ -155,5 +159,36 @@ fn open_here(spec: &str) -> Result<(Socket, bool), String> {
             }
         });
     }
+    if http && proto == "tcp" {
+        let twin: std::net::TcpListener = sock.try_clone().map_err(|e| e.to_string())?.into();
+        std::thread::spawn(move || {
+            for conn in twin.incoming().flatten() {
+                std::thread::spawn(move || answer(conn));
+            }
+        });
+    }
     Ok((sock, share))
+}
+
+/// Read one request head and answer it with the local address as the body.
+fn answer(mut conn: std::net::TcpStream) {
+    use std::io::Write;
+    let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
+        match conn.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    let body = conn
+        .local_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
+    let _ = write!(
+        conn,
+        "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
 }

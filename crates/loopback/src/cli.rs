@@ -153,6 +153,10 @@ pub struct ProbeArgs {
     /// Probe a UDP port (a reply means open, ICMP port unreachable means refused).
     #[arg(long)]
     pub udp: bool,
+    /// Also say what each client (curl, Python, Node.js, Go, Java, browsers) would do with this
+    /// name and these results (the JSON always has them).
+    #[arg(long)]
+    pub clients: bool,
     /// Print the JSON document (docs/json.md).
     #[arg(long)]
     pub json: bool,

@@ -24,8 +24,12 @@ pub struct Tried {
     pub port: u16,
     /// TCP or UDP.
     pub proto: Proto,
+    /// Whether the host was an address (no resolver involved).
+    pub literal: bool,
     /// One attempt per address, in the resolver's order.
     pub attempts: Vec<Attempt>,
+    /// Attempts at addresses only some client uses (`ProbeReport::client_attempts`).
+    pub client_attempts: Vec<Attempt>,
 }
 
 /// Whether `ip` is this host's: loopback, or assigned here (or covered by a loopback prefix).
@@ -54,34 +58,55 @@ pub fn judge(snap: &Snapshot, tried: Tried) -> Result<ProbeReport, MissingPart> 
     } else {
         Vec::new()
     };
+    let clients = if tried.proto == Proto::Tcp {
+        super::clients::predict(
+            &tried.host,
+            tried.port,
+            tried.literal,
+            &tried.attempts,
+            &tried.client_attempts,
+        )
+    } else {
+        Vec::new()
+    };
     // The packet filter, read once, when it was captured (a failed attempt to this host).
     let filter = snap
         .firewall
         .is_requested()
         .then(|| crate::exposure::ruleset_of(&snap.firewall));
-    let diagnosis =
-        super::evidence::from_evidence(snap, filter.as_ref(), &tried, &listeners, &links)
-            .unwrap_or_else(|| {
-                let mut d = diagnose(
-                    &tried.host,
-                    tried.port,
-                    tried.proto,
-                    &tried.attempts,
-                    &listeners,
-                    &links,
-                );
-                if d.code == DiagnosisCode::Filtered {
-                    if let Some(why) = filter.as_ref().and_then(|f| f.incomplete.as_ref()) {
-                        d.summary.push_str(&format!(" ({why})"));
-                    }
-                }
-                d
-            });
+    let who = super::clients::summary(&clients);
+    let diagnosis = super::evidence::from_evidence(
+        snap,
+        filter.as_ref(),
+        &tried,
+        &listeners,
+        &links,
+        who.as_deref(),
+    )
+    .unwrap_or_else(|| {
+        let mut d = diagnose(
+            &tried.host,
+            tried.port,
+            tried.proto,
+            &tried.attempts,
+            &listeners,
+            &links,
+            who.as_deref(),
+        );
+        if d.code == DiagnosisCode::Filtered {
+            if let Some(why) = filter.as_ref().and_then(|f| f.incomplete.as_ref()) {
+                d.summary.push_str(&format!(" ({why})"));
+            }
+        }
+        d
+    });
     Ok(ProbeReport {
         version: PROBE_VERSION,
         target: tried.target,
         proto: tried.proto,
         attempts: tried.attempts,
+        client_attempts: tried.client_attempts,
+        clients,
         diagnosis,
         listeners,
     })
@@ -143,6 +168,7 @@ fn diagnose(
     attempts: &[Attempt],
     listeners: &[Listener],
     links: &Links,
+    clients: Option<&str>,
 ) -> Diagnosis {
     let ok: Vec<&Attempt> = attempts
         .iter()
@@ -234,20 +260,26 @@ fn diagnose(
         };
     }
     if !ok.is_empty() {
-        let first_failed = attempts
-            .first()
-            .is_some_and(|a| a.result != AttemptResult::Connected);
-        let who = if first_failed {
-            format!(
-                "clients that use only the first address ({}) fail with the error it got; clients that try the next address connect{}",
-                attempts[0].address,
-                if dropped { " only after a timeout" } else { "" }
-            )
-        } else {
-            format!(
-                "clients that use the first address work; clients limited to the other family (IPv{}-only configurations) fail",
-                if bad[0].address.is_ipv4() { "4" } else { "6" }
-            )
+        // What each tested client does, when that is known; otherwise what the order implies.
+        let who = match clients {
+            Some(c) => c.to_owned(),
+            None => {
+                let first_failed = attempts
+                    .first()
+                    .is_some_and(|a| a.result != AttemptResult::Connected);
+                if first_failed {
+                    format!(
+                        "clients that use only the first address ({}) fail with the error it got; clients that try the next address connect{}",
+                        attempts[0].address,
+                        if dropped { " only after a timeout" } else { "" }
+                    )
+                } else {
+                    format!(
+                        "clients that use the first address work; clients limited to the other family (IPv{}-only configurations) fail",
+                        if bad[0].address.is_ipv4() { "4" } else { "6" }
+                    )
+                }
+            }
         };
         let mut summary = format!(
             "{host}:{port} accepts on {} but not on {}: {who}",

@@ -38,12 +38,13 @@ pub(crate) fn from_evidence(
     tried: &Tried,
     listeners: &[Listener],
     links: &Links,
+    clients: Option<&str>,
 ) -> Option<Diagnosis> {
     loopback_down(snap, tried)
-        .or_else(|| not_loopback(snap, tried))
+        .or_else(|| not_loopback(snap, tried, clients))
         .or_else(|| filter.and_then(|f| rules(f, snap, tried, listeners, links)))
         .or_else(|| no_reply(tried, listeners, links))
-        .or_else(|| split(tried, listeners, links))
+        .or_else(|| split(tried, listeners, links, clients))
 }
 
 fn diagnosis(code: DiagnosisCode, summary: String, fix: Option<String>) -> Diagnosis {
@@ -76,7 +77,7 @@ fn loopback_down(snap: &Snapshot, tried: &Tried) -> Option<Diagnosis> {
     ))
 }
 
-fn not_loopback(snap: &Snapshot, tried: &Tried) -> Option<Diagnosis> {
+fn not_loopback(snap: &Snapshot, tried: &Tried, clients: Option<&str>) -> Option<Diagnosis> {
     if !must_be_loopback(&tried.host) {
         return None;
     }
@@ -114,10 +115,13 @@ fn not_loopback(snap: &Snapshot, tried: &Tried) -> Option<Diagnosis> {
     } else {
         format!("the hosts file says so: {}", lines.join("; "))
     };
+    let who = clients
+        .map(|c| format!(". Of the tested clients, {c}"))
+        .unwrap_or_default();
     Some(diagnosis(
         DiagnosisCode::NotLoopback,
         format!(
-            "{name} resolves to {}, which is not this host's loopback ({source}); a connection there goes to another host, whatever listens here",
+            "{name} resolves to {}, which is not this host's loopback ({source}); a connection there goes to another host, whatever listens here{who}",
             addrs(&away)
         ),
         Some(if lines.is_empty() {
@@ -254,7 +258,12 @@ fn receiver<'a>(listeners: &'a [Listener], ip: IpAddr, links: &Links) -> Option<
         .copied()
 }
 
-fn split(tried: &Tried, listeners: &[Listener], links: &Links) -> Option<Diagnosis> {
+fn split(
+    tried: &Tried,
+    listeners: &[Listener],
+    links: &Links,
+    clients: Option<&str>,
+) -> Option<Diagnosis> {
     let mut by_owner: BTreeMap<Vec<u32>, (Vec<&Attempt>, &Listener)> = BTreeMap::new();
     for a in tried
         .attempts
@@ -282,16 +291,25 @@ fn split(tried: &Tried, listeners: &[Listener], links: &Links) -> Option<Diagnos
         .values()
         .map(|(a, l)| format!("{} answers at {}", describe_listener(l), addrs(a)))
         .collect();
+    let who = match clients {
+        Some(c) => format!("Of the tested clients, {c}"),
+        None => format!(
+            "A client reaches whichever address it tries first; in this resolver order that is {}, and a client that falls back (or prefers the other family) reaches another server",
+            first.address
+        ),
+    };
     Some(diagnosis(
         DiagnosisCode::Split,
         format!(
-            "{}:{} is served by {} different processes: {}. A client reaches whichever address it tries first; in this resolver order that is {}, and a client that falls back (or prefers the other family) reaches another server",
+            "{}:{} is served by {} different processes: {}. {who}",
             tried.host,
             tried.port,
             by_owner.len(),
             parts.join("; "),
-            first.address
         ),
-        Some("stop the server you did not mean to run, or serve every address from one process".into()),
+        Some(
+            "stop the server you did not mean to run, or serve every address from one process"
+                .into(),
+        ),
     ))
 }

@@ -18,6 +18,7 @@ use crate::snapshot::{MissingPart, Parts, Request};
 use crate::target::TargetError;
 use crate::timings::Timings;
 
+mod clients;
 mod diagnose;
 mod evidence;
 
@@ -121,6 +122,7 @@ pub fn run(
     }
     let (parsed, port) = (asked.target, asked.port);
     let host = parsed.host();
+    let literal = matches!(parsed, crate::target::Target::Addr(..));
     let proto = if opts.udp { Proto::Udp } else { Proto::Tcp };
     let resolved = timings.time("resolve", || match parsed {
         crate::target::Target::Addr(ip, _) => Ok(vec![ip]),
@@ -138,6 +140,8 @@ pub fn run(
                 target: target.to_owned(),
                 proto,
                 attempts: vec![],
+                client_attempts: vec![],
+                clients: vec![],
                 diagnosis: Diagnosis {
                     rules: Vec::new(),
                     code: DiagnosisCode::Unresolved,
@@ -154,12 +158,27 @@ pub fn run(
             .map(|a| attempt(prober, SocketAddr::new(*a, port), &host, opts))
             .collect()
     });
+    // Addresses some TCP client tries although the resolver did not return them (curl answers
+    // localhost itself): tried too, so that what that client does is known.
+    let client_attempts = if proto == Proto::Tcp && !literal {
+        timings.time("client attempts", || {
+            clients::own_addresses(&host)
+                .into_iter()
+                .filter(|a| !addrs.contains(a))
+                .map(|a| attempt(prober, SocketAddr::new(a, port), &host, opts))
+                .collect()
+        })
+    } else {
+        Vec::new()
+    };
     let tried = Tried {
         target: target.to_owned(),
         host,
         port,
         proto,
+        literal,
         attempts,
+        client_attempts,
     };
     // Listeners on this host matter only when the target is this host.
     let snap = timings.time("capture", || {
@@ -260,10 +279,18 @@ mod tests {
         .expect("probe");
         assert_eq!(r.diagnosis.code, "mismatch");
         assert!(
-            r.diagnosis.summary.contains("only the first address (::1)"),
+            r.diagnosis
+                .summary
+                .contains("Node.js without autoSelectFamily (its default before Node 20) fails"),
             "{}",
             r.diagnosis.summary
         );
+        let node = r
+            .clients
+            .iter()
+            .find(|c| c.client == loopback_model::ClientId::NodeFirstAddress)
+            .expect("node profile");
+        assert_eq!(node.error.as_deref(), Some("connect ECONNREFUSED ::1:3000"));
         assert!(
             r.diagnosis
                 .summary

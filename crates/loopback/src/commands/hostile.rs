@@ -182,8 +182,8 @@ fn explain_probe_doctor_resolve_escape_every_field() {
     assert_eq!(p.diagnosis.code, "not-http");
     let (p, n) = hostile(&p);
     assert!(n > 5, "{n}");
-    assert_clean("probe", &super::probe::render(&p, PLAIN));
-    assert_only_own_colours("probe", &super::probe::render(&p, COLOUR));
+    assert_clean("probe", &super::probe::render(&p, PLAIN, true));
+    assert_only_own_colours("probe", &super::probe::render(&p, COLOUR, true));
 
     let d = doctor::run(
         &sys,
@@ -260,7 +260,7 @@ proptest! {
             ("explain json", serde_json::to_string(&e).expect("json")),
             ("explain", super::explain::render(&e, PLAIN)),
             ("probe json", serde_json::to_string(&p).expect("json")),
-            ("probe", super::probe::render(&p, PLAIN)),
+            ("probe", super::probe::render(&p, PLAIN, true)),
         ];
         for (what, out) in outputs {
             prop_assert!(!out.contains(&secret), "{} leaks {} from {:?}:\n{}", what, secret, argv, out);

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use loopback_core::probe::{self, ProbeOptions};
-use loopback_model::{AttemptResult, ProbeReport};
+use loopback_model::{Attempt, AttemptResult, ClientResult, ProbeReport};
 
 use super::Ctx;
 use crate::cli::ProbeArgs;
@@ -31,14 +31,58 @@ pub fn run(ctx: &Ctx, args: &ProbeArgs) -> anyhow::Result<ExitStatus> {
     if args.json {
         output::print_json(&report)?;
     } else {
-        output::print_text(&render(&report, style))?;
+        output::print_text(&render(&report, style, args.clients))?;
     }
     Ok(ExitStatus::of(report.needs_attention()))
 }
 
-pub fn render(r: &ProbeReport, style: Style) -> String {
+pub fn render(r: &ProbeReport, style: Style, clients: bool) -> String {
     let mut out = String::new();
-    for a in &r.attempts {
+    attempts(&mut out, r, &r.attempts, style);
+    if !r.client_attempts.is_empty() {
+        out.push_str("not returned by the resolver, but tried because curl uses it:\n");
+        attempts(&mut out, r, &r.client_attempts, style);
+    }
+    out.push_str(&format!(
+        "\ndiagnosis: {}\n  {}\n",
+        r.diagnosis.code,
+        output::wrap(&r.diagnosis.summary, style.width, 2)
+    ));
+    if let Some(fix) = &r.diagnosis.fix {
+        out.push_str(&format!("  fix: {}\n", output::wrap(fix, style.width, 7)));
+    }
+    if clients && !r.clients.is_empty() {
+        out.push_str("\nclients:\n");
+        for c in &r.clients {
+            let what = match (c.result, c.reaches) {
+                (ClientResult::Connects, Some(a)) => format!("connects to {a}"),
+                (ClientResult::ConnectsLate, Some(a)) => {
+                    format!("connects to {a}, after a timeout at an earlier address")
+                }
+                (ClientResult::Fails | ClientResult::Hangs, _) => format!(
+                    "{}: {}",
+                    if c.result == ClientResult::Hangs {
+                        "waits, then fails"
+                    } else {
+                        "fails"
+                    },
+                    c.error.as_deref().unwrap_or("")
+                ),
+                _ => "unknown: an address it uses was not tried".to_owned(),
+            };
+            out.push_str(&format!(
+                "  {}\n    {}\n    {}\n",
+                esc(&c.label),
+                output::wrap(&what, style.width, 4),
+                output::wrap(&format!("how: {}", c.how), style.width, 4)
+            ));
+        }
+    }
+    out
+}
+
+fn attempts(out: &mut String, r: &ProbeReport, list: &[Attempt], style: Style) {
+    for a in list {
         let addr = std::net::SocketAddr::new(a.address, a.port).to_string();
         let result = match a.result {
             AttemptResult::Connected => style.paint(a.result.as_str(), GREEN),
@@ -63,13 +107,4 @@ pub fn render(r: &ProbeReport, style: Style) -> String {
             r.proto
         ));
     }
-    out.push_str(&format!(
-        "\ndiagnosis: {}\n  {}\n",
-        r.diagnosis.code,
-        output::wrap(&r.diagnosis.summary, style.width, 2)
-    ));
-    if let Some(fix) = &r.diagnosis.fix {
-        out.push_str(&format!("  fix: {}\n", output::wrap(fix, style.width, 7)));
-    }
-    out
 }
