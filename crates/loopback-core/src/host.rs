@@ -480,6 +480,12 @@ fn apply(l: &mut Listener, e: loopback_model::Exposure, options: &AuditOptions) 
     );
     if !l.exposed {
         l.fix = None;
+    } else if crate::classify::unmap(l.address).is_loopback() {
+        // A loopback listener reached from a link: only route_localnet lets the kernel deliver
+        // that, so the change is the sysctl, not the bind address.
+        if let Some(fix) = route_localnet_fix(&e) {
+            l.fix = Some(fix.into());
+        }
     }
     l.exposure = Some(Box::new(e));
     l.allowed_by = if l.exposed {
@@ -492,6 +498,32 @@ fn apply(l: &mut Listener, e: loopback_model::Exposure, options: &AuditOptions) 
         (true, Some(_)) => Verdict::Allowed,
         (true, None) => Verdict::Exposed,
     };
+}
+
+/// The sysctl change that stops a loopback listener being reached from the links in `e`'s
+/// open paths.
+fn route_localnet_fix(e: &loopback_model::Exposure) -> Option<String> {
+    use loopback_model::ExposureState;
+    let mut ifaces: Vec<&str> = e
+        .paths
+        .iter()
+        .filter(|p| matches!(p.state, ExposureState::Open | ExposureState::Restricted))
+        .map(|p| p.interface.as_str())
+        .collect();
+    ifaces.sort_unstable();
+    ifaces.dedup();
+    if ifaces.is_empty() {
+        return None;
+    }
+    let keys: Vec<String> = std::iter::once("all")
+        .chain(ifaces.iter().copied())
+        .map(|i| format!("net.ipv4.conf.{i}.route_localnet=0"))
+        .collect();
+    Some(format!(
+        "turn route_localnet off: `sysctl -w {}`, and remove the setting from /etc/sysctl.conf and /etc/sysctl.d; the listener is already on loopback, so binding it elsewhere would not help. If a DNAT rule to 127.0.0.1 relies on route_localnet, drop packets to 127.0.0.0/8 arriving on {} instead",
+        keys.join(" "),
+        ifaces.join(", ")
+    ))
 }
 
 /// A port published by a NAT rule, joined like a forwarder's.

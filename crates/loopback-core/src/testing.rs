@@ -49,6 +49,9 @@ pub struct FakeSystem {
     pub http_reply: HttpReply,
     /// Why `/proc` cannot be read, if it cannot.
     pub proc_missing: Option<String>,
+    /// What a local service answers at an address (`ask_local_service`); elsewhere the
+    /// connection is refused.
+    pub answers: HashMap<std::net::SocketAddr, Vec<u8>>,
 }
 
 /// An exposed, wildcard-scoped listener on `addr`:`port` with no owner, as judgments see one
@@ -129,6 +132,7 @@ impl FakeSystem {
             connect_ok: Vec::new(),
             http_reply: HttpReply::NoResponse { closed: false },
             proc_missing: None,
+            answers: HashMap::new(),
         }
     }
 
@@ -258,6 +262,19 @@ impl SystemView for FakeSystem {
             None => format!("/proc/{pid}/cwd/{path}"),
         };
         self.file(&key)
+    }
+    fn ask_local_service(
+        &self,
+        addr: std::net::SocketAddr,
+        _request: &[u8],
+    ) -> Result<Vec<u8>, SysError> {
+        self.answers
+            .get(&addr)
+            .cloned()
+            .ok_or_else(|| SysError::Refused {
+                path: addr.to_string(),
+                reason: "Connection refused".into(),
+            })
     }
     fn proc_available(&self) -> Result<(), String> {
         match &self.proc_missing {

@@ -22,7 +22,7 @@
 #![warn(missing_docs)]
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use loopback_model::{BoundSocket, Interface, SocketSourceKind};
@@ -31,6 +31,8 @@ use serde::{Deserialize, Serialize};
 pub use probe::ProbeOutcome;
 pub use prober::{Prober, QueryFamily, SocketProber};
 
+mod ask;
+pub use ask::{ASK_LIMIT, ASK_TIMEOUT};
 pub mod files;
 pub mod parse;
 pub mod probe;
@@ -315,6 +317,13 @@ pub trait SystemView: Send + Sync {
     fn current_netns(&self) -> Option<u64>;
     /// The inode of `target`'s network namespace, without entering it.
     fn netns_inode(&self, target: &NetnsTarget) -> Result<u64, SysError>;
+    /// Ask a local service one question over TCP: connect to `addr` (a loopback address or
+    /// one of this host's, never another host), send `request`, and return what it answers
+    /// within [`ASK_TIMEOUT`], at most [`ASK_LIMIT`] bytes. For services that tell their running
+    /// configuration without credentials (Redis's `CONFIG GET bind`).
+    fn ask_local_service(&self, addr: SocketAddr, request: &[u8]) -> Result<Vec<u8>, SysError> {
+        ask::exchange(addr, request)
+    }
     /// Run `job` on a thread that has entered `target`'s network namespace (only that thread
     /// moves; every other method called from `job` then sees that namespace). With `inode`,
     /// the namespace must still be that one (a pid may have been reused).

@@ -5,11 +5,13 @@
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use loopback_model::{BoundSocket, IdentifiedBy, ServiceInfo};
 use loopback_sys::{OwnerScan, ProcessInfo, SystemView};
 
+use super::ask::{self, Ask};
 use super::readers::{directives, flag_value, ini_value, kv_value, yaml_value};
 use super::table::{matches, table, words, Reader, ServiceDef};
 use crate::snapshot::{FileRead, ServiceFiles};
@@ -18,6 +20,10 @@ use crate::snapshot::{FileRead, ServiceFiles};
 pub trait ConfigFiles {
     /// The file at `path` as process `pid` sees it.
     fn read(&self, pid: u32, path: &str) -> FileRead;
+    /// The answer of process `pid`'s service to `ask` at `addr` (kept under [`ask::key`]).
+    fn ask(&self, pid: u32, ask: Ask, addr: SocketAddr) -> FileRead {
+        self.read(pid, &ask::key(ask, addr))
+    }
 }
 
 impl ConfigFiles for ServiceFiles {
@@ -53,6 +59,19 @@ impl<'a> LiveFiles<'a> {
 }
 
 impl ConfigFiles for LiveFiles<'_> {
+    fn ask(&self, pid: u32, ask: Ask, addr: SocketAddr) -> FileRead {
+        let r = match self.sys.ask_local_service(addr, ask.request()) {
+            Ok(b) => FileRead::Text(String::from_utf8_lossy(&b).into_owned()),
+            Err(e) => FileRead::Refused(e.to_string()),
+        };
+        self.seen
+            .borrow_mut()
+            .entry(pid)
+            .or_default()
+            .insert(ask::key(ask, addr), r.clone());
+        r
+    }
+
     fn read(&self, pid: u32, path: &str) -> FileRead {
         let r = match self.sys.read_process_file(pid, path) {
             Ok(b) => FileRead::Text(String::from_utf8_lossy(&b).into_owned()),
@@ -173,7 +192,18 @@ impl<'a> Identifier<'a> {
             }
         }
         let i = defs.iter().position(|d| d.ports.contains(&port))?;
-        Some(self.describe(&defs[i], None, port, address))
+        let mut found = self.describe(&defs[i], None, port, address);
+        // Only the port says so: the fix is a hypothesis, worded as one.
+        let who = owners
+            .first()
+            .map(|p| format!(", and the process is {}", p.comm))
+            .unwrap_or_default();
+        found.fix = format!(
+            "if this is {} (only its port, {port}, suggests it{who}): {}; otherwise bind the program to 127.0.0.1 (or ::1)",
+            defs[i].name, found.fix
+        )
+        .into();
+        Some(found)
     }
 
     fn config_file(
@@ -242,6 +272,19 @@ impl<'a> Identifier<'a> {
                 }
             }
         }
+        let from_command_line = current.is_some();
+        // What the running server says, where it tells without credentials.
+        let running = match (def.ask, p) {
+            (Some(q), Some(p)) => {
+                let at = ask::ask_at(address, port);
+                match self.files_from.ask(p.pid, q, at) {
+                    FileRead::Text(t) => Some(ask::parse(q, t.as_bytes())),
+                    FileRead::Refused(e) => Some(Err(e)),
+                    FileRead::Missing => None,
+                }
+            }
+            _ => None,
+        };
         if current.is_none() {
             if let (Some(text), Some(key), Some(path)) = (&text, &def.key, &config_file) {
                 let at = |line: usize| format!("{path}:{line}");
@@ -274,10 +317,43 @@ impl<'a> Identifier<'a> {
                 };
             }
         }
-        // Values taken from a command line or a file another user controls are redacted like
-        // command lines before they reach any output.
+        // The file's value, when it contradicts the running server or the socket: then the file
+        // is not what the process runs with, and the fix says so instead of repeating it.
+        let contradiction = match (&current, from_command_line) {
+            (Some((v, from)), false) => {
+                let said = format!(
+                    "{from} says `{} {v}`",
+                    def.key.as_deref().unwrap_or(&def.setting)
+                );
+                match &running {
+                    Some(Ok(r)) if r != v => Some(format!(
+                        "{said}, but the running server answers `{r}` to {}",
+                        def.ask.map_or("", Ask::shown)
+                    )),
+                    _ if ask::admits(v, address) == Some(false) => Some(format!(
+                        "{said}, but the process listens on {}",
+                        std::net::SocketAddr::new(address, port)
+                    )),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        let unanswered = match &running {
+            Some(Err(why)) => Some(why.clone()),
+            _ => None,
+        };
+        if let Some(Ok(r)) = running {
+            current = Some((
+                r,
+                format!("the running server ({})", def.ask.map_or("", Ask::shown)),
+            ));
+        }
+        // Values taken from a command line, a file or a server another user controls are
+        // redacted like command lines before they reach any output.
         let config_file = config_file.map(|c| crate::redact::redact_text(&c));
         let current = current.map(|(v, from)| (crate::redact::redact_text(&v), from));
+        let contradiction = contradiction.map(|c| crate::redact::redact_text(&c));
         let fix = def
             .fix
             .replace(
@@ -293,6 +369,25 @@ impl<'a> Identifier<'a> {
                     .filter(|v| v.parse::<u16>().is_ok())
                     .unwrap_or("CONTAINER_PORT"),
             );
+        let check = def
+            .runtime_check
+            .as_ref()
+            .map(|c| c.replace("{port}", &port.to_string()));
+        let fix = match contradiction {
+            Some(c) => format!(
+                "{c}: it was started with another file, or the setting was changed at run time{}. Find which, then: {}",
+                match (&check, &unanswered) {
+                    (Some(cmd), Some(why)) => format!(" (the server did not answer {}: {why}; `{cmd}` with its credentials tells)", def.ask.map_or("", Ask::shown)),
+                    (Some(cmd), None) => format!(" (`{cmd}` shows the running value)"),
+                    _ => String::new(),
+                },
+                fix.replace(
+                    config_file.as_deref().unwrap_or("its configuration file"),
+                    "the file it runs with"
+                )
+            ),
+            None => fix,
+        };
         let observed = std::net::SocketAddr::new(address, port);
         let info = ServiceInfo {
             id: def.id.clone(),
@@ -424,6 +519,13 @@ mod tests {
             ("redis", "port")
         );
         assert!(i.info.config_file.is_none());
+        assert!(
+            i.fix.starts_with(
+                "if this is Redis (only its port, 6379, suggests it, and the process is weird): "
+            ),
+            "{}",
+            i.fix
+        );
         assert!(id
             .identify(&[&p], 49999, "0.0.0.0".parse().expect("ip"))
             .is_none());

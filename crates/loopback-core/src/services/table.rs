@@ -71,6 +71,13 @@ pub struct ServiceDef {
     #[serde(default)]
     /// The port when that key is absent.
     pub default_port: Option<u16>,
+    #[serde(default)]
+    /// A question the running service answers about its bind setting without credentials.
+    pub ask: Option<super::ask::Ask>,
+    #[serde(default)]
+    /// The command that shows the running value, with `{port}` filled in (for the hint when a
+    /// file and the socket disagree).
+    pub runtime_check: Option<String>,
     /// The fix, with `{config}`, `{port}`, `{current}` and `{container_port}` (docker-proxy's
     /// `-container-port`) filled in.
     pub fix: String,

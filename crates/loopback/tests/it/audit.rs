@@ -369,6 +369,12 @@ fn route_localnet_exposes_loopback_listeners_to_the_link() {
     assert!(v4.exposed);
     assert_eq!(*v4.reachable_via, ["lo", "lan0"]);
     assert!(v4.notes.iter().any(|n| n.contains("CVE-2020-8558")));
+    // The change is the sysctl, not the bind address (already loopback).
+    let fix = v4.fix.as_deref().unwrap_or_default();
+    assert!(
+        fix.starts_with("turn route_localnet off: `sysctl -w net.ipv4.conf.all.route_localnet=0 net.ipv4.conf.lan0.route_localnet=0`"),
+        "{fix}"
+    );
     assert!(
         !find(&r, Proto::Tcp, 7201).exposed,
         "::1 never comes from a wire"

@@ -382,3 +382,129 @@ fn human_audit_shows_service_and_fix_for_exposed_listeners() {
         "{text}"
     );
 }
+
+/// Start redis-server with `conf` (a file outside /etc) and wait until it is ready.
+fn start_redis(ns: &Netns, redis: &Path, conf: &Path) -> Child {
+    let mut child = ns
+        .cmd(redis)
+        .arg(conf)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    assert!(
+        lines
+            .by_ref()
+            .map_while(Result::ok)
+            .any(|l| l.contains("Ready to accept connections")),
+        "redis did not start"
+    );
+    // Keep draining its log so it never blocks on a full pipe.
+    std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
+    child
+}
+
+#[test]
+#[ignore = "needs root and network namespaces: ./scripts/test runs it"]
+fn redis_started_with_another_file_is_asked_and_the_packaged_file_is_not_trusted() {
+    require_root();
+    let Some(redis) = installed(&["/usr/bin/redis-server"]) else {
+        return;
+    };
+    // The packaged file says loopback; the server really runs with a file elsewhere that says
+    // every address, and its rewritten title hides which file that is.
+    for (tag, auth) in [("rdask", ""), ("rdauth", "requirepass s3cret-test\n")] {
+        let ns = Netns::with_lan(tag);
+        let dir = scratch(tag);
+        ns.etc_file(
+            "redis/redis.conf",
+            "port 6379\nbind 127.0.0.1 -::1\nprotected-mode yes\n",
+        );
+        let real = dir.join("real.conf");
+        std::fs::write(
+            &real,
+            format!(
+                "port 6379\nbind 0.0.0.0\n{auth}daemonize no\nlogfile \"\"\ndir {}\nsave \"\"\n",
+                dir.display()
+            ),
+        )
+        .expect("conf");
+        let child = start_redis(&ns, &redis, &real);
+        let _stop = Stop(None, Some(child), Some(dir.clone()));
+        let r = audit(&ns);
+        let ls = on_port(&r, 6379);
+        assert_eq!(ls.len(), 1, "{ls:#?}");
+        let l = ls[0];
+        let svc = l.service.as_ref().expect("service");
+        assert_eq!(svc.id, "redis");
+        let fix = l.fix.as_deref().unwrap_or_default();
+        assert!(
+            fix.starts_with("/etc/redis/redis.conf:2 says `bind 127.0.0.1 -::1`"),
+            "{fix}"
+        );
+        assert!(
+            fix.contains(
+                "it was started with another file, or the setting was changed at run time"
+            ),
+            "{fix}"
+        );
+        assert!(fix.contains("in the file it runs with"), "{fix}");
+        assert!(!fix.contains("s3cret"), "{fix}");
+        if auth.is_empty() {
+            // Asked without credentials, the running server says what it uses.
+            assert_eq!(svc.current.as_deref(), Some("0.0.0.0"), "{svc:#?}");
+            assert_eq!(
+                svc.current_from.as_deref(),
+                Some("the running server (CONFIG GET bind)")
+            );
+            assert!(
+                fix.contains("the running server answers `0.0.0.0` to CONFIG GET bind"),
+                "{fix}"
+            );
+        } else {
+            // With a password it will not tell: the socket contradicts the file, and the fix
+            // says what would tell.
+            assert!(
+                fix.contains("but the process listens on 0.0.0.0:6379"),
+                "{fix}"
+            );
+            assert!(fix.contains("NOAUTH"), "{fix}");
+            assert!(
+                fix.contains("`redis-cli -p 6379 CONFIG GET bind` with its credentials tells"),
+                "{fix}"
+            );
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs root and network namespaces: ./scripts/test runs it"]
+fn a_script_on_a_well_known_port_gets_a_hypothesis_not_that_services_fix() {
+    require_root();
+    let ns = Netns::with_lan("portonly");
+    let mut cmd = ns.cmd("/usr/bin/python3");
+    cmd.args([
+        "-c",
+        "import socket,sys\ns=socket.socket(socket.AF_INET6)\ns.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)\ns.bind(('::', 9090))\ns.listen()\nprint('ready', flush=True)\nsys.stdin.read()",
+    ]);
+    let _srv = crate::support::Listeners::spawn(cmd);
+    let r = audit(&ns);
+    let l = on_port(&r, 9090)[0];
+    let svc = l.service.as_ref().expect("service");
+    assert_eq!(
+        (svc.id.as_str(), svc.identified_by.as_str()),
+        ("prometheus", "port")
+    );
+    let fix = l.fix.as_deref().unwrap_or_default();
+    assert!(
+        fix.starts_with(
+            "if this is Prometheus (only its port, 9090, suggests it, and the process is python3):"
+        ),
+        "{fix}"
+    );
+    assert!(
+        fix.ends_with("otherwise bind the program to 127.0.0.1 (or ::1)"),
+        "{fix}"
+    );
+}
