@@ -83,6 +83,7 @@ pub fn explain(
     type Items = (Vec<(IpAddr, Option<u8>)>, Option<String>, Option<u16>);
     let (items, name, port): Items = match target {
         Target::Addr(ip, port) => (vec![(*ip, None)], None, *port),
+        Target::Scoped(ip, _, port) => (vec![(IpAddr::V6(*ip), None)], None, *port),
         Target::Net(net) => (vec![(net.network(), Some(net.prefix_len()))], None, None),
         Target::Host(host, port) => (
             resolved.iter().map(|ip| (*ip, None)).collect(),
@@ -91,6 +92,14 @@ pub fn explain(
         ),
     };
     let mut warnings = Vec::new();
+    if let Target::Scoped(_, zone, _) = target {
+        if crate::target::zone_index(zone, snap.interface_list()).is_none() {
+            warnings.push(format!(
+                "zone {zone}: no such interface in this network namespace, so the C library would not read {} as an address",
+                target.host()
+            ));
+        }
+    }
     let listeners = match port {
         Some(_) => {
             let report = audit(snap, &AuditOptions::default())?;

@@ -1,9 +1,11 @@
 //! The one target grammar every command reads: `ADDR`, `[V6]`, `ADDR:PORT` (IPv4),
 //! `[V6]:PORT`, `HOST`, `HOST:PORT` and, where a command accepts a network, `CIDR`. A bare IPv6
 //! address never has a port (write `[V6]:PORT`), a port is 1-65535, and a host is a DNS-style
-//! name (letters, digits, `-` and `_` labels), compared in lower case.
+//! name (letters, digits, `-` and `_` labels), compared in lower case. An IPv6 address may
+//! carry a zone (`fe80::1%eth0`, `[fe80::1%eth0]:80`, `%25` in a URL): the interface a
+//! link-local address is reached through.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 
 use ipnet::IpNet;
 
@@ -16,6 +18,29 @@ pub enum Target {
     Net(IpNet),
     /// A host name (lower case), with a port if one was given.
     Host(String, Option<u16>),
+    /// An IPv6 address with a zone (an interface name or index), with a port if one was given.
+    Scoped(Ipv6Addr, String, Option<u16>),
+}
+
+/// `fe80::1%eth0`: the address and its zone, when `s` is an IPv6 address with one. A zone is
+/// an interface name (at most 15 bytes, no `/` or space) or an interface index.
+pub fn split_zone(s: &str) -> Option<(Ipv6Addr, &str)> {
+    let (addr, zone) = s.split_once('%')?;
+    let ip = addr.parse::<Ipv6Addr>().ok()?;
+    let ok = !zone.is_empty()
+        && zone.len() <= 15
+        && zone
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'/' && b != b'%');
+    ok.then_some((ip, zone))
+}
+
+/// The interface index a zone names among `interfaces` (by name, or an index that exists).
+pub fn zone_index(zone: &str, interfaces: &[loopback_model::Interface]) -> Option<u32> {
+    match zone.parse::<u32>() {
+        Ok(i) => interfaces.iter().find(|f| f.index == i).map(|f| f.index),
+        Err(_) => interfaces.iter().find(|f| f.name == zone).map(|f| f.index),
+    }
 }
 
 /// A target that does not follow the grammar.
@@ -44,13 +69,23 @@ impl Target {
             Target::Addr(ip, _) => ip.to_string(),
             Target::Net(n) => n.to_string(),
             Target::Host(h, _) => h.clone(),
+            Target::Scoped(ip, zone, _) => format!("{ip}%{zone}"),
+        }
+    }
+
+    /// The address, for an address target (scoped or not).
+    pub fn ip(&self) -> Option<IpAddr> {
+        match self {
+            Target::Addr(ip, _) => Some(*ip),
+            Target::Scoped(ip, _, _) => Some(IpAddr::V6(*ip)),
+            _ => None,
         }
     }
 
     /// The port, if one was given.
     pub fn port(&self) -> Option<u16> {
         match self {
-            Target::Addr(_, p) | Target::Host(_, p) => *p,
+            Target::Addr(_, p) | Target::Host(_, p) | Target::Scoped(_, _, p) => *p,
             Target::Net(_) => None,
         }
     }
@@ -120,6 +155,8 @@ pub fn parse_probe(s: &str) -> Result<ProbeTarget, TargetError> {
         let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
         // user:password@ never reaches the probe (or its output).
         let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        // A zone in a URL is written `%25` (RFC 6874).
+        let authority = &authority.replace("%25", "%");
         let target = parse_as(authority, WITH_PORT, false).map_err(|e| TargetError {
             target: s.to_owned(),
             ..e
@@ -128,6 +165,7 @@ pub fn parse_probe(s: &str) -> Result<ProbeTarget, TargetError> {
         let target = match target {
             Target::Addr(ip, _) => Target::Addr(ip, Some(port)),
             Target::Host(h, _) => Target::Host(h, Some(port)),
+            Target::Scoped(ip, z, _) => Target::Scoped(ip, z, Some(port)),
             Target::Net(n) => Target::Net(n),
         };
         return Ok(ProbeTarget { target, port, http });
@@ -153,12 +191,17 @@ pub fn parse_probe(s: &str) -> Result<ProbeTarget, TargetError> {
             }
             let host = match &target {
                 Target::Addr(IpAddr::V6(v6), _) => format!("[{v6}]"),
+                Target::Scoped(..) => format!("[{}]", target.host()),
                 other => other.host(),
             };
             Err(bad(
                 s,
                 WITH_PORT,
-                format!("a port is required: try {host}:80, or the URL http://{host}/"),
+                format!(
+                    "a port is required: try {host}:80, or the URL http://{}/",
+                    // A zone is written `%25` in a URL (RFC 6874).
+                    host.replace('%', "%25")
+                ),
             ))
         }
     }
@@ -192,8 +235,26 @@ fn parse_as(s: &str, expected: &'static str, cidr: bool) -> Result<Target, Targe
     if let Ok(ip) = t.parse::<IpAddr>() {
         return Ok(Target::Addr(ip, None));
     }
+    if let Some((ip, zone)) = split_zone(t) {
+        return Ok(Target::Scoped(ip, zone.to_owned(), None));
+    }
+    if t.contains('%') && !t.starts_with('[') {
+        return Err(bad(
+            "a zone follows an IPv6 address: fe80::1%eth0, or [fe80::1%eth0]:PORT with a port",
+        ));
+    }
     if let Some(rest) = t.strip_prefix('[') {
         let (inner, after) = rest.split_once(']').ok_or_else(|| bad("missing ']'"))?;
+        if let Some((ip, zone)) = split_zone(inner) {
+            let zone = zone.to_owned();
+            return match after {
+                "" => Ok(Target::Scoped(ip, zone, None)),
+                _ => match after.strip_prefix(':') {
+                    Some(p) => Ok(Target::Scoped(ip, zone, Some(port(p)?))),
+                    None => Err(bad("expected ':PORT' after ']'")),
+                },
+            };
+        }
         let ip: IpAddr = inner
             .parse()
             .map_err(|_| bad(&format!("{inner:?} is not an IPv6 address")))?;
@@ -251,6 +312,36 @@ fn parse_as(s: &str, expected: &'static str, cidr: bool) -> Result<Target, Targe
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scoped_ipv6_in_every_form() {
+        let ip: Ipv6Addr = "fe80::1".parse().expect("ip");
+        assert_eq!(
+            parse("fe80::1%eth0"),
+            Ok(Target::Scoped(ip, "eth0".into(), None))
+        );
+        assert_eq!(
+            parse_host("[fe80::1%eth0]:80"),
+            Ok(Target::Scoped(ip, "eth0".into(), Some(80)))
+        );
+        let p = parse_probe("http://[fe80::1%25eth0]:8080/").expect("url");
+        assert_eq!(
+            (p.target.host(), p.port, p.http),
+            ("fe80::1%eth0".into(), 8080, true)
+        );
+        assert_eq!(
+            parse_probe("fe80::1%eth0").map_err(|e| e.why),
+            Err(
+                "a port is required: try [fe80::1%eth0]:80, or the URL http://[fe80::1%25eth0]/"
+                    .into()
+            )
+        );
+        assert!(parse("localhost%eth0")
+            .is_err_and(|e| e.why.starts_with("a zone follows an IPv6 address")));
+        assert!(split_zone("fe80::1%").is_none());
+        assert!(split_zone("fe80::1%a/b").is_none());
+        assert!(split_zone("fe80::1%averyveryverylongname").is_none());
+    }
 
     #[test]
     fn probe_reads_what_people_type() {

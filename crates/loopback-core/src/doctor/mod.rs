@@ -79,7 +79,9 @@ pub fn run(
         crate::snapshot::capture(sys, &request(options))
     });
     let ipv6_on = crate::localhost::ipv6_state(&snap) == Ipv6State::On;
-    let probes = timings.time("probes", || run_probes(prober, options, ipv6_on));
+    let probes = timings.time("probes", || {
+        run_probes(prober, options, ipv6_on, snap.interface_list())
+    });
     if any_failed(&probes) {
         timings.time("capture firewall", || {
             crate::snapshot::extend(

@@ -122,10 +122,31 @@ pub fn run(
     }
     let (parsed, port) = (asked.target, asked.port);
     let host = parsed.host();
-    let literal = matches!(parsed, crate::target::Target::Addr(..));
+    let literal = parsed.ip().is_some();
+    // A zone names the interface a link-local address is reached through: its index goes
+    // into every attempt's socket address.
+    let scope = match &parsed {
+        crate::target::Target::Scoped(_, zone, _) => {
+            let ifs = sys.interfaces()?;
+            Some(crate::target::zone_index(zone, &ifs).ok_or_else(|| {
+                ProbeError::BadTarget(TargetError {
+                    target: target.to_owned(),
+                    expected: crate::target::WITH_PORT,
+                    why: format!("zone {zone}: no such interface in this network namespace"),
+                })
+            })?)
+        }
+        _ => None,
+    };
+    let at = |a: std::net::IpAddr| match (a, scope) {
+        (std::net::IpAddr::V6(v6), Some(id)) => {
+            SocketAddr::V6(std::net::SocketAddrV6::new(v6, port, 0, id))
+        }
+        _ => SocketAddr::new(a, port),
+    };
     let proto = if opts.udp { Proto::Udp } else { Proto::Tcp };
     let resolved = timings.time("resolve", || match parsed {
-        crate::target::Target::Addr(ip, _) => Ok(vec![ip]),
+        t if t.ip().is_some() => Ok(t.ip().into_iter().collect()),
         _ => prober.getaddrinfo(&host, QueryFamily::Unspec, true),
     });
     let addrs = match resolved {
@@ -155,7 +176,7 @@ pub fn run(
     let attempts = timings.time("attempts", || {
         addrs
             .iter()
-            .map(|a| attempt(prober, SocketAddr::new(*a, port), &host, opts))
+            .map(|a| attempt(prober, at(*a), &host, opts))
             .collect()
     });
     // Addresses some TCP client tries although the resolver did not return them (curl answers

@@ -43,12 +43,21 @@ pub(crate) fn findings(
                     .clone()
                     .unwrap_or_else(|| "no addresses".into())
             ),
-            Some(match name.strip_suffix('.') {
+            Some(match (crate::target::split_zone(name), name.strip_suffix('.')) {
+                // A zone that names no interface here: the address is not read as one.
+                (Some((ip, zone)), _) => format!(
+                    "zone {zone} names no interface in this network namespace: write {ip}%IFACE with an interface `ip link` lists ({})",
+                    snap.interface_list()
+                        .iter()
+                        .map(|i| i.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
                 // The final dot is looked up as typed; the hosts file's names carry none.
-                Some(bare) => format!(
+                (None, Some(bare)) => format!(
                     "write {bare} without the final dot: the hosts file's names do not match {name} (`getent ahosts {name}` fails alike), or add {name} to {path}"
                 ),
-                None => format!("add it to {path}, or check the sources in nsswitch.conf"),
+                (None, None) => format!("add it to {path}, or check the sources in nsswitch.conf"),
             }),
         ));
     }

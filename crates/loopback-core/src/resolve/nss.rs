@@ -120,6 +120,36 @@ pub(crate) fn model(snap: &Snapshot, inp: &Inputs, name: &str, family: QueryFami
             steps,
         };
     }
+    // `fe80::1%eth0`: numeric when the zone names an interface here (glibc reads it as the
+    // scope), and an IPv6 address only; otherwise it is looked up as a name, and fails.
+    if let Some((ip, zone)) = crate::target::split_zone(name) {
+        if crate::target::zone_index(zone, snap.interface_list()).is_some() {
+            if family == QueryFamily::V4 {
+                steps.push(step(
+                    StepKind::Result,
+                    format!("{name} is a numeric IPv6 address with a zone: an AF_INET query returns nothing"),
+                ));
+                return ModelAnswer {
+                    addresses: vec![],
+                    complete: true,
+                    steps,
+                };
+            }
+            steps.push(step(
+                StepKind::Result,
+                format!("{name} is a numeric address; its zone {zone} names an interface here: no source is consulted"),
+            ));
+            return ModelAnswer {
+                addresses: vec![IpAddr::V6(ip)],
+                complete: true,
+                steps,
+            };
+        }
+        steps.push(step(
+            StepKind::Result,
+            format!("zone {zone} names no interface here, so the C library does not read {name} as an address: it is looked up as a name"),
+        ));
+    }
     let cfg = &inp.cfg;
     let narrowed = match family {
         QueryFamily::Unspec if cfg.seen_v4 != cfg.seen_v6 => {

@@ -393,3 +393,75 @@ fn two_servers_behind_one_name_are_a_split() {
     );
     assert_eq!(code, Some(1));
 }
+
+#[test]
+#[ignore = "needs root and network namespaces: ./scripts/test runs it"]
+fn scoped_link_local_addresses_work_in_every_command() {
+    require_root();
+    let ns = Netns::with_lan("prbzone");
+    ns.ip(&["addr", "add", "fe80::1b:1/64", "dev", "lan0", "nodad"]);
+    crate::support::run(Command::new("ip").args([
+        "-n",
+        ns.peer_name(),
+        "addr",
+        "add",
+        "fe80::1b:2/64",
+        "dev",
+        "lan0",
+        "nodad",
+    ]));
+    let _srv = ns.listen_on_peer(&["tcp:[::]:8500"]);
+    // probe: the zone goes into the socket address, and the peer answers.
+    let (r, code, _) = probe(&ns, &["[fe80::1b:2%lan0]:8500"]);
+    assert_eq!(results(&r), vec![("fe80::1b:2".into(), "connected".into())]);
+    assert_eq!(code, Some(0));
+    // The URL form writes the zone as %25.
+    let out = ns.loopback(&["probe", "--json", "http://[fe80::1b:2%25lan0]:8500/"]);
+    let u: ProbeReport = serde_json::from_slice(&out.stdout).expect("probe JSON");
+    assert_eq!(u.attempts.len(), 1);
+    // A zone that names no interface is an error that says so.
+    let out = ns.loopback(&["probe", "[fe80::1b:2%nosuch0]:8500"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("zone nosuch0: no such interface"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // resolve agrees with getent, for a zone that exists and one that does not.
+    for (name, found) in [("fe80::1b:2%lan0", true), ("fe80::1b:2%nosuch0", false)] {
+        let getent = ns
+            .cmd("getent")
+            .args(["ahosts", name])
+            .output()
+            .expect("getent");
+        assert_eq!(getent.status.success(), found, "getent {name}");
+        let out = ns.loopback(&["resolve", "--json", name]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("resolve JSON");
+        let system = v["system"].as_array().map(Vec::len).unwrap_or(0);
+        let model = v["addresses"].as_array().map(Vec::len).unwrap_or(0);
+        assert_eq!((system > 0, model > 0), (found, found), "{name}: {v}");
+    }
+    // explain reads it as the link-local address it is.
+    let out = ns.loopback(&["explain", "--json", "fe80::1b:1%lan0"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("explain JSON");
+    assert_eq!(v["addresses"][0]["address"], "fe80::1b:1", "{v}");
+    // doctor --reach connects through the zone.
+    let out = ns.loopback(&["doctor", "--json", "--reach", "[fe80::1b:2%lan0]:8500"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("doctor JSON");
+    let text = v.to_string();
+    assert!(
+        !text.contains("Invalid argument"),
+        "the scope must reach the socket: {text}"
+    );
+    let reach = v["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["id"] == "reach.tcp"))
+        .unwrap_or_else(|| panic!("no reach.tcp check: {text}"));
+    assert_eq!(reach["status"], "pass", "{reach}");
+}
