@@ -107,6 +107,29 @@ pub fn is_host_name(s: &str) -> bool {
         })
 }
 
+/// A host name as the resolver is asked for it: an internationalized name (`héllo.localhost`)
+/// in its ASCII form (`xn--hllo-bpa.localhost`, UTS #46 through the `idna` crate, as curl and
+/// browsers send it), anything else unchanged.
+pub fn ascii_host(host: &str) -> Result<String, String> {
+    if host.is_ascii() {
+        return Ok(host.to_owned());
+    }
+    idna::domain_to_ascii(host)
+        .map_err(|_| format!("{host:?} is not a valid internationalized domain name"))
+}
+
+/// The Unicode form of a name with `xn--` labels, when it differs from the name.
+pub fn unicode_form(host: &str) -> Option<String> {
+    let has_ace = host
+        .split('.')
+        .any(|l| l.len() > 4 && l[..4].eq_ignore_ascii_case("xn--"));
+    if !has_ace {
+        return None;
+    }
+    let (u, ok) = idna::domain_to_unicode(host);
+    (ok.is_ok() && u != host).then_some(u)
+}
+
 /// Parse any target form, CIDR included.
 pub fn parse(s: &str) -> Result<Target, TargetError> {
     parse_as(s, ANY, true)
@@ -286,6 +309,7 @@ fn parse_as(s: &str, expected: &'static str, cidr: bool) -> Result<Target, Targe
             if let Ok(ip) = host.parse::<IpAddr>() {
                 return Ok(Target::Addr(ip, Some(p)));
             }
+            let host = &ascii_host(host).map_err(|e| bad(&e))?;
             if is_host_name(host) {
                 return Ok(Target::Host(host.to_ascii_lowercase(), Some(p)));
             }
@@ -303,6 +327,7 @@ fn parse_as(s: &str, expected: &'static str, cidr: bool) -> Result<Target, Targe
             return Err(bad("not a valid IPv6 address (write [V6]:PORT for a port)"));
         }
     }
+    let t = &ascii_host(t).map_err(|e| bad(&e))?;
     if is_host_name(t) {
         return Ok(Target::Host(t.to_ascii_lowercase(), None));
     }
@@ -312,6 +337,25 @@ fn parse_as(s: &str, expected: &'static str, cidr: bool) -> Result<Target, Targe
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn internationalized_names_are_asked_in_ascii() {
+        assert_eq!(
+            parse("héllo.localhost"),
+            Ok(Target::Host("xn--hllo-bpa.localhost".into(), None))
+        );
+        assert_eq!(
+            parse_host("Bücher.test:8080"),
+            Ok(Target::Host("xn--bcher-kva.test".into(), Some(8080)))
+        );
+        assert_eq!(
+            unicode_form("xn--hllo-bpa.localhost").as_deref(),
+            Some("héllo.localhost")
+        );
+        assert_eq!(unicode_form("localhost"), None);
+        assert!(parse("a\u{202e}b.test").is_err());
+        assert!(parse("xn--.test").is_err());
+    }
 
     #[test]
     fn scoped_ipv6_in_every_form() {

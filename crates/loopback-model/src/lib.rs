@@ -590,8 +590,11 @@ pub struct FamilyAnswer {
 pub struct ResolveReport {
     /// The schema version (`docs/json.md`).
     pub version: u32,
-    /// The name looked up.
+    /// The name looked up (an internationalized name in its ASCII form, `xn--…`).
     pub name: String,
+    /// The name in Unicode, when it is an internationalized name (`héllo.localhost`).
+    #[serde(default)]
+    pub unicode: Option<String>,
     /// The port, when given.
     pub port: Option<u16>,
     /// The order the tool's model of glibc derives.

@@ -259,6 +259,7 @@ pub fn judge(
     let mut report = ResolveReport {
         version: RESOLVE_VERSION,
         name: name.to_owned(),
+        unicode: crate::target::unicode_form(name),
         port,
         addresses: main.addresses,
         system,

@@ -46,14 +46,18 @@ pub fn render(r: &ResolveReport, style: Style) -> String {
         .system_error
         .as_deref()
         .is_some_and(resolve::was_not_asked);
+    // An internationalized name shows both forms: what was meant and what is asked.
+    let name = match &r.unicode {
+        Some(u) => format!("{} ({})", esc(u), esc(&r.name)),
+        None => esc(&r.name).into_owned(),
+    };
     let mut out = if not_asked {
         format!(
-            "{} resolves to {} (the model's answer)\n",
-            esc(&r.name),
+            "{name} resolves to {} (the model's answer)\n",
             list(&r.addresses)
         )
     } else {
-        format!("{} resolves to {}\n", esc(&r.name), list(&r.system))
+        format!("{name} resolves to {}\n", list(&r.system))
     };
     if let Some(e) = &r.system_error {
         out.push_str(&format!("  the C library says: {}\n", esc(e)));

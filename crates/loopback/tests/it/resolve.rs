@@ -303,3 +303,42 @@ fn first_address_family_mismatch_with_the_listening_service() {
         f.summary
     );
 }
+
+#[test]
+#[ignore = "needs root and network namespaces: ./scripts/test runs it"]
+fn an_internationalized_name_is_asked_in_ascii_and_shown_in_both_forms() {
+    require_root();
+    let ns = Netns::new("idn");
+    ns.etc_file(
+        "hosts",
+        "127.0.0.1 localhost\n127.0.0.7 xn--hllo-bpa.localhost\n",
+    );
+    // glibc, asked for the ASCII form (what curl and browsers send), finds the line.
+    let oracle = ns
+        .cmd("getent")
+        .args(["ahosts", "xn--hllo-bpa.localhost"])
+        .output()
+        .expect("getent");
+    assert!(String::from_utf8_lossy(&oracle.stdout).starts_with("127.0.0.7"));
+    for typed in ["héllo.localhost", "xn--hllo-bpa.localhost"] {
+        let out = ns.loopback(&["resolve", "--json", typed]);
+        let r: ResolveReport = serde_json::from_slice(&out.stdout).expect("resolve JSON");
+        assert_eq!(r.name, "xn--hllo-bpa.localhost");
+        assert_eq!(r.unicode.as_deref(), Some("héllo.localhost"));
+        assert_eq!(strings(&r.system), ["127.0.0.7"]);
+        assert_eq!(r.addresses, r.system);
+        let text = ns.loopback(&["resolve", typed]);
+        assert!(
+            String::from_utf8_lossy(&text.stdout)
+                .starts_with("héllo.localhost (xn--hllo-bpa.localhost) resolves to 127.0.0.7"),
+            "{}",
+            String::from_utf8_lossy(&text.stdout)
+        );
+    }
+    // A name that is not valid IDNA is refused with the reason.
+    let out = ns.loopback(&["resolve", "a\u{202e}b.localhost"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not a valid internationalized domain name")
+    );
+}
