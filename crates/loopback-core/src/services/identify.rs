@@ -238,6 +238,7 @@ impl<'a> Identifier<'a> {
                     Reader::Ini => {
                         ini_value(&text, def.section.as_deref().unwrap_or(""), key).map(|v| v.0)
                     }
+                    Reader::Kv => kv_value(&text, key).map(|v| v.0),
                     _ => directives(&text, key).last().map(|v| v.0.clone()),
                 };
                 let set = set
@@ -266,11 +267,21 @@ impl<'a> Identifier<'a> {
         let mut current: Option<(String, String)> = None;
         if let Some(p) = p {
             let w = words(p);
-            for f in &def.flags {
-                if let Some(v) = flag_value(&w, f) {
-                    current = Some((v, format!("command line ({f})")));
-                }
-            }
+            // Of several flags (etcd's client and peer URLs), the one naming this port.
+            let found: Vec<(String, String)> = def
+                .flags
+                .iter()
+                .filter_map(|f| flag_value(&w, f).map(|v| (v, format!("command line ({f})"))))
+                .collect();
+            let port_s = format!(":{port}");
+            current = found
+                .iter()
+                .find(|(v, _)| {
+                    v.split(',')
+                        .any(|u| u.trim_end_matches('/').ends_with(&port_s))
+                })
+                .or(found.last())
+                .cloned();
         }
         let from_command_line = current.is_some();
         // What the running server says, where it tells without credentials.
@@ -313,6 +324,7 @@ impl<'a> Identifier<'a> {
                     Reader::Ini => ini_value(text, def.section.as_deref().unwrap_or(""), key)
                         .map(|(v, l)| (v, at(l))),
                     Reader::Yaml => yaml_value(text, key).map(|(v, l)| (v, at(l))),
+                    Reader::Kv => kv_value(text, key).map(|(v, l)| (v, at(l))),
                     Reader::Args => None,
                 };
             }

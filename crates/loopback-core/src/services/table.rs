@@ -22,6 +22,9 @@ pub enum Reader {
     Ini,
     /// A dotted YAML key.
     Yaml,
+    /// `key=value` or `key = value` lines, the last one winning (dnsmasq.conf, zoo.cfg,
+    /// rabbitmq.conf, Java properties).
+    Kv,
     /// Command-line flags only.
     Args,
 }
@@ -78,9 +81,17 @@ pub struct ServiceDef {
     /// The command that shows the running value, with `{port}` filled in (for the hint when a
     /// file and the socket disagree).
     pub runtime_check: Option<String>,
+    #[serde(default = "yes")]
+    /// Whether the service can be bound to loopback at all (mDNS cannot: it must bind the
+    /// wildcard to receive multicast); when not, the fix says what limits it instead.
+    pub loopback_possible: bool,
     /// The fix, with `{config}`, `{port}`, `{current}` and `{container_port}` (docker-proxy's
     /// `-container-port`) filled in.
     pub fix: String,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Deserialize)]
@@ -135,17 +146,22 @@ mod tests {
         for d in t {
             assert!(ids.insert(&d.id), "duplicate id {}", d.id);
             assert!(!d.processes.is_empty() && !d.setting.is_empty(), "{}", d.id);
-            let names_loopback = ["127.0.0.1", "localhost", "_local_"]
+            let names_loopback = ["127.0.0.", "localhost", "_local_"]
                 .iter()
                 .any(|l| d.fix.contains(l));
             assert!(
-                names_loopback,
+                names_loopback || (!d.loopback_possible && d.fix.contains("packet filter")),
                 "{}: the fix must name the loopback value",
                 d.id
             );
             if matches!(
                 d.reader,
-                Reader::Postgresql | Reader::Directive | Reader::Nginx | Reader::Ini | Reader::Yaml
+                Reader::Postgresql
+                    | Reader::Directive
+                    | Reader::Nginx
+                    | Reader::Ini
+                    | Reader::Yaml
+                    | Reader::Kv
             ) {
                 assert!(d.key.is_some(), "{} needs a key", d.id);
             }
@@ -172,6 +188,22 @@ mod tests {
             "rails",
             "django",
             "flask",
+            "sshd",
+            "dnsmasq",
+            "systemd-resolved",
+            "avahi",
+            "containerd",
+            "kubelet",
+            "minio",
+            "rabbitmq",
+            "epmd",
+            "kafka",
+            "zookeeper",
+            "etcd",
+            "consul",
+            "vault",
+            "vscode-server",
+            "jupyter-kernel",
         ] {
             assert!(ids.contains(&id.to_owned()), "missing {id}");
         }

@@ -508,3 +508,292 @@ fn a_script_on_a_well_known_port_gets_a_hypothesis_not_that_services_fix() {
         "{fix}"
     );
 }
+
+/// Kills every process left in a namespace when dropped (daemons such as epmd detach from
+/// the test's child), before the namespace itself goes.
+struct KillAll<'a>(&'a Netns);
+
+impl Drop for KillAll<'_> {
+    fn drop(&mut self) {
+        if let Ok(out) = Command::new("ip")
+            .args(["netns", "pids", &self.0.name])
+            .output()
+        {
+            for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                let _ = Command::new("kill").args(["-9", pid]).output();
+            }
+        }
+    }
+}
+
+/// Wait until something listens on `proto` `port` in the namespace (a readiness poll with a
+/// deadline, not a timing assertion).
+fn wait_listening(ns: &Netns, proto: Proto, port: u16) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
+        if ns
+            .ss()
+            .iter()
+            .any(|s| s.proto == proto.to_string() && s.port == port)
+        {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("nothing listens on {proto} port {port} after 60 s");
+}
+
+/// Start `cmd` (its output discarded) and return the child.
+fn spawn(mut cmd: Command) -> Child {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"))
+}
+
+fn on(r: &AuditReport, proto: Proto, port: u16) -> Vec<&Listener> {
+    r.listeners
+        .iter()
+        .filter(|l| l.port == port && l.proto == proto)
+        .collect()
+}
+
+#[test]
+#[ignore = "needs root and network namespaces: ./scripts/test runs it"]
+fn sshd_listen_address() {
+    require_root();
+    let Some(sshd) = installed(&["/usr/sbin/sshd"]) else {
+        return;
+    };
+    std::fs::create_dir_all("/run/sshd").expect("privilege separation directory");
+    for (tag, listen, exposed) in [("sshlo", "127.0.0.1", false), ("sshany", "0.0.0.0", true)] {
+        let ns = Netns::with_lan(tag);
+        let _kill = KillAll(&ns);
+        let dir = scratch(tag);
+        let key = dir.join("host_key");
+        run(Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&key));
+        let conf = dir.join("sshd_config");
+        std::fs::write(
+            &conf,
+            format!(
+                "Port 2222\nListenAddress {listen}\nHostKey {}\nPidFile {}/pid\n",
+                key.display(),
+                dir.display()
+            ),
+        )
+        .expect("sshd_config");
+        let mut cmd = ns.cmd(&sshd);
+        cmd.args(["-D", "-e", "-f"]).arg(&conf);
+        let child = spawn(cmd);
+        let _stop = Stop(None, Some(child), Some(dir.clone()));
+        wait_listening(&ns, Proto::Tcp, 2222);
+        let r = audit(&ns);
+        let ls = on(&r, Proto::Tcp, 2222);
+        check(
+            &ls,
+            "sshd",
+            Some(&conf),
+            exposed,
+            "`ListenAddress 127.0.0.1`",
+        );
+        let svc = ls[0].service.as_ref().expect("service");
+        assert_eq!(svc.current.as_deref(), Some(listen), "{svc:#?}");
+    }
+}
+
+#[test]
+#[ignore = "needs root and network namespaces: ./scripts/test runs it"]
+fn dnsmasq_listen_address() {
+    require_root();
+    let Some(dnsmasq) = installed(&["/usr/sbin/dnsmasq"]) else {
+        return;
+    };
+    for (tag, extra, exposed) in [
+        (
+            "dnsqlo",
+            "listen-address=127.0.0.1\nbind-interfaces\n",
+            false,
+        ),
+        ("dnsqany", "", true),
+    ] {
+        let ns = Netns::with_lan(tag);
+        let _kill = KillAll(&ns);
+        let dir = scratch(tag);
+        let conf = dir.join("dnsmasq.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "port=10053\nno-resolv\nno-hosts\nuser=root\npid-file={}/pid\n{extra}",
+                dir.display()
+            ),
+        )
+        .expect("dnsmasq.conf");
+        let mut cmd = ns.cmd(&dnsmasq);
+        cmd.args(["-k", "-C"]).arg(&conf);
+        let child = spawn(cmd);
+        let _stop = Stop(None, Some(child), Some(dir.clone()));
+        wait_listening(&ns, Proto::Tcp, 10053);
+        let r = audit(&ns);
+        check(
+            &on(&r, Proto::Tcp, 10053),
+            "dnsmasq",
+            Some(&conf),
+            exposed,
+            "`listen-address=127.0.0.1` and `bind-interfaces`",
+        );
+        check(
+            &on(&r, Proto::Udp, 10053),
+            "dnsmasq",
+            Some(&conf),
+            exposed,
+            "`listen-address=127.0.0.1` and `bind-interfaces`",
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs root and network namespaces: ./scripts/test runs it"]
+fn avahi_cannot_move_to_loopback_and_says_what_limits_it() {
+    require_root();
+    let Some(avahi) = installed(&["/usr/sbin/avahi-daemon"]) else {
+        return;
+    };
+    let ns = Netns::with_lan("avahi");
+    let _kill = KillAll(&ns);
+    let dir = scratch("avahi");
+    // Debian's path, bind-mounted for the namespace: avahi rewrites its process title
+    // (`avahi-daemon: running [host.local]`), so a -f path would not be seen.
+    ns.etc_file(
+        "avahi/avahi-daemon.conf",
+        "[server]\nuse-ipv4=yes\nuse-ipv6=yes\nenable-dbus=no\n[publish]\ndisable-publishing=yes\n",
+    );
+    let conf = Path::new("/etc/avahi/avahi-daemon.conf");
+    let mut cmd = ns.cmd(&avahi);
+    cmd.args(["--no-chroot", "--no-drop-root", "--no-rlimits", "-f"])
+        .arg(conf);
+    let child = spawn(cmd);
+    let _stop = Stop(None, Some(child), Some(dir.clone()));
+    wait_listening(&ns, Proto::Udp, 5353);
+    let r = audit(&ns);
+    check(
+        &on(&r, Proto::Udp, 5353),
+        "avahi",
+        Some(conf),
+        true,
+        "cannot move to loopback",
+    );
+}
+
+#[test]
+#[ignore = "needs root and network namespaces: ./scripts/test runs it"]
+fn etcd_listen_client_urls() {
+    require_root();
+    let Some(etcd) = installed(&["/usr/bin/etcd"]) else {
+        return;
+    };
+    for (tag, url, exposed) in [
+        ("etcdlo", "http://127.0.0.1:22379", false),
+        ("etcdany", "http://0.0.0.0:22379", true),
+    ] {
+        let ns = Netns::with_lan(tag);
+        let _kill = KillAll(&ns);
+        let dir = scratch(tag);
+        let mut cmd = ns.cmd(&etcd);
+        cmd.arg("--data-dir")
+            .arg(dir.join("data"))
+            .args(["--listen-client-urls", url])
+            .args(["--advertise-client-urls", "http://127.0.0.1:22379"])
+            .args(["--listen-peer-urls", "http://127.0.0.1:22380"]);
+        let child = spawn(cmd);
+        let _stop = Stop(None, Some(child), Some(dir.clone()));
+        wait_listening(&ns, Proto::Tcp, 22379);
+        let r = audit(&ns);
+        let ls = on(&r, Proto::Tcp, 22379);
+        check(&ls, "etcd", None, exposed, "http://127.0.0.1:22379");
+        let svc = ls[0].service.as_ref().expect("service");
+        assert_eq!(svc.current.as_deref(), Some(url), "{svc:#?}");
+    }
+}
+
+#[test]
+#[ignore = "needs root and network namespaces: ./scripts/test runs it"]
+fn zookeeper_client_port_address() {
+    require_root();
+    let Some(jar) = installed(&["/usr/share/java/zookeeper.jar"]) else {
+        return;
+    };
+    for (tag, extra, exposed) in [
+        ("zklo", "clientPortAddress=127.0.0.1\n", false),
+        ("zkany", "", true),
+    ] {
+        let ns = Netns::with_lan(tag);
+        let _kill = KillAll(&ns);
+        let dir = scratch(tag);
+        // Debian's layout: /etc/zookeeper/conf/zoo.cfg, named as the main class's argument.
+        ns.etc_file(
+            "zookeeper/conf/zoo.cfg",
+            &format!(
+                "dataDir={}\nclientPort=2181\nadmin.enableServer=false\n{extra}",
+                dir.display()
+            ),
+        );
+        let mut cmd = ns.cmd("java");
+        cmd.arg("-cp")
+            .arg(format!("/etc/zookeeper/conf:{}", jar.display()))
+            .args([
+                "org.apache.zookeeper.server.quorum.QuorumPeerMain",
+                "/etc/zookeeper/conf/zoo.cfg",
+            ]);
+        let child = spawn(cmd);
+        let _stop = Stop(None, Some(child), Some(dir.clone()));
+        wait_listening(&ns, Proto::Tcp, 2181);
+        let r = audit(&ns);
+        check(
+            &on(&r, Proto::Tcp, 2181),
+            "zookeeper",
+            Some(Path::new("/etc/zookeeper/conf/zoo.cfg")),
+            exposed,
+            "`clientPortAddress=127.0.0.1`",
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs root and network namespaces: ./scripts/test runs it"]
+fn rabbitmq_and_its_port_mapper() {
+    require_root();
+    let Some(server) = installed(&["/usr/lib/rabbitmq/bin/rabbitmq-server"]) else {
+        return;
+    };
+    let ns = Netns::with_lan("rabbit");
+    let _kill = KillAll(&ns);
+    ns.etc_file("hosts", "127.0.0.1 localhost\n::1 localhost\n");
+    let dir = scratch("rabbit");
+    let mut cmd = ns.cmd("env");
+    cmd.arg(format!("HOME={}", dir.display()))
+        .arg(format!("RABBITMQ_MNESIA_BASE={}/mnesia", dir.display()))
+        .arg(format!("RABBITMQ_LOG_BASE={}/log", dir.display()))
+        .arg("RABBITMQ_NODENAME=rabbit@localhost")
+        .arg(&server);
+    let child = spawn(cmd);
+    let _stop = Stop(None, Some(child), Some(dir.clone()));
+    wait_listening(&ns, Proto::Tcp, 5672);
+    let r = audit(&ns);
+    check(
+        &on(&r, Proto::Tcp, 5672),
+        "rabbitmq",
+        None,
+        true,
+        "`listeners.tcp.local = 127.0.0.1:5672`",
+    );
+    check(
+        &on(&r, Proto::Tcp, 4369),
+        "epmd",
+        None,
+        true,
+        "`ERL_EPMD_ADDRESS=127.0.0.1`",
+    );
+}
