@@ -26,6 +26,7 @@ pub const TARGETS: &[Target] = &[
     ("http_reply", http_reply),
     ("resolve_model", resolve_model),
     ("ruleset", ruleset),
+    ("service_reply", service_reply),
 ];
 
 /// Run the target called `name` on `data`; unknown names do nothing.
@@ -205,6 +206,24 @@ pub fn targets(data: &[u8]) {
     }
     if let Ok(h) = host {
         assert_eq!(any.ok(), Some(h));
+    }
+    // What probe reads as people type it, and a zone's round trip through its text form.
+    if let Ok(p) = crate::target::parse_probe(&t) {
+        assert!(p.port != 0);
+        if let crate::target::Target::Scoped(..) = p.target {
+            let again = crate::target::parse(&p.target.host()).map(|t| t.host());
+            assert_eq!(again.ok(), Some(p.target.host()));
+        }
+    }
+}
+
+/// What a running service answers (`services::ask`): a value only from a well-formed reply,
+/// never longer than the reply; and whether a setting admits an address never panics.
+pub fn service_reply(data: &[u8]) {
+    use crate::services::ask::{admits, parse, Ask};
+    if let Ok(v) = parse(Ask::Redis, data) {
+        assert!(v.len() <= data.len());
+        let _ = admits(&v, std::net::Ipv4Addr::UNSPECIFIED.into());
     }
 }
 

@@ -1,0 +1,4 @@
+//! Fuzz target `service_reply`: see `loopback_core::fuzz`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| loopback_core::fuzz::run("service_reply", data));
