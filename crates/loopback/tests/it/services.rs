@@ -64,10 +64,7 @@ fn audit(ns: &Netns) -> AuditReport {
 }
 
 fn on_port(r: &AuditReport, port: u16) -> Vec<&Listener> {
-    r.listeners
-        .iter()
-        .filter(|l| l.port == port && l.proto == Proto::Tcp)
-        .collect()
+    on(r, Proto::Tcp, port)
 }
 
 /// On drop: runs the stop command, kills and reaps the child, then removes the scratch
