@@ -267,6 +267,7 @@ impl SystemView for FakeSystem {
         &self,
         addr: std::net::SocketAddr,
         _request: &[u8],
+        _complete: fn(&[u8]) -> bool,
     ) -> Result<Vec<u8>, SysError> {
         self.answers
             .get(&addr)

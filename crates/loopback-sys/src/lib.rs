@@ -319,10 +319,16 @@ pub trait SystemView: Send + Sync {
     fn netns_inode(&self, target: &NetnsTarget) -> Result<u64, SysError>;
     /// Ask a local service one question over TCP: connect to `addr` (a loopback address or
     /// one of this host's, never another host), send `request`, and return what it answers
-    /// within [`ASK_TIMEOUT`], at most [`ASK_LIMIT`] bytes. For services that tell their running
-    /// configuration without credentials (Redis's `CONFIG GET bind`).
-    fn ask_local_service(&self, addr: SocketAddr, request: &[u8]) -> Result<Vec<u8>, SysError> {
-        ask::exchange(addr, request)
+    /// once `complete` says the answer is whole, within [`ASK_TIMEOUT`], at most [`ASK_LIMIT`]
+    /// bytes. For services that tell their running configuration without credentials (Redis's
+    /// `CONFIG GET bind`).
+    fn ask_local_service(
+        &self,
+        addr: SocketAddr,
+        request: &[u8],
+        complete: fn(&[u8]) -> bool,
+    ) -> Result<Vec<u8>, SysError> {
+        ask::exchange(addr, request, complete)
     }
     /// Run `job` on a thread that has entered `target`'s network namespace (only that thread
     /// moves; every other method called from `job` then sees that namespace). With `inode`,

@@ -208,16 +208,74 @@ pub fn classify_reply(buf: &[u8], closed: bool) -> HttpReply {
     }
 }
 
+/// One request and its reply over TCP, all before a deadline: what `http_get` and
+/// `SystemView::ask_local_service` share.
+pub(crate) struct Exchange {
+    /// Time to connect.
+    pub connected: Duration,
+    /// Whether the whole request was written.
+    pub sent: bool,
+    /// What came back, at most the limit.
+    pub reply: Vec<u8>,
+    /// Whether the peer closed (or reset) the connection.
+    pub closed: bool,
+}
+
+/// Connect to `addr`, send `request`, and read until `enough` says the reply is whole, the peer
+/// closes, `limit` bytes arrived, or `timeout` (for the whole exchange) passes. `Err` is the
+/// connection's own failure.
+pub(crate) fn exchange(
+    addr: SocketAddr,
+    request: &[u8],
+    timeout: Duration,
+    limit: usize,
+    enough: &dyn Fn(&[u8]) -> bool,
+) -> Result<Exchange, std::io::Error> {
+    let deadline = Instant::now() + timeout;
+    let start = Instant::now();
+    let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
+    let mut done = Exchange {
+        connected: start.elapsed(),
+        sent: false,
+        reply: Vec::new(),
+        closed: false,
+    };
+    let left = |d| remaining(d).ok_or(std::io::Error::from(ErrorKind::TimedOut));
+    done.sent = left(deadline)
+        .and_then(|l| stream.set_write_timeout(Some(l)))
+        .and_then(|()| stream.write_all(request))
+        .is_ok();
+    if !done.sent {
+        return Ok(done);
+    }
+    let mut chunk = [0u8; 512];
+    while !enough(&done.reply) && done.reply.len() < limit {
+        let got = left(deadline)
+            .and_then(|l| stream.set_read_timeout(Some(l)))
+            .and_then(|()| stream.read(&mut chunk));
+        match got {
+            Ok(0) => {
+                done.closed = true;
+                break;
+            }
+            Ok(n) => {
+                let room = limit - done.reply.len();
+                done.reply.extend_from_slice(&chunk[..n.min(room)]);
+            }
+            // A reset after some bytes: judge what came; before any byte: no response.
+            Err(e) if matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::BrokenPipe) => {
+                done.closed = true;
+                break;
+            }
+            Err(_) => break, // the deadline
+        }
+    }
+    Ok(done)
+}
+
 /// Connect, send `GET / HTTP/1.1`, and read the first line of the reply, all before `timeout`.
 /// At most 8 KiB is read whatever the server sends.
 pub fn http_get(addr: SocketAddr, host: &str, timeout: Duration) -> (ProbeOutcome, HttpReply) {
-    let deadline = Instant::now() + timeout;
-    let start = Instant::now();
-    let mut stream = match TcpStream::connect_timeout(&addr, timeout) {
-        Ok(s) => s,
-        Err(e) => return (err("connect", e), HttpReply::NotSent),
-    };
-    let connected = start.elapsed();
     let host = if host.contains(':') && !host.starts_with('[') {
         format!("[{host}]")
     } else {
@@ -227,36 +285,19 @@ pub fn http_get(addr: SocketAddr, host: &str, timeout: Duration) -> (ProbeOutcom
         "GET / HTTP/1.1\r\nHost: {host}:{}\r\nUser-Agent: loopback-probe\r\nAccept: */*\r\nConnection: close\r\n\r\n",
         addr.port()
     );
-    let outcome = ProbeOutcome::Ok { rtt: connected };
-    let left = |d| remaining(d).ok_or(std::io::Error::from(ErrorKind::TimedOut));
-    let sent = left(deadline)
-        .and_then(|l| stream.set_write_timeout(Some(l)))
-        .and_then(|()| stream.write_all(request.as_bytes()));
-    if sent.is_err() {
-        return (outcome, HttpReply::NoResponse { closed: true });
-    }
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 512];
-    let mut closed = false;
-    while !buf.contains(&b'\n') && buf.len() < 8192 {
-        let got = left(deadline)
-            .and_then(|l| stream.set_read_timeout(Some(l)))
-            .and_then(|()| stream.read(&mut chunk));
-        match got {
-            Ok(0) => {
-                closed = true;
-                break;
+    let got = exchange(addr, request.as_bytes(), timeout, 8192, &|b| {
+        b.contains(&b'\n')
+    });
+    match got {
+        Err(e) => (err("connect", e), HttpReply::NotSent),
+        Ok(x) => {
+            let outcome = ProbeOutcome::Ok { rtt: x.connected };
+            if !x.sent {
+                return (outcome, HttpReply::NoResponse { closed: true });
             }
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            // A reset after some bytes: judge what came; before any byte: no response.
-            Err(e) if matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::BrokenPipe) => {
-                closed = true;
-                break;
-            }
-            Err(_) => break, // the deadline
+            (outcome, classify_reply(&x.reply, x.closed))
         }
     }
-    (outcome, classify_reply(&buf, closed))
 }
 
 /// Send one datagram to `addr` from a connected UDP socket; a reply means open, an ICMP

@@ -25,6 +25,13 @@ impl Ask {
         }
     }
 
+    /// Whether a reply so far is whole, so reading stops without waiting for the deadline.
+    pub fn complete(self) -> fn(&[u8]) -> bool {
+        match self {
+            Ask::Redis => redis_complete,
+        }
+    }
+
     /// The question as people type it.
     pub fn shown(self) -> &'static str {
         match self {
@@ -56,6 +63,17 @@ pub fn ask_at(address: IpAddr, port: u16) -> SocketAddr {
 pub fn parse(ask: Ask, reply: &[u8]) -> Result<String, String> {
     match ask {
         Ask::Redis => parse_redis(reply),
+    }
+}
+
+/// An error line ends with its CRLF; an array when it parses; anything else is not RESP, so
+/// there is nothing more to wait for.
+fn redis_complete(reply: &[u8]) -> bool {
+    match reply.first() {
+        None => false,
+        Some(b'-') => reply.ends_with(b"\r\n"),
+        Some(b'*') => parse_redis(reply).is_ok(),
+        Some(_) => true,
     }
 }
 
@@ -194,6 +212,17 @@ mod tests {
         ] {
             assert!(parse(Ask::Redis, junk).is_err(), "{junk:?}");
         }
+    }
+
+    #[test]
+    fn a_reply_is_whole_only_when_it_parses_or_is_not_resp() {
+        let whole = b"*2\r\n$4\r\nbind\r\n$7\r\n0.0.0.0\r\n";
+        assert!(redis_complete(whole));
+        assert!(!redis_complete(&whole[..whole.len() - 4]));
+        assert!(!redis_complete(b""));
+        assert!(!redis_complete(b"-NOAUTH Auth"));
+        assert!(redis_complete(b"-NOAUTH Authentication required.\r\n"));
+        assert!(redis_complete(b"HTTP/1.1 400"));
     }
 
     #[test]

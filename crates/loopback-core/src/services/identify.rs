@@ -60,7 +60,10 @@ impl<'a> LiveFiles<'a> {
 
 impl ConfigFiles for LiveFiles<'_> {
     fn ask(&self, pid: u32, ask: Ask, addr: SocketAddr) -> FileRead {
-        let r = match self.sys.ask_local_service(addr, ask.request()) {
+        let r = match self
+            .sys
+            .ask_local_service(addr, ask.request(), ask.complete())
+        {
             Ok(b) => FileRead::Text(String::from_utf8_lossy(&b).into_owned()),
             Err(e) => FileRead::Refused(e.to_string()),
         };
