@@ -35,12 +35,29 @@ pub fn split_zone(s: &str) -> Option<(Ipv6Addr, &str)> {
     ok.then_some((ip, zone))
 }
 
+/// The socket address to connect to `ip`:`port`, through the interface `scope` names for an
+/// IPv6 address with a zone.
+pub fn socket_addr(ip: IpAddr, port: u16, scope: Option<u32>) -> std::net::SocketAddr {
+    match (ip, scope) {
+        (IpAddr::V6(v6), Some(id)) => {
+            std::net::SocketAddr::V6(std::net::SocketAddrV6::new(v6, port, 0, id))
+        }
+        _ => std::net::SocketAddr::new(ip, port),
+    }
+}
+
 /// The interface index a zone names among `interfaces` (by name, or an index that exists).
 pub fn zone_index(zone: &str, interfaces: &[loopback_model::Interface]) -> Option<u32> {
     match zone.parse::<u32>() {
         Ok(i) => interfaces.iter().find(|f| f.index == i).map(|f| f.index),
         Err(_) => interfaces.iter().find(|f| f.name == zone).map(|f| f.index),
     }
+}
+
+/// [`zone_index`] for a connection: the index, or why there is none.
+pub fn scope_of(zone: &str, interfaces: &[loopback_model::Interface]) -> Result<u32, String> {
+    zone_index(zone, interfaces)
+        .ok_or_else(|| format!("zone {zone}: no such interface in this network namespace"))
 }
 
 /// A target that does not follow the grammar.

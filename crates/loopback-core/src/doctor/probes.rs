@@ -1,6 +1,6 @@
 //! The live half of `doctor`: probes through the [`Prober`], run at once, each with a deadline.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use loopback_sys::{ProbeOutcome, Prober};
@@ -108,15 +108,11 @@ fn reach_probe(
         Err(e) => (target.to_owned(), None, Err(e.to_string())),
         Ok(Target::Addr(ip, port)) => (ip.to_string(), port, Ok(vec![ip])),
         Ok(Target::Scoped(ip, zone, port)) => {
-            scope = crate::target::zone_index(&zone, interfaces);
-            let host = format!("{ip}%{zone}");
-            let found = match scope {
-                Some(_) => Ok(vec![IpAddr::V6(ip)]),
-                None => Err(format!(
-                    "zone {zone}: no such interface in this network namespace"
-                )),
-            };
-            (host, port, found)
+            let found = crate::target::scope_of(&zone, interfaces).map(|id| {
+                scope = Some(id);
+                vec![IpAddr::V6(ip)]
+            });
+            (format!("{ip}%{zone}"), port, found)
         }
         Ok(t) => (
             t.host(),
@@ -147,13 +143,7 @@ fn reach_probe(
                         (
                             *a,
                             s.spawn(move || {
-                                let to = match (*a, scope) {
-                                    (IpAddr::V6(v6), Some(id)) => {
-                                        SocketAddr::V6(std::net::SocketAddrV6::new(v6, p, 0, id))
-                                    }
-                                    _ => SocketAddr::new(*a, p),
-                                };
-                                sys.tcp_connect(to, t)
+                                sys.tcp_connect(crate::target::socket_addr(*a, p, scope), t)
                             }),
                         )
                     })

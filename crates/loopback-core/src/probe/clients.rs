@@ -63,6 +63,8 @@ enum Walk {
 struct Profile {
     id: ClientId,
     label: &'static str,
+    /// Its name inside a sentence (`summary`).
+    short: &'static str,
     how: &'static str,
     walk: Walk,
     tested: bool,
@@ -71,6 +73,7 @@ struct Profile {
 const PROFILES: &[Profile] = &[
     Profile {
         id: ClientId::Curl,
+        short: "curl",
         label: "curl",
         how: "answers localhost and *.localhost itself with 127.0.0.1 then ::1 (ignoring the hosts file), other names from the resolver; starts the other family 200 ms later, or at once on a failure",
         walk: Walk::TwoFamilies,
@@ -78,6 +81,7 @@ const PROFILES: &[Profile] = &[
     },
     Profile {
         id: ClientId::Python,
+        short: "Python's socket.create_connection",
         label: "Python socket.create_connection (urllib, http.client)",
         how: "every address in the resolver's order, one after another",
         walk: Walk::Serial,
@@ -85,6 +89,7 @@ const PROFILES: &[Profile] = &[
     },
     Profile {
         id: ClientId::PythonRequests,
+        short: "requests",
         label: "Python requests",
         how: "every address in the resolver's order, one after another",
         walk: Walk::Serial,
@@ -92,6 +97,7 @@ const PROFILES: &[Profile] = &[
     },
     Profile {
         id: ClientId::NodeAutoSelect,
+        short: "Node.js with autoSelectFamily (its default from Node 20)",
         label: "Node.js, autoSelectFamily on (default from Node 20)",
         how: "addresses alternating by family from the first, 250 ms each",
         walk: Walk::Alternating,
@@ -99,6 +105,7 @@ const PROFILES: &[Profile] = &[
     },
     Profile {
         id: ClientId::NodeFirstAddress,
+        short: "Node.js without autoSelectFamily (its default before Node 20)",
         label: "Node.js, autoSelectFamily off (default before Node 20)",
         how: "the resolver's first address only",
         walk: Walk::First,
@@ -106,6 +113,7 @@ const PROFILES: &[Profile] = &[
     },
     Profile {
         id: ClientId::Go,
+        short: "Go",
         label: "Go net.Dial",
         how: "the first address's family first; the other 300 ms later, or at once on a failure",
         walk: Walk::TwoFamilies,
@@ -113,6 +121,7 @@ const PROFILES: &[Profile] = &[
     },
     Profile {
         id: ClientId::Java,
+        short: "Java",
         label: "Java new Socket(host, port)",
         how: "IPv4 addresses first (java.net.preferIPv6Addresses=false), the first address only",
         walk: Walk::First,
@@ -120,6 +129,7 @@ const PROFILES: &[Profile] = &[
     },
     Profile {
         id: ClientId::Browser,
+        short: "browsers",
         label: "web browsers (hypothesis, not tested here)",
         how: "by their documentation, localhost and *.localhost go to loopback whatever the resolver says; both families are tried",
         walk: Walk::TwoFamilies,
@@ -313,9 +323,8 @@ pub(crate) fn predict(
                 // The error a client reports is the last one it met (Python, Go's first
                 // family), or the first address's (the first-address-only clients).
                 let shown = match p.walk {
-                    Walk::First => tries.first(),
-                    Walk::TwoFamilies => tries.first(),
-                    _ => tries.last(),
+                    Walk::First | Walk::TwoFamilies => tries.first(),
+                    Walk::Serial | Walk::Alternating => tries.last(),
                 };
                 let failed = shown.and_then(|ip| results.iter().find(|a| a.address == *ip));
                 // With one address Node.js does not race families and reports it as without.
@@ -344,18 +353,8 @@ pub(crate) fn names(list: &[&ClientOutcome]) -> String {
     let short: Vec<&str> = list
         .iter()
         .filter(|c| c.tested)
-        .map(|c| match c.client {
-            ClientId::Curl => "curl",
-            ClientId::Python => "Python's socket.create_connection",
-            ClientId::PythonRequests => "requests",
-            ClientId::NodeAutoSelect => "Node.js with autoSelectFamily (its default from Node 20)",
-            ClientId::NodeFirstAddress => {
-                "Node.js without autoSelectFamily (its default before Node 20)"
-            }
-            ClientId::Go => "Go",
-            ClientId::Java => "Java",
-            ClientId::Browser => "browsers",
-        })
+        .filter_map(|c| PROFILES.iter().find(|p| p.id == c.client))
+        .map(|p| p.short)
         .collect();
     match short.as_slice() {
         [] => String::new(),

@@ -128,22 +128,17 @@ pub fn run(
     let scope = match &parsed {
         crate::target::Target::Scoped(_, zone, _) => {
             let ifs = sys.interfaces()?;
-            Some(crate::target::zone_index(zone, &ifs).ok_or_else(|| {
+            Some(crate::target::scope_of(zone, &ifs).map_err(|why| {
                 ProbeError::BadTarget(TargetError {
                     target: target.to_owned(),
                     expected: crate::target::WITH_PORT,
-                    why: format!("zone {zone}: no such interface in this network namespace"),
+                    why,
                 })
             })?)
         }
         _ => None,
     };
-    let at = |a: std::net::IpAddr| match (a, scope) {
-        (std::net::IpAddr::V6(v6), Some(id)) => {
-            SocketAddr::V6(std::net::SocketAddrV6::new(v6, port, 0, id))
-        }
-        _ => SocketAddr::new(a, port),
-    };
+    let at = |a| crate::target::socket_addr(a, port, scope);
     let proto = if opts.udp { Proto::Udp } else { Proto::Tcp };
     let resolved = timings.time("resolve", || match parsed {
         t if t.ip().is_some() => Ok(t.ip().into_iter().collect()),

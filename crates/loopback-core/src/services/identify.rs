@@ -369,12 +369,16 @@ impl<'a> Identifier<'a> {
         let config_file = config_file.map(|c| crate::redact::redact_text(&c));
         let current = current.map(|(v, from)| (crate::redact::redact_text(&v), from));
         let contradiction = contradiction.map(|c| crate::redact::redact_text(&c));
+        // When the file found contradicts what runs, the change goes into the file the process
+        // really runs with, which is not known.
+        let fix_config = match (&contradiction, config_file.as_deref()) {
+            (Some(_), _) => "the file it runs with",
+            (None, Some(c)) => c,
+            (None, None) => "its configuration file",
+        };
         let fix = def
             .fix
-            .replace(
-                "{config}",
-                config_file.as_deref().unwrap_or("its configuration file"),
-            )
+            .replace("{config}", fix_config)
             .replace("{port}", &port.to_string())
             .replace("{current}", current.as_ref().map_or("", |c| c.0.as_str()))
             // docker-proxy names the container's port on its command line.
@@ -396,10 +400,7 @@ impl<'a> Identifier<'a> {
                     (Some(cmd), None) => format!(" (`{cmd}` shows the running value)"),
                     _ => String::new(),
                 },
-                fix.replace(
-                    config_file.as_deref().unwrap_or("its configuration file"),
-                    "the file it runs with"
-                )
+                fix
             ),
             None => fix,
         };
