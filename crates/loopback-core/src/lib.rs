@@ -29,6 +29,7 @@
 #![warn(missing_docs)]
 
 pub mod audit;
+pub mod bench;
 pub mod classify;
 pub mod containers;
 pub mod doctor;

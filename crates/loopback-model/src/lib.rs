@@ -12,6 +12,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 mod address;
+pub mod bench;
 mod codes;
 
 pub use address::{AddressClass, AddressKind};

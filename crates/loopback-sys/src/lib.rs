@@ -32,6 +32,7 @@ pub use probe::ProbeOutcome;
 pub use prober::{Prober, QueryFamily, SocketProber};
 
 mod ask;
+pub mod bench;
 pub use ask::{ASK_LIMIT, ASK_TIMEOUT};
 pub mod files;
 pub mod parse;
@@ -208,6 +209,9 @@ pub enum SysError {
     /// A network namespace could not be entered.
     #[error("{target}: {reason}")]
     Netns { target: String, reason: String },
+    /// A bench path could not be set up or measured.
+    #[error("{what}: {detail}")]
+    Bench { what: String, detail: String },
     #[error("{what} is not supported on this platform yet")]
     Unsupported { what: &'static str },
 }
@@ -350,6 +354,18 @@ pub fn platform() -> Box<dyn SystemView> {
     #[cfg(not(target_os = "linux"))]
     {
         Box::new(unsupported::Unsupported)
+    }
+}
+
+/// The [`bench::BenchHost`] of the running OS: picked here, beside [`platform()`].
+pub fn bench_host() -> Box<dyn bench::BenchHost> {
+    #[cfg(target_os = "linux")]
+    {
+        Box::new(linux::LinuxBench)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        Box::new(unsupported::UnsupportedBench)
     }
 }
 

@@ -92,3 +92,41 @@ impl SystemView for Unsupported {
         })
     }
 }
+
+/// `loopback bench` without CPU placement, lab paths, routes or load figures: the portable
+/// paths still run.
+#[derive(Debug)]
+pub(crate) struct UnsupportedBench;
+
+impl crate::bench::BenchHost for UnsupportedBench {
+    fn cpus(&self) -> Result<Vec<usize>, SysError> {
+        Err(SysError::Unsupported {
+            what: "listing this process's CPUs",
+        })
+    }
+    fn pin(&self, _: usize) -> Result<(), SysError> {
+        Err(SysError::Unsupported {
+            what: "pinning a thread to a CPU",
+        })
+    }
+    fn lab(&self, _: crate::bench::LabKind) -> Result<Box<dyn crate::bench::Lab>, SysError> {
+        Err(SysError::Unsupported {
+            what: "network namespaces",
+        })
+    }
+    fn route_to(&self, _: std::net::IpAddr) -> Result<crate::bench::RouteTo, SysError> {
+        Err(SysError::Unsupported {
+            what: "reading a route",
+        })
+    }
+    fn cpu_times(&self) -> Result<crate::bench::CpuTimes, SysError> {
+        Err(SysError::Unsupported {
+            what: "reading CPU times",
+        })
+    }
+    fn load1(&self) -> Result<f64, SysError> {
+        Err(SysError::Unsupported {
+            what: "reading the load average",
+        })
+    }
+}

@@ -49,10 +49,132 @@ pub enum Command {
     /// Explain an address, CIDR, host name or HOST:PORT: what it is and who can reach a service
     /// bound to it.
     Explain(ExplainArgs),
+    /// Measure what loopback costs next to a LAN link and a Unix socket: round trips, new
+    /// connections and streams over 127.0.0.1, ::1, another 127/8 address, this host's own
+    /// address, a veth link and a bridge with NAT (namespaces the bench makes and removes; root),
+    /// and Unix sockets, and a proxy hop on each kind. Exits 2 when a measurement failed or a
+    /// path named with --paths could not be measured.
+    Bench(BenchArgs),
     /// Capture a snapshot of this network namespace (sockets, owners, interfaces, kernel
     /// settings, routes, resolver files) as JSON, to judge later or elsewhere with
     /// `audit --snapshot` or `explain --snapshot`.
     Snapshot(SnapshotArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Paths to measure, comma-separated: 127.0.0.1, ::1, 127/8, own, veth, bridge-nat, unix
+    /// (default: every one; veth and bridge-nat are skipped without root).
+    #[arg(long, value_name = "PATHS", value_delimiter = ',', value_parser = parse_bench_path)]
+    pub paths: Vec<loopback_model::bench::BenchPath>,
+    /// Tests to run, comma-separated: rr (request/response), connect, stream, proxy.
+    #[arg(long, value_name = "TESTS", value_delimiter = ',', value_enum)]
+    pub tests: Vec<BenchTestArg>,
+    /// Request and response size in bytes (rr, proxy).
+    #[arg(long, value_name = "BYTES", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=65_000))]
+    pub size: u32,
+    /// Write size of the stream test in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 128 << 10, value_parser = clap::value_parser!(u32).range(1..=(16 << 20)))]
+    pub stream_size: u32,
+    /// Measured time per test: 2s, 500ms, or seconds (split into --repeats rounds, after a
+    /// warm-up of a tenth of it).
+    #[arg(long, value_name = "TIME", default_value = "1s", value_parser = parse_duration)]
+    pub duration: std::time::Duration,
+    /// Rounds per test; the spread of their medians says how steady the figures are.
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub repeats: u32,
+    /// Where client and server threads run: one CPU (same), two (split), or wherever the
+    /// scheduler puts them (none). Default: split when two CPUs are available.
+    #[arg(long, value_enum)]
+    pub placement: Option<PlacementArg>,
+    /// The client's and the server's CPU, as CLIENT,SERVER.
+    #[arg(long, value_name = "CLIENT,SERVER", value_parser = parse_cpus)]
+    pub cpus: Option<(usize, usize)>,
+    /// Also draw the latency distributions into this SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+    /// Print the JSON document (docs/json.md) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchTestArg {
+    Rr,
+    Connect,
+    Stream,
+    Proxy,
+}
+
+impl BenchTestArg {
+    pub fn test(self) -> loopback_model::bench::BenchTest {
+        use loopback_model::bench::BenchTest;
+        match self {
+            BenchTestArg::Rr => BenchTest::Rr,
+            BenchTestArg::Connect => BenchTest::Connect,
+            BenchTestArg::Stream => BenchTest::Stream,
+            BenchTestArg::Proxy => BenchTest::Proxy,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlacementArg {
+    Same,
+    Split,
+    None,
+}
+
+impl PlacementArg {
+    pub fn mode(self) -> loopback_model::bench::PlacementMode {
+        use loopback_model::bench::PlacementMode;
+        match self {
+            PlacementArg::Same => PlacementMode::Same,
+            PlacementArg::Split => PlacementMode::Split,
+            PlacementArg::None => PlacementMode::None,
+        }
+    }
+}
+
+fn parse_bench_path(s: &str) -> Result<loopback_model::bench::BenchPath, String> {
+    use loopback_model::bench::BenchPath;
+    BenchPath::parse(s).ok_or_else(|| {
+        let names: Vec<&str> = BenchPath::ALL.iter().map(|p| p.as_str()).collect();
+        format!("not a path; one of {}", names.join(", "))
+    })
+}
+
+/// `2s`, `500ms`, or a number of seconds.
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let (num, scale) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 1e-3)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1.0)
+    } else {
+        (s, 1.0)
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| "a time such as 2s, 500ms or 1.5".to_owned())?;
+    let secs = v * scale;
+    if !(0.01..=3600.0).contains(&secs) {
+        return Err("between 10ms and 3600s".into());
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+/// `CLIENT,SERVER` CPU numbers.
+fn parse_cpus(s: &str) -> Result<(usize, usize), String> {
+    let (c, srv) = s
+        .split_once(',')
+        .ok_or_else(|| "two CPU numbers: CLIENT,SERVER".to_owned())?;
+    let n = |t: &str| {
+        t.trim()
+            .parse::<usize>()
+            .map_err(|_| format!("{t:?} is not a CPU number"))
+    };
+    Ok((n(c)?, n(srv)?))
 }
 
 #[derive(Debug, clap::Args)]

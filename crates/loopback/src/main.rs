@@ -13,6 +13,7 @@ mod commands;
 mod escape;
 mod exit;
 mod output;
+mod plot;
 
 fn main() -> ExitCode {
     let cli = match cli::Cli::try_parse() {

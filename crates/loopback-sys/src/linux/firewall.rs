@@ -12,7 +12,7 @@
 //! in the network namespace of the thread that spawns it, so a capture inside a namespace reads
 //! that namespace's rules.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -58,15 +58,30 @@ struct Running {
 
 /// Start `program args`. Each listing runs at the same time as the others: with thousands of
 /// rules, `nft -j list ruleset` alone takes a fifth of a second.
-fn start(program: &std::path::Path, args: &[&str]) -> Result<Running, String> {
+fn start(
+    program: &std::path::Path,
+    args: &[&str],
+    input: Option<&[u8]>,
+) -> Result<Running, String> {
     let program = program.display().to_string();
     let mut child = Command::new(&program)
         .args(args)
-        .stdin(Stdio::null())
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("{program}: {e}"))?;
+    if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+        // Small inputs only (a few rules): the pipe holds them, so this cannot block on a
+        // program that does not read.
+        stdin
+            .write_all(input)
+            .map_err(|e| format!("{program}: {e}"))?;
+    }
     let mut stdout = child.stdout.take().ok_or("no stdout")?;
     let mut stderr = child.stderr.take().ok_or("no stderr")?;
     let (tx, rx) = mpsc::channel();
@@ -112,6 +127,14 @@ fn finish(mut r: Running, deadline: std::time::Instant) -> Result<String, String
     }
 }
 
+/// Run `program args` with `input` on its standard input, under the same deadline as a
+/// listing; its stdout, or why it failed.
+pub(crate) fn run_with_input(program: &str, args: &[&str], input: &[u8]) -> Result<String, String> {
+    let path = locate(program).ok_or_else(|| format!("{program} is not installed"))?;
+    let running = start(&path, args, Some(input))?;
+    finish(running, std::time::Instant::now() + DEADLINE)
+}
+
 /// The (family, name) of every table in an `nft -j list tables` document.
 fn nft_tables(json: &str) -> Vec<(String, String)> {
     let Ok(doc) = serde_json::from_str::<serde_json::Value>(json) else {
@@ -145,7 +168,7 @@ fn run_all(
     let deadline = std::time::Instant::now() + DEADLINE;
     let running: Vec<(String, Result<Running, String>)> = jobs
         .into_iter()
-        .map(|(tool, program, args)| (tool, start(program, &args)))
+        .map(|(tool, program, args)| (tool, start(program, &args, None)))
         .collect();
     running
         .into_iter()

@@ -23,9 +23,13 @@ use crate::{
     SourcePreference, SysError, SystemView,
 };
 
+mod bench;
 mod confined;
 mod firewall;
+mod lab;
 mod netns;
+
+pub use bench::LinuxBench;
 
 pub use confined::walk_in_root;
 

@@ -13,6 +13,7 @@ use crate::exit::ExitStatus;
 use crate::output::Style;
 
 mod audit;
+mod bench;
 mod doctor;
 mod explain;
 mod probe;
@@ -44,6 +45,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Probe(args) => probe::run(&ctx, args),
         Command::Explain(args) => explain::run(&ctx, args),
         Command::Snapshot(args) => snapshot::run(&ctx, args),
+        Command::Bench(args) => bench::run(&ctx, args),
     };
     if cli.timings {
         crate::output::timings(&ctx.timings.phases());
