@@ -4,6 +4,7 @@
 //! does), and run that way without root they fail and say why.
 
 mod audit;
+mod bench;
 mod cli;
 mod clients;
 mod containers;

@@ -484,6 +484,11 @@ impl Drop for TempDir {
 /// Run `loopback ARGS` as `nobody` (uid 65534, no groups, no capabilities) in this namespace,
 /// from a copy of the binary that `nobody` can execute wherever the checkout lives.
 pub fn as_nobody(args: &[&str]) -> Output {
+    as_nobody_in(None, args)
+}
+
+/// [`as_nobody`], inside `ns` when given.
+pub fn as_nobody_in(ns: Option<&Netns>, args: &[&str]) -> Output {
     use std::os::unix::fs::PermissionsExt;
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
     let dir = std::env::temp_dir().join(format!("lbt-nobody-{}-{n}", std::process::id()));
@@ -491,7 +496,11 @@ pub fn as_nobody(args: &[&str]) -> Output {
     let bin = dir.join("loopback");
     std::fs::copy(loopback_bin(), &bin).expect("copy binary");
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    let out = Command::new("setpriv")
+    let mut cmd = match ns {
+        Some(ns) => ns.cmd("setpriv"),
+        None => Command::new("setpriv"),
+    };
+    let out = cmd
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
         .arg(&bin)
         .args(args)
