@@ -68,6 +68,16 @@ pub(super) fn tcp_connect(addr: SocketAddr) -> std::io::Result<TcpStream> {
     Ok(s)
 }
 
+/// A TCP connection for bulk data: deadlines, Nagle's algorithm left on (as iperf3 and bulk
+/// senders leave it; `TCP_NODELAY` changes how a stream is cut into segments and moves its
+/// throughput by half on a veth link).
+pub(super) fn tcp_connect_bulk(addr: SocketAddr) -> std::io::Result<TcpStream> {
+    let s = TcpStream::connect_timeout(&addr, IO_DEADLINE)?;
+    s.set_read_timeout(Some(IO_DEADLINE))?;
+    s.set_write_timeout(Some(IO_DEADLINE))?;
+    Ok(s)
+}
+
 /// `TCP_NODELAY` and deadlines on an accepted or connected TCP socket.
 pub(super) fn stream_options(s: &TcpStream) -> std::io::Result<()> {
     s.set_nodelay(true)?;

@@ -9,8 +9,8 @@ use super::sock;
 use super::{at, fail, pair, BenchHost, Endpoint, Side, StreamRounds, Window};
 use crate::SysError;
 
-/// The receiver's read buffer.
-const READ_BUF: usize = 256 << 10;
+/// The receiver's read size: iperf3's default, like the sender's default write size.
+const READ_BUF: usize = 128 << 10;
 
 /// Stream `chunk`-byte writes to a server on `endpoint` (TCP or Unix stream).
 pub fn stream(
@@ -41,7 +41,7 @@ pub fn stream(
                 },
                 |port| {
                     for (i, d) in plan.iter().enumerate() {
-                        let s = sock::tcp_connect(at(*connect, port))
+                        let s = sock::tcp_connect_bulk(at(*connect, port))
                             .map_err(|e| fail("tcp-stream connect", e))?;
                         send_for(s, chunk, *d, |s| s.shutdown(std::net::Shutdown::Write))
                             .map_err(|e| fail("tcp-stream client", e))?;

@@ -212,6 +212,87 @@ fn explain_probe_doctor_resolve_escape_every_field() {
     assert_clean("resolve", &super::resolve::render(&r, PLAIN));
 }
 
+#[test]
+fn bench_table_escapes_every_field() {
+    use loopback_core::bench::{judge, Data, LoadReadings, Measured, Setup};
+    use loopback_model::bench::{
+        BenchPath, BenchProto, BenchTest, LinkCounters, PathInfo, Placement, PlacementMode,
+    };
+    use loopback_sys::bench::{CpuTimes, Samples, StreamRounds};
+    let info = |path| PathInfo {
+        path,
+        target: Some("t".into()),
+        device: Some("d".into()),
+        mtu: Some(1500),
+        route: Some("r".into()),
+        counters: Some(LinkCounters::default()),
+        setup: Some("s".into()),
+        skipped: None,
+        errors: vec!["e".into()],
+    };
+    let mut skipped = info(BenchPath::Veth);
+    skipped.skipped = Some("why".into());
+    let latency = |path, proto, test| Measured {
+        path,
+        proto,
+        test,
+        data: Data::Latency(Samples {
+            rounds: vec![vec![10_000, 12_000], vec![11_000]],
+            lost: 0,
+        }),
+    };
+    let measured = [
+        latency(BenchPath::Loopback4, BenchProto::Tcp, BenchTest::Rr),
+        latency(BenchPath::Own, BenchProto::Udp, BenchTest::Rr),
+        latency(BenchPath::Unix, BenchProto::UnixStream, BenchTest::Proxy),
+        Measured {
+            path: BenchPath::Loopback4,
+            proto: BenchProto::Tcp,
+            test: BenchTest::Stream,
+            data: Data::Stream(StreamRounds {
+                rounds: vec![(1 << 30, Duration::from_secs(1))],
+            }),
+        },
+    ];
+    let busy = CpuTimes {
+        busy: 90,
+        idle: 10,
+        steal: 0,
+    };
+    let b = judge(
+        &Setup {
+            size: 64,
+            stream_size: 1 << 17,
+            duration_ms: 300,
+            repeats: 3,
+            warmup_ms: 30,
+            placement: Placement {
+                mode: PlacementMode::Split,
+                client_cpu: Some(0),
+                server_cpu: Some(1),
+                cpus_available: 2,
+            },
+        },
+        vec![info(BenchPath::Own), skipped],
+        &measured,
+        &LoadReadings {
+            cpus: 2,
+            load1_before: Some(4.0),
+            quiet: Some((CpuTimes::default(), busy)),
+            ..LoadReadings::default()
+        },
+        vec!["w".into()],
+    );
+    assert!(b.load.busy);
+    let (b, n) = hostile(&b);
+    assert!(n > 8, "{n}");
+    assert_clean("bench", &super::bench::render(&b, PLAIN));
+    assert_only_own_colours("bench", &super::bench::render(&b, COLOUR));
+    // The plot holds only names the tool wrote: paths and protocols are closed sets.
+    let svg = crate::plot::latency_svg(&b);
+    assert!(!svg.contains("pwned") && !has_raw_control(&svg.replace('\n', "")));
+}
+
 /// Secrets that look like real ones: letters, digits and the punctuation passwords use (no
 /// white space, quotes, `:`, `@`, `/` or the list separators `& , ; } ) ]`, which make a
 /// value ambiguous in any syntax; `/` in a password is tested by its own shape).
