@@ -23,6 +23,8 @@
 //! - [`resolve`]: a model of glibc's `getaddrinfo` beside the C library's own answer.
 //! - [`probe`]: try every address a name resolves to, and say why it fails.
 //! - [`doctor`]: is the loopback stack healthy, and if not, why; [`firewall`] names the rules.
+//! - [`bench`]: what a round trip, a connection and a stream cost on each path (loopback, the
+//!   own address, a veth link, a bridge with NAT, Unix sockets), next to 127.0.0.1.
 //! - [`timings`]: how long each phase took, for `--timings`.
 //! - [`fuzz`]: the fuzz targets' entry points, shared with the corpus replay test.
 
