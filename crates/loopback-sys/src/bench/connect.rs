@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use super::sock;
-use super::{at, fail, pair, since, BenchHost, Endpoint, Samples, Side, Window, WARMUP_MIN};
+use super::{at, fail, pair, since, timed_rounds, BenchHost, Endpoint, Samples, Side, Window};
 use crate::SysError;
 
 /// Time connections to a server on `endpoint` (TCP or Unix stream).
@@ -33,14 +33,13 @@ pub fn connect(
                 },
                 |port| {
                     let to = at(*connect, port);
-                    timed(
-                        || {
-                            let s = std::net::TcpStream::connect_timeout(&to, super::IO_DEADLINE)?;
-                            socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO))
-                        },
-                        window,
-                        tick,
-                    )
+                    timed_rounds(window, tick, || {
+                        let t0 = Instant::now();
+                        let s = std::net::TcpStream::connect_timeout(&to, super::IO_DEADLINE)?;
+                        socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO))?;
+                        drop(s);
+                        Ok(Some(since(t0)))
+                    })
                     .map_err(|e| fail("tcp-connect client", e))
                 },
             )?;
@@ -59,11 +58,11 @@ pub fn connect(
                     drain(&l, stop).map_err(|e| fail("unix-connect accept", e))
                 },
                 |()| {
-                    timed(
-                        || std::os::unix::net::UnixStream::connect(path).map(drop),
-                        window,
-                        tick,
-                    )
+                    timed_rounds(window, tick, || {
+                        let t0 = Instant::now();
+                        drop(std::os::unix::net::UnixStream::connect(path)?);
+                        Ok(Some(since(t0)))
+                    })
                     .map_err(|e| fail("unix-connect client", e))
                 },
             )?;
@@ -83,31 +82,4 @@ fn drain(l: &socket2::Socket, stop: &super::Stop) -> std::io::Result<u64> {
         n += 1;
     }
     Ok(n)
-}
-
-/// Warm up, then time `once` for each round of `window`.
-fn timed(
-    mut once: impl FnMut() -> std::io::Result<()>,
-    window: Window,
-    tick: &(dyn Fn() + Sync),
-) -> std::io::Result<Samples> {
-    let warm_end = Instant::now() + window.warmup;
-    let mut n = 0;
-    while n < WARMUP_MIN || Instant::now() < warm_end {
-        once()?;
-        n += 1;
-    }
-    let mut out = Samples::default();
-    for _ in 0..window.rounds {
-        let mut round = Vec::new();
-        let end = Instant::now() + window.round;
-        while Instant::now() < end {
-            let t0 = Instant::now();
-            once()?;
-            round.push(since(t0));
-        }
-        out.rounds.push(round);
-        tick();
-    }
-    Ok(out)
 }

@@ -271,6 +271,42 @@ pub(crate) fn fail(what: &str, e: impl std::fmt::Display) -> SysError {
     }
 }
 
+/// Warm up with `once` (for [`Window::warmup`], and at least [`WARMUP_MIN`] times), then
+/// collect its samples for each round of `window`, calling `tick` after each. `once` returns
+/// its nanoseconds, or `None` for a request that got no answer (counted lost); a warm-up that
+/// loses more than [`WARMUP_MIN`] is an error: the path does not answer.
+fn timed_rounds(
+    window: Window,
+    tick: &(dyn Fn() + Sync),
+    mut once: impl FnMut() -> std::io::Result<Option<u32>>,
+) -> std::io::Result<Samples> {
+    let warm_end = Instant::now() + window.warmup;
+    let (mut n, mut warm_lost) = (0, 0);
+    while n < WARMUP_MIN || Instant::now() < warm_end {
+        if once()?.is_none() {
+            warm_lost += 1;
+            if warm_lost > WARMUP_MIN {
+                return Err(std::io::Error::other("no replies: every request was lost"));
+            }
+        }
+        n += 1;
+    }
+    let mut out = Samples::default();
+    for _ in 0..window.rounds {
+        let mut round = Vec::new();
+        let end = Instant::now() + window.round;
+        while Instant::now() < end {
+            match once()? {
+                Some(t) => round.push(t),
+                None => out.lost += 1,
+            }
+        }
+        out.rounds.push(round);
+        tick();
+    }
+    Ok(out)
+}
+
 /// Nanoseconds since `t0`, saturated to fit a sample.
 fn since(t0: Instant) -> u32 {
     u32::try_from(t0.elapsed().as_nanos()).unwrap_or(u32::MAX)

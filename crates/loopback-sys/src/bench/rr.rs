@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::sock;
 use super::{
-    at, fail, pair, seq_of, since, stamp, BenchHost, Endpoint, Samples, Side, Window, WARMUP_MIN,
+    at, fail, pair, seq_of, since, stamp, timed_rounds, BenchHost, Endpoint, Samples, Side, Window,
 };
 use crate::SysError;
 
@@ -189,29 +189,12 @@ pub(super) fn stream_round_trips(
 ) -> std::io::Result<Samples> {
     let msg = vec![0x5au8; size];
     let mut buf = vec![0u8; size];
-    let mut one = || -> std::io::Result<u32> {
+    timed_rounds(window, tick, || {
         let t0 = Instant::now();
         s.write_all(&msg)?;
         s.read_exact(&mut buf)?;
-        Ok(since(t0))
-    };
-    let warm_end = Instant::now() + window.warmup;
-    let mut n = 0;
-    while n < WARMUP_MIN || Instant::now() < warm_end {
-        one()?;
-        n += 1;
-    }
-    let mut out = Samples::default();
-    for _ in 0..window.rounds {
-        let mut round = Vec::new();
-        let end = Instant::now() + window.round;
-        while Instant::now() < end {
-            round.push(one()?);
-        }
-        out.rounds.push(round);
-        tick();
-    }
-    Ok(out)
+        Ok(Some(since(t0)))
+    })
 }
 
 /// Warm up, then time datagram round trips for each round of `window`. A reply that does not
@@ -226,8 +209,7 @@ fn datagram_round_trips(
     let mut msg = vec![0x5au8; size];
     let mut buf = vec![0u8; size + 1];
     let mut seq = 0u64;
-    let mut lost = 0u64;
-    let mut one = |lost: &mut u64| -> std::io::Result<Option<u32>> {
+    timed_rounds(window, tick, || {
         seq += 1;
         stamp(&mut msg, seq);
         let t0 = Instant::now();
@@ -238,36 +220,9 @@ fn datagram_round_trips(
                     return Ok(Some(since(t0)))
                 }
                 Ok(_) => {}
-                Err(e) if sock::waited(&e) => {
-                    *lost += 1;
-                    return Ok(None);
-                }
+                Err(e) if sock::waited(&e) => return Ok(None),
                 Err(e) => return Err(e),
             }
         }
-    };
-    let warm_end = Instant::now() + window.warmup;
-    let mut n = 0;
-    let mut warm_lost = 0;
-    while n < WARMUP_MIN || Instant::now() < warm_end {
-        one(&mut warm_lost)?;
-        n += 1;
-        if warm_lost > u64::from(WARMUP_MIN) {
-            return Err(std::io::Error::other("no replies: every datagram was lost"));
-        }
-    }
-    let mut out = Samples::default();
-    for _ in 0..window.rounds {
-        let mut round = Vec::new();
-        let end = Instant::now() + window.round;
-        while Instant::now() < end {
-            if let Some(t) = one(&mut lost)? {
-                round.push(t);
-            }
-        }
-        out.rounds.push(round);
-        tick();
-    }
-    out.lost = lost;
-    Ok(out)
+    })
 }

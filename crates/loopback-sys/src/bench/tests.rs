@@ -21,11 +21,9 @@ fn no_sides() -> (Side<'static>, Side<'static>) {
     (Side::default(), Side::default())
 }
 
-fn scratch(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("lb-bench-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join("s.sock")
+/// The bench's own private directory, removed when the test's value drops.
+fn scratch() -> Scratch {
+    Scratch::new().unwrap()
 }
 
 fn check(s: &Samples) {
@@ -52,10 +50,11 @@ fn round_trips_on_every_local_socket_type() {
         endpoints.push(Endpoint::tcp(lo6));
         endpoints.push(Endpoint::udp(lo6));
     }
+    let dir = scratch();
     #[cfg(unix)]
     {
-        endpoints.push(Endpoint::UnixStream(scratch("rr-stream")));
-        endpoints.push(Endpoint::UnixDgram(scratch("rr-dgram")));
+        endpoints.push(Endpoint::UnixStream(dir.join("stream.sock")));
+        endpoints.push(Endpoint::UnixDgram(dir.join("dgram.sock")));
     }
     for e in &endpoints {
         let s = rr(host.as_ref(), e, no_sides(), 64, WINDOW, &tick).unwrap();
@@ -63,6 +62,12 @@ fn round_trips_on_every_local_socket_type() {
         assert_eq!(s.lost, 0, "{e:?}");
     }
     assert_eq!(ticks.load(Ordering::Relaxed) as usize, 2 * endpoints.len());
+    let at = dir.join("");
+    drop(dir);
+    assert!(
+        !at.exists(),
+        "the directory is removed with everything in it"
+    );
 }
 
 #[test]
@@ -101,7 +106,8 @@ fn connections_streams_and_a_proxy() {
     check(&p);
     #[cfg(unix)]
     {
-        let path = scratch("proxy");
+        let dir = scratch();
+        let path = dir.join("proxy.sock");
         let p = proxy_rr(
             host.as_ref(),
             &Endpoint::UnixStream(path.clone()),
@@ -115,7 +121,7 @@ fn connections_streams_and_a_proxy() {
         assert!(!path.exists(), "the socket file is removed");
         let s = connect(
             host.as_ref(),
-            &Endpoint::UnixStream(scratch("connect")),
+            &Endpoint::UnixStream(dir.join("connect.sock")),
             no_sides(),
             WINDOW,
             &|| {},
