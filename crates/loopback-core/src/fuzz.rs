@@ -63,8 +63,15 @@ pub fn gai_conf(data: &[u8]) {
     let _ = gai::parse_gai_conf(data);
 }
 
-/// `/proc/PID/{status,cmdline,comm}`, fd link targets and `/etc/passwd`.
+/// `/proc/PID/{status,cmdline,comm}`, fd link targets, `/etc/passwd`, and the bench's
+/// `/proc/stat` and `/proc/loadavg`.
 pub fn proc_files(data: &[u8]) {
+    if let Some(t) = loopback_sys::parse::cpu::parse_stat(data) {
+        assert!(t.total() >= t.busy);
+    }
+    if let Some(l) = loopback_sys::parse::cpu::parse_loadavg(data) {
+        assert!(l.is_finite() && l >= 0.0);
+    }
     let _ = procfs::parse_status_euid(data);
     let _ = procfs::parse_status_fs_ids(data);
     let argv = procfs::parse_cmdline(data);

@@ -119,7 +119,9 @@ pub struct CpuTimes {
 impl CpuTimes {
     /// Every jiffy counted.
     pub fn total(&self) -> u64 {
-        self.busy + self.idle + self.steal
+        self.busy
+            .saturating_add(self.idle)
+            .saturating_add(self.steal)
     }
 }
 

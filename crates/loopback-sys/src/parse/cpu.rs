@@ -16,9 +16,11 @@ pub fn parse_stat(bytes: &[u8]) -> Option<CpuTimes> {
     if v.len() < 4 {
         return None;
     }
+    // Saturating: the counters are the kernel's, but the bytes are not trusted to be.
+    let sum = |idx: &[usize]| idx.iter().fold(0u64, |acc, &i| acc.saturating_add(at(i)));
     Some(CpuTimes {
-        busy: at(0) + at(1) + at(2) + at(5) + at(6),
-        idle: at(3) + at(4),
+        busy: sum(&[0, 1, 2, 5, 6]),
+        idle: sum(&[3, 4]),
         steal: at(7),
     })
 }
@@ -54,6 +56,8 @@ mod tests {
         assert_eq!(parse_stat(b"intr 1 2 3\n"), None);
         assert_eq!(parse_stat(b"cpu x\n"), None);
         assert_eq!(parse_stat(&[0xff, 0xfe]), None);
+        let huge = format!("cpu {m} {m} {m} {m} {m} {m} {m} {m}\n", m = u64::MAX);
+        assert_eq!(parse_stat(huge.as_bytes()).unwrap().busy, u64::MAX);
     }
 
     #[test]
