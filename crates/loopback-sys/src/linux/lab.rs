@@ -16,8 +16,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use loopback_model::bench::LinkCounters;
 use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL,
-    NLM_F_REQUEST,
+    NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
@@ -31,6 +30,7 @@ use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 use rustix::thread::LinkNameSpaceType;
 
 use crate::bench::{Lab, LabKind, Role};
+use crate::parse::sock_diag::DumpError;
 use crate::SysError;
 
 /// What the lab paths need, for error messages.
@@ -294,29 +294,26 @@ impl Rtnl {
     ) -> Result<Vec<RouteNetlinkMessage>, SysError> {
         let seq = self.seq.get();
         self.seq.set(seq + 1);
-        let mut header = NetlinkHeader::default();
-        header.flags = NLM_F_REQUEST | NLM_F_ACK | flags;
-        header.sequence_number = seq;
-        let mut packet = NetlinkMessage::new(header, msg.into());
-        packet.finalize();
-        let mut buf = vec![0; packet.buffer_len()];
-        packet.serialize(&mut buf);
+        let req = crate::parse::netlink::request(msg, NLM_F_REQUEST | NLM_F_ACK | flags, seq);
         let err = |e| lab_error(what, e);
-        self.socket.send(&buf, 0).map_err(err)?;
+        self.socket.send(&req, 0).map_err(err)?;
         let mut replies = Vec::new();
         loop {
             let (buf, _) = self.socket.recv_from_full().map_err(err)?;
             if buf.is_empty() {
                 return Err(lab_error(what, std::io::Error::other("netlink closed")));
             }
-            let mut offset = 0;
-            while offset + 16 <= buf.len() {
-                let rest = &buf[offset..];
-                let len = u32::from_ne_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-                if len < 16 || len > rest.len() {
-                    return Err(lab_error(what, std::io::Error::other("a truncated reply")));
-                }
-                let msg = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&rest[..len])
+            for frame in crate::parse::netlink::frames(&buf) {
+                let frame = frame.map_err(|e| {
+                    lab_error(
+                        what,
+                        match e {
+                            DumpError::Kernel(k) => k,
+                            DumpError::Decode(d) => std::io::Error::other(d),
+                        },
+                    )
+                })?;
+                let msg = NetlinkMessage::<RouteNetlinkMessage>::deserialize(frame)
                     .map_err(|e| lab_error(what, std::io::Error::other(e.to_string())))?;
                 if msg.header.sequence_number == seq {
                     match msg.payload {
@@ -330,7 +327,6 @@ impl Rtnl {
                         _ => {}
                     }
                 }
-                offset += (len + 3) & !3;
             }
         }
     }

@@ -6,9 +6,7 @@
 //! The message layouts come from `netlink-packet-route`; decoding takes the raw bytes the
 //! kernel returned, so tests replay recorded dumps.
 
-use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST,
-};
+use netlink_packet_core::{NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST};
 use netlink_packet_route::link::{LinkAttribute, LinkInfo, LinkMessage};
 use netlink_packet_route::RouteNetlinkMessage;
 
@@ -31,34 +29,20 @@ pub struct LinkFacts {
 
 /// The serialized `RTM_GETLINK` dump request with sequence number `seq`.
 pub fn link_dump_request(seq: u32) -> Vec<u8> {
-    let mut header = NetlinkHeader::default();
-    header.flags = NLM_F_REQUEST | NLM_F_DUMP;
-    header.sequence_number = seq;
-    let mut packet = NetlinkMessage::new(
-        header,
-        RouteNetlinkMessage::GetLink(LinkMessage::default()).into(),
-    );
-    packet.finalize();
-    let mut buf = vec![0; packet.buffer_len()];
-    packet.serialize(&mut buf);
-    buf
+    super::netlink::request(
+        RouteNetlinkMessage::GetLink(LinkMessage::default()),
+        NLM_F_REQUEST | NLM_F_DUMP,
+        seq,
+    )
 }
 
 /// Decode one `recv` worth of link dump replies into `out`. Returns `true` once `NLMSG_DONE`
 /// has been seen. A message this crate cannot decode is skipped, not fatal: one odd device
 /// must not hide the others.
 pub fn decode_link_chunk(buf: &[u8], out: &mut Vec<LinkFacts>) -> Result<bool, DumpError> {
-    let mut offset = 0;
-    while offset + 16 <= buf.len() {
-        let rest = &buf[offset..];
-        let len = u32::from_ne_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-        if len < 16 || len > rest.len() {
-            return Err(DumpError::Decode(format!(
-                "message at byte {offset} claims length {len} of {} remaining",
-                rest.len()
-            )));
-        }
-        if let Ok(msg) = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&rest[..len]) {
+    for frame in super::netlink::frames(buf) {
+        let frame = frame?;
+        if let Ok(msg) = NetlinkMessage::<RouteNetlinkMessage>::deserialize(frame) {
             match msg.payload {
                 NetlinkPayload::Done(_) => return Ok(true),
                 NetlinkPayload::Error(e) if e.code.is_some() => {
@@ -69,11 +53,10 @@ pub fn decode_link_chunk(buf: &[u8], out: &mut Vec<LinkFacts>) -> Result<bool, D
                 }
                 _ => {}
             }
-        } else if u16::from_ne_bytes([rest[4], rest[5]]) == 3 {
+        } else if u16::from_ne_bytes([frame[4], frame[5]]) == 3 {
             // NLMSG_DONE whose body the crate did not accept.
             return Ok(true);
         }
-        offset += (len + 3) & !3;
     }
     Ok(false)
 }

@@ -7,6 +7,8 @@ pub mod if_inet6;
 #[cfg(target_os = "linux")]
 pub mod links;
 pub mod mountinfo;
+#[cfg(target_os = "linux")]
+pub mod netlink;
 pub mod nsswitch;
 pub mod procfs;
 pub mod procnet;

@@ -6,9 +6,7 @@
 //! replay recorded dumps.
 
 use loopback_model::{BoundSocket, Proto};
-use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST,
-};
+use netlink_packet_core::{NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST};
 use netlink_packet_sock_diag::{
     constants::{AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP},
     inet::{nlas::Nla, ExtensionFlags, InetRequest, SocketId, StateFlags},
@@ -60,11 +58,7 @@ impl DumpRequest {
             // Bound, unconnected UDP sockets report TCP_CLOSE; connected ones ESTABLISHED.
             Proto::Udp => (IPPROTO_UDP, StateFlags::CLOSE),
         };
-        let mut header = NetlinkHeader::default();
-        header.flags = NLM_F_REQUEST | NLM_F_DUMP;
-        header.sequence_number = seq;
-        let mut packet = NetlinkMessage::new(
-            header,
+        super::netlink::request(
             SockDiagMessage::InetRequest(InetRequest {
                 family: if self.ipv6 { AF_INET6 } else { AF_INET },
                 protocol,
@@ -75,13 +69,10 @@ impl DumpRequest {
                 } else {
                     SocketId::new_v4()
                 },
-            })
-            .into(),
-        );
-        packet.finalize();
-        let mut buf = vec![0; packet.buffer_len()];
-        packet.serialize(&mut buf);
-        buf
+            }),
+            NLM_F_REQUEST | NLM_F_DUMP,
+            seq,
+        )
     }
 }
 
