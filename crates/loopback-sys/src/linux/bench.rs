@@ -4,7 +4,6 @@
 use std::net::IpAddr;
 use std::path::Path;
 
-use netlink_packet_route::link::LinkAttribute;
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteType};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
@@ -85,12 +84,7 @@ fn route_to(dest: IpAddr) -> Result<RouteTo, SysError> {
             .map(|n| n.to_string_lossy().into_owned()),
         _ => None,
     });
-    let mtu = device.as_deref().and_then(|d| {
-        rtnl.link(d).ok()?.attributes.iter().find_map(|a| match a {
-            LinkAttribute::Mtu(m) => Some(*m),
-            _ => None,
-        })
-    });
+    let mtu = device.as_deref().and_then(|d| rtnl.mtu(d));
     let kind = match route.header.kind {
         RouteType::Local => "local",
         RouteType::Unicast => "unicast",

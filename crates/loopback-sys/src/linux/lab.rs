@@ -177,14 +177,9 @@ pub(crate) fn create(kind: LabKind) -> Result<LinuxLab, SysError> {
         LabKind::BridgeNat => ("br0", "eth0"),
     };
     let client_mtu = client
-        .run(|| Rtnl::open()?.link(client_device))
+        .run(|| Ok(Rtnl::open()?.mtu(client_device)))
         .ok()
-        .and_then(|l| {
-            l.attributes.iter().find_map(|a| match a {
-                LinkAttribute::Mtu(m) => Some(*m),
-                _ => None,
-            })
-        });
+        .flatten();
     Ok(LinuxLab {
         kind,
         client,
@@ -396,6 +391,18 @@ impl Rtnl {
             NLM_F_CREATE | NLM_F_EXCL,
         )
         .map(drop)
+    }
+
+    /// A link's MTU, when it can be read.
+    pub(super) fn mtu(&self, name: &str) -> Option<u32> {
+        self.link(name)
+            .ok()?
+            .attributes
+            .iter()
+            .find_map(|a| match a {
+                LinkAttribute::Mtu(m) => Some(*m),
+                _ => None,
+            })
     }
 
     /// One link's message (`RTM_GETLINK` by index), with its MTU and counters.
