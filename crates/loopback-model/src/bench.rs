@@ -286,11 +286,9 @@ pub struct MachineLoad {
     pub reasons: Vec<String>,
 }
 
-/// `loopback bench --json`.
+/// How a bench ran: sizes, times and placement.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BenchReport {
-    /// The schema version (`docs/json.md`).
-    pub version: u32,
+pub struct BenchSettings {
     /// Request and response size in bytes (`rr`, `proxy`).
     pub size: usize,
     /// Write size of `stream`, in bytes.
@@ -303,6 +301,16 @@ pub struct BenchReport {
     pub warmup_ms: u64,
     /// Where the threads ran.
     pub placement: Placement,
+}
+
+/// `loopback bench --json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchReport {
+    /// The schema version (`docs/json.md`).
+    pub version: u32,
+    /// How it ran (its fields sit at the top level of the document).
+    #[serde(flatten)]
+    pub settings: BenchSettings,
     /// Every path asked for, with how it was set up or why it was skipped.
     pub paths: Vec<PathInfo>,
     /// Every measurement.

@@ -2,8 +2,8 @@
 //! hop adds, and whether the machine was busy. Pure: the samples and readings come in as data.
 
 use loopback_model::bench::{
-    BenchPath, BenchProto, BenchReport, BenchResult, BenchTest, MachineLoad, PathInfo, Placement,
-    BENCH_VERSION,
+    BenchPath, BenchProto, BenchReport, BenchResult, BenchSettings, BenchTest, MachineLoad,
+    PathInfo, BENCH_VERSION,
 };
 use loopback_sys::bench::{CpuTimes, Samples, StreamRounds};
 
@@ -31,23 +31,6 @@ pub enum Data {
     Stream(StreamRounds),
 }
 
-/// The settings a run used.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Setup {
-    /// Request and response size.
-    pub size: usize,
-    /// Stream write size.
-    pub stream_size: usize,
-    /// Measured time per test, in milliseconds.
-    pub duration_ms: u64,
-    /// Rounds per test.
-    pub repeats: u32,
-    /// Warm-up per test, in milliseconds.
-    pub warmup_ms: u64,
-    /// Where the threads ran.
-    pub placement: Placement,
-}
-
 /// What the machine was doing, as read around the run.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct LoadReadings {
@@ -70,7 +53,7 @@ const STEAL_PCT: f64 = 2.0;
 
 /// The report of a run.
 pub fn judge(
-    setup: &Setup,
+    settings: BenchSettings,
     paths: Vec<PathInfo>,
     measured: &[Measured],
     load: &LoadReadings,
@@ -109,12 +92,7 @@ pub fn judge(
     }
     BenchReport {
         version: BENCH_VERSION,
-        size: setup.size,
-        stream_size: setup.stream_size,
-        duration_ms: setup.duration_ms,
-        repeats: setup.repeats,
-        warmup_ms: setup.warmup_ms,
-        placement: setup.placement.clone(),
+        settings,
         paths,
         results,
         load: machine_load(load),

@@ -15,7 +15,8 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use loopback_model::bench::{
-    BenchPath, BenchProto, BenchReport, BenchTest, LinkCounters, PathInfo, Placement, PlacementMode,
+    BenchPath, BenchProto, BenchReport, BenchSettings, BenchTest, LinkCounters, PathInfo,
+    Placement, PlacementMode,
 };
 use loopback_sys::bench::{self as live, BenchHost, Endpoint, Lab, LabKind, Role, Side, Window};
 use loopback_sys::{SysError, SystemView};
@@ -26,7 +27,7 @@ pub mod judge;
 pub mod plan;
 pub mod stats;
 
-pub use judge::{judge, Data, LoadReadings, Measured, Setup};
+pub use judge::{judge, Data, LoadReadings, Measured};
 
 /// What to measure and how.
 #[derive(Debug, Clone, PartialEq)]
@@ -173,7 +174,7 @@ pub fn run(
     load.run = run_start.and_then(|a| Some((a, host.cpu_times().ok()?)));
     load.load1_after = host.load1().ok();
 
-    let setup = Setup {
+    let settings = BenchSettings {
         size: opts.size,
         stream_size: opts.stream_size,
         duration_ms: u64::try_from(opts.duration.as_millis()).unwrap_or(u64::MAX),
@@ -181,7 +182,9 @@ pub fn run(
         warmup_ms: u64::try_from(window.warmup.as_millis()).unwrap_or(u64::MAX),
         placement,
     };
-    Ok(timings.time("judge", || judge(&setup, paths, &measured, &load, warnings)))
+    Ok(timings.time("judge", || {
+        judge(settings, paths, &measured, &load, warnings)
+    }))
 }
 
 /// One path: set up, route and counters read, every job measured, torn down.
@@ -251,10 +254,10 @@ fn measure_path(
     }
     let before = lab.as_ref().map(|l| l.counters());
     let mut measured = Vec::new();
+    let sides = sides(lab.as_deref(), placement);
     for (test, proto) in jobs {
         let label = format!("{path} {proto} {test}");
         progress.test(&label);
-        let sides = sides(lab.as_deref(), placement);
         let endpoint = match endpoint(proto, addr, lab.as_deref(), scratch.as_ref(), test) {
             Some(e) => e,
             None => continue,

@@ -112,7 +112,7 @@ impl Progress for Bar {
 /// The report as tables, one per test, each figure next to its ratio to 127.0.0.1.
 pub fn render(r: &BenchReport, style: Style) -> String {
     let mut out = String::new();
-    let p = &r.placement;
+    let (set, p) = (&r.settings, &r.settings.placement);
     let placement = match p.mode {
         PlacementMode::Same => format!("client and server on CPU {}", cpu(p.client_cpu)),
         PlacementMode::Split => format!(
@@ -126,11 +126,11 @@ pub fn render(r: &BenchReport, style: Style) -> String {
         &format!(
             "{placement}; {} rounds of {} ms per test after a {} ms warm-up; {}-byte messages, \
              {}-byte stream writes",
-            r.repeats,
-            r.duration_ms / u64::from(r.repeats.max(1)),
-            r.warmup_ms,
-            r.size,
-            r.stream_size
+            set.repeats,
+            set.duration_ms / u64::from(set.repeats.max(1)),
+            set.warmup_ms,
+            set.size,
+            set.stream_size
         ),
         style.width,
         0,

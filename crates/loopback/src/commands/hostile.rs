@@ -214,9 +214,10 @@ fn explain_probe_doctor_resolve_escape_every_field() {
 
 #[test]
 fn bench_table_escapes_every_field() {
-    use loopback_core::bench::{judge, Data, LoadReadings, Measured, Setup};
+    use loopback_core::bench::{judge, Data, LoadReadings, Measured};
     use loopback_model::bench::{
-        BenchPath, BenchProto, BenchTest, LinkCounters, PathInfo, Placement, PlacementMode,
+        BenchPath, BenchProto, BenchSettings, BenchTest, LinkCounters, PathInfo, Placement,
+        PlacementMode,
     };
     use loopback_sys::bench::{CpuTimes, Samples, StreamRounds};
     let info = |path| PathInfo {
@@ -260,7 +261,7 @@ fn bench_table_escapes_every_field() {
         steal: 0,
     };
     let b = judge(
-        &Setup {
+        BenchSettings {
             size: 64,
             stream_size: 1 << 17,
             duration_ms: 300,

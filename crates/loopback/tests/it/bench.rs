@@ -142,9 +142,12 @@ fn every_path_is_set_up_measured_and_removed() {
         assert_eq!(x.ratio, Some(1.0), "{} {}", x.proto, x.test);
     }
     // Two CPUs or more: split placement by default, reported.
-    if r.placement.cpus_available >= 2 {
-        assert_ne!(r.placement.client_cpu, r.placement.server_cpu);
-        assert!(r.placement.client_cpu.is_some());
+    if r.settings.placement.cpus_available >= 2 {
+        assert_ne!(
+            r.settings.placement.client_cpu,
+            r.settings.placement.server_cpu
+        );
+        assert!(r.settings.placement.client_cpu.is_some());
     }
 
     // This namespace's own address is routed over lo, as `ip route get` says.
