@@ -71,63 +71,25 @@ fn round_trips_on_every_local_socket_type() {
 }
 
 #[test]
-fn connections_streams_and_a_proxy() {
+fn connections_streams_and_a_proxy_on_every_stream_socket_type() {
     let host = host();
-    let lo4: IpAddr = Ipv4Addr::LOCALHOST.into();
-    let s = connect(
-        host.as_ref(),
-        &Endpoint::tcp(lo4),
-        no_sides(),
-        WINDOW,
-        &|| {},
-    )
-    .unwrap();
-    check(&s);
-    let st = stream(
-        host.as_ref(),
-        &Endpoint::tcp(lo4),
-        no_sides(),
-        128 << 10,
-        WINDOW,
-        &|| {},
-    )
-    .unwrap();
-    assert_eq!(st.rounds.len(), 2);
-    assert!(st.rounds.iter().all(|(b, d)| *b > 0 && !d.is_zero()));
-    let p = proxy_rr(
-        host.as_ref(),
-        &Endpoint::tcp(lo4),
-        (Side::default(), Side::default(), Side::default()),
-        64,
-        WINDOW,
-        &|| {},
-    )
-    .unwrap();
-    check(&p);
+    let dir = scratch();
+    let mut endpoints = vec![Endpoint::tcp(Ipv4Addr::LOCALHOST.into())];
     #[cfg(unix)]
-    {
-        let dir = scratch();
-        let path = dir.join("proxy.sock");
-        let p = proxy_rr(
-            host.as_ref(),
-            &Endpoint::UnixStream(path.clone()),
-            (Side::default(), Side::default(), Side::default()),
-            64,
-            WINDOW,
-            &|| {},
-        )
-        .unwrap();
-        check(&p);
-        assert!(!path.exists(), "the socket file is removed");
-        let s = connect(
-            host.as_ref(),
-            &Endpoint::UnixStream(dir.join("connect.sock")),
-            no_sides(),
-            WINDOW,
-            &|| {},
-        )
-        .unwrap();
-        check(&s);
+    endpoints.push(Endpoint::UnixStream(dir.join("stream.sock")));
+    for e in &endpoints {
+        check(&connect(host.as_ref(), e, no_sides(), WINDOW, &|| {}).unwrap());
+        let st = stream(host.as_ref(), e, no_sides(), 128 << 10, WINDOW, &|| {}).unwrap();
+        assert_eq!(st.rounds.len(), 2, "{e:?}");
+        assert!(
+            st.rounds.iter().all(|(b, d)| *b > 0 && !d.is_zero()),
+            "{e:?}"
+        );
+        let three = (Side::default(), Side::default(), Side::default());
+        check(&proxy_rr(host.as_ref(), e, three, 64, WINDOW, &|| {}).unwrap());
+        if let Endpoint::UnixStream(path) = e {
+            assert!(!path.exists(), "the socket file is removed");
+        }
     }
 }
 
