@@ -175,7 +175,7 @@ fn per_namespace(req: &Request) -> Request {
 }
 
 /// One owner scan for the sockets of every snapshot.
-fn owners_of_all(sys: &dyn SystemView, snaps: &[&Snapshot]) -> Owners {
+pub(crate) fn owners_of_all(sys: &dyn SystemView, snaps: &[&Snapshot]) -> Owners {
     let inodes: HashSet<u64> = snaps
         .iter()
         .filter_map(|s| s.sockets.ok())
@@ -186,8 +186,43 @@ fn owners_of_all(sys: &dyn SystemView, snaps: &[&Snapshot]) -> Owners {
 
 /// Capture the namespaces `scope` names with the parts `req` asks for. With
 /// [`Scope::Current`] or [`Scope::One`], namespaces that the focused one's publications lead
-/// into are captured as well (sockets and interfaces), for the join.
+/// into are captured as well (sockets and interfaces), for the join. The owners of every
+/// namespace's sockets come from one walk of `/proc` at the end.
 pub fn capture_host(
+    sys: &dyn SystemView,
+    scope: &Scope,
+    req: &Request,
+) -> Result<HostSnapshot, String> {
+    let mut host = capture_bare(sys, scope, req)?;
+    if wants_owners(req) {
+        let all = owners_of_all(
+            sys,
+            &host
+                .namespaces
+                .iter()
+                .map(|n| &n.snapshot)
+                .collect::<Vec<_>>(),
+        );
+        attach_all(&mut host, sys, &all, req.parts.service_files);
+    }
+    Ok(host)
+}
+
+/// Whether `req` asks for the owners of sockets (service files need them).
+pub(crate) fn wants_owners(req: &Request) -> bool {
+    req.parts.owners || req.parts.service_files
+}
+
+/// Give every namespace of `host` its owners from one host-wide scan, and read the service
+/// files of the audited ones (when asked).
+pub(crate) fn attach_all(host: &mut HostSnapshot, sys: &dyn SystemView, all: &Owners, files: bool) {
+    for ns in &mut host.namespaces {
+        attach_owners(&mut ns.snapshot, sys, all, files && ns.audited);
+    }
+}
+
+/// [`capture_host`] without owners.
+pub(crate) fn capture_bare(
     sys: &dyn SystemView,
     scope: &Scope,
     req: &Request,
@@ -220,24 +255,13 @@ pub fn capture_host(
                     )),
                 }
             }
-            let all = owners_of_all(
-                sys,
-                &host
-                    .namespaces
-                    .iter()
-                    .map(|n| &n.snapshot)
-                    .collect::<Vec<_>>(),
-            );
-            for ns in &mut host.namespaces {
-                attach_owners(&mut ns.snapshot, sys, &all, req.parts.service_files);
-            }
             host.namespaces
                 .sort_by_key(|n| (!n.entry.current, n.entry.inode));
         }
         Scope::Current | Scope::One(_) => {
             let snapshot = match scope {
-                Scope::One(target) => capture_in(sys, target, None, req)?,
-                _ => capture(sys, req),
+                Scope::One(target) => capture_in(sys, target, None, &per_namespace(req))?,
+                _ => capture(sys, &per_namespace(req)),
             };
             let inode = snapshot.netns.unwrap_or(0);
             // Forwarders and NAT rules lead into other namespaces, which are then captured
@@ -291,11 +315,6 @@ pub fn capture_host(
                     if let Ok(snapshot) = captured {
                         others.push(NamespaceCapture::new(sys, entry, false, snapshot));
                     }
-                }
-                let all =
-                    owners_of_all(sys, &others.iter().map(|n| &n.snapshot).collect::<Vec<_>>());
-                for ns in &mut others {
-                    attach_owners(&mut ns.snapshot, sys, &all, false);
                 }
                 if !failed.is_empty() {
                     host.warnings.push(format!(

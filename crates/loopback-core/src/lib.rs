@@ -37,6 +37,7 @@ pub mod containers;
 pub mod doctor;
 pub mod explain;
 pub mod exposure;
+pub mod filter;
 pub mod firewall;
 pub mod fuzz;
 pub mod host;
@@ -44,6 +45,7 @@ pub mod localhost;
 pub mod policy;
 pub mod probe;
 pub mod publications;
+pub mod recapture;
 pub mod redact;
 pub mod resolve;
 pub mod scope;
@@ -51,6 +53,7 @@ pub mod services;
 pub mod snapshot;
 pub mod target;
 pub mod timings;
+pub mod watch;
 
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;

@@ -44,6 +44,8 @@ macro_rules! closed_set {
     };
 }
 
+pub(crate) use closed_set;
+
 closed_set! {
     /// A `doctor` check (`docs/json.md`, README).
     CheckId {

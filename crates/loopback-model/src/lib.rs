@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 mod address;
 pub mod bench;
 mod codes;
+pub mod watch;
 
 pub use address::{AddressClass, AddressKind};
 pub use codes::{
@@ -181,6 +182,9 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// Every verdict, worst first.
+    pub const ALL: &'static [Verdict] = &[Verdict::Exposed, Verdict::Allowed, Verdict::Ok];
+
     /// The JSON name.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -55,6 +55,15 @@ pub enum Command {
     /// and Unix sockets, and a proxy hop on each kind. Exits 2 when a measurement failed or a
     /// path named with --paths could not be measured.
     Bench(BenchArgs),
+    /// Serve Prometheus metrics on http://127.0.0.1:10127/metrics: each listener with its
+    /// verdict and exposure, counts, published ports and their diagnoses, the doctor's checks.
+    /// Each scrape takes a fresh snapshot (every namespace with -A).
+    Exporter(ExporterArgs),
+    /// Print a completion script for bash, zsh, fish, PowerShell or Elvish.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff): `loopback man | man -l -`; with --dir, write it and one
+    /// page per command (loopback-audit.1, ...) into DIR.
+    Man(ManArgs),
     /// Capture a snapshot of this network namespace (sockets, owners, interfaces, kernel
     /// settings, routes, resolver files) as JSON, to judge later or elsewhere with
     /// `audit --snapshot` or `explain --snapshot`.
@@ -189,24 +198,57 @@ pub struct SnapshotArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct AuditArgs {
-    /// Print the JSON document (docs/json.md) instead of a table.
-    #[arg(long)]
+    /// Print the JSON document (docs/json.md) instead of a table; with --watch, one JSON
+    /// event per line.
+    #[arg(long, conflicts_with = "format")]
     pub json: bool,
+    /// What to print: a table, the JSON document, or Prometheus metrics (the exporter's, for
+    /// node_exporter's textfile collector; with the doctor's checks).
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Write to FILE instead of stdout, atomically (a temporary file in the same directory,
+    /// then a rename), so a collector never reads half a file.
+    #[arg(short = 'o', long, value_name = "FILE", conflicts_with = "watch")]
+    pub output: Option<PathBuf>,
+    /// Keep watching: print a line (or with --json a JSON line) for each change, listener
+    /// added or gone, exposure changed, publication changed, until interrupted.
+    #[arg(long, conflicts_with = "snapshot")]
+    pub watch: bool,
+    /// Time between two looks with --watch: 2s, 500ms, or seconds.
+    #[arg(long, value_name = "TIME", default_value = "2s", value_parser = parse_duration, requires = "watch")]
+    pub interval: std::time::Duration,
+    /// Judge a snapshot saved by `loopback snapshot` instead of this host.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["source", "netns", "all_namespaces"])]
+    pub snapshot: Option<PathBuf>,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+}
+
+/// Output formats of `audit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Prometheus,
+}
+
+/// What `audit` and the exporter look at, and how they judge it.
+#[derive(Debug, clap::Args)]
+pub struct ScopeArgs {
     /// Policy file (TOML) with [[allow]] rules for intended exposure.
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
     /// Where to read sockets from: netlink sock_diag with /proc fallback (auto), or only one.
     #[arg(long, value_enum, default_value_t = Source::Auto)]
     pub source: Source,
-    /// Judge a snapshot saved by `loopback snapshot` instead of this host.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["source", "netns", "all_namespaces"])]
-    pub snapshot: Option<PathBuf>,
-    /// Audit every network namespace on the host (every process's, named ones, and
-    /// bind-mounted ones such as Docker's), grouped by namespace with container names.
+    /// Every network namespace on the host (every process's, named ones, and bind-mounted
+    /// ones such as Docker's), grouped by namespace with container names.
     #[arg(short = 'A', long, conflicts_with = "netns")]
     pub all_namespaces: bool,
-    /// Run in another network namespace: a name under /run/netns, a PID (that process's
-    /// namespace), or a path to a namespace file. Needs CAP_SYS_ADMIN.
+    /// Another network namespace: a name under /run/netns, a PID (that process's namespace),
+    /// or a path to a namespace file. Needs CAP_SYS_ADMIN.
     #[arg(long, value_name = "TARGET")]
     pub netns: Option<String>,
     /// Count IFACE as leading off this machine (repeatable): a veth to a VM, a lab or a test
@@ -214,6 +256,100 @@ pub struct AuditArgs {
     /// count already.
     #[arg(long, value_name = "IFACE")]
     pub uplink: Vec<String>,
+}
+
+/// Only some listeners. Each flag takes a comma-separated list or repeats (any of them);
+/// different flags must all match. Verdicts do not change; the exit status speaks of what is
+/// shown.
+#[derive(Debug, Default, clap::Args)]
+pub struct FilterArgs {
+    /// Local port (published or target port for a publication).
+    #[arg(long, value_name = "PORT", value_delimiter = ',')]
+    pub port: Vec<u16>,
+    /// Owning process id.
+    #[arg(long, value_name = "PID", value_delimiter = ',')]
+    pub pid: Vec<u32>,
+    /// Owning process name, exactly as `ss -p` shows it (the kernel's comm).
+    #[arg(long, value_name = "NAME", value_delimiter = ',')]
+    pub process: Vec<String>,
+    /// Owning user: a name or a uid.
+    #[arg(long, value_name = "USER", value_delimiter = ',')]
+    pub user: Vec<String>,
+    /// tcp or udp.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub proto: Vec<ProtoArg>,
+    /// Only listeners other hosts can reach (verdict exposed or allowed).
+    #[arg(long)]
+    pub exposed: bool,
+}
+
+impl FilterArgs {
+    pub fn filter(&self) -> loopback_core::filter::Filter {
+        loopback_core::filter::Filter {
+            ports: self.port.clone(),
+            pids: self.pid.clone(),
+            processes: self.process.clone(),
+            users: self.user.clone(),
+            protos: self.proto.iter().map(|p| p.proto()).collect(),
+            exposed: self.exposed,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProtoArg {
+    Tcp,
+    Udp,
+}
+
+impl ProtoArg {
+    pub fn proto(self) -> loopback_model::Proto {
+        match self {
+            ProtoArg::Tcp => loopback_model::Proto::Tcp,
+            ProtoArg::Udp => loopback_model::Proto::Udp,
+        }
+    }
+}
+
+/// The exporter's default address: 127.0.0.1 (only this host scrapes it unless told
+/// otherwise) and a port outside the exporters' allocation range 9100-9999, which is full.
+pub const EXPORTER_DEFAULT_LISTEN: &str = "127.0.0.1:10127";
+
+#[derive(Debug, clap::Args)]
+pub struct ExporterArgs {
+    /// Address and port to serve /metrics on. Binding anything but loopback shows the
+    /// host's listeners to whoever can reach it.
+    #[arg(long, value_name = "ADDR:PORT", default_value = EXPORTER_DEFAULT_LISTEN)]
+    pub listen: std::net::SocketAddr,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Reuse the socket owners found by the last walk of /proc for at most this long while no
+    /// new socket appears (a new socket always triggers a walk).
+    #[arg(long, value_name = "TIME", default_value = "60s", value_parser = parse_duration)]
+    pub owner_max_age: std::time::Duration,
+    /// Run the doctor's checks (loopback_check_ok) this often, on their own thread; a scrape
+    /// never waits for them.
+    #[arg(long, value_name = "TIME", default_value = "60s", value_parser = parse_duration)]
+    pub doctor_interval: std::time::Duration,
+    /// Scrapes answered at once; more connections wait in a short queue, then get 503.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub workers: u16,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ManArgs {
+    /// Write loopback.1 and a page per command into this directory instead.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

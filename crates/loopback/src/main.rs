@@ -12,8 +12,10 @@ mod cli;
 mod commands;
 mod escape;
 mod exit;
+mod metrics;
 mod output;
 mod plot;
+mod serve;
 
 fn main() -> ExitCode {
     let cli = match cli::Cli::try_parse() {

@@ -14,72 +14,147 @@ use loopback_model::{
 };
 
 use super::Ctx;
-use crate::cli::AuditArgs;
+use crate::cli::{AuditArgs, FilterArgs, Format, ScopeArgs};
 use crate::exit::ExitStatus;
 use crate::output::{self, esc, Style, GREEN, RED, YELLOW};
 
 pub fn run(ctx: &Ctx, args: &AuditArgs) -> anyhow::Result<ExitStatus> {
+    if args.watch {
+        return super::watch::run(ctx, args);
+    }
     let style = ctx.style;
-    let policy = match &args.policy {
-        Some(path) => {
-            // Bounded and non-blocking: a FIFO or /dev/zero named by mistake is an error.
-            let bytes = loopback_sys::files::read_bounded(path)
-                .with_context(|| format!("reading policy file {}", path.display()))?;
-            let text = String::from_utf8(bytes)
-                .with_context(|| format!("policy file {} is not UTF-8", path.display()))?;
-            Some(Policy::parse(&text).with_context(|| format!("policy file {}", path.display()))?)
-        }
-        None => None,
-    };
+    let policy = load_policy(&args.scope)?;
+    let started = std::time::Instant::now();
     let host = match &args.snapshot {
         Some(path) => HostSnapshot::of(super::load_snapshot(path)?),
-        None => {
-            let scope = if args.all_namespaces {
-                Scope::All
-            } else if let Some(t) = &args.netns {
-                Scope::One(super::netns_target(t)?)
-            } else {
-                Scope::Current
-            };
-            let req = Request {
-                source: args.source.preference(),
-                ..Request::of(Parts::LISTENERS.with(Parts {
-                    firewall: true,
-                    ..Parts::default()
-                }))
-            };
-            ctx.timings
-                .time("capture", || capture_host(ctx.sys.as_ref(), &scope, &req))
+        None => ctx
+            .timings
+            .time("capture", || {
+                capture_host(
+                    ctx.sys.as_ref(),
+                    &scope_of(&args.scope)?,
+                    &request(&args.scope),
+                )
                 .map_err(|e| anyhow::anyhow!(e))
-                .with_context(|| match &args.netns {
-                    Some(t) => format!("--netns {t}"),
-                    None => "capturing network namespaces".into(),
-                })?
-        }
+            })
+            .with_context(|| capture_context(&args.scope))?,
     };
-    let report = ctx
-        .timings
-        .time("judge", || {
-            audit_host(
-                &host,
-                &AuditOptions {
-                    policy,
-                    uplinks: args.uplink.clone(),
-                },
-            )
-        })
-        .context("auditing listeners")?;
+    let report = ctx.timings.time("judge", || {
+        judge(&host, &args.scope, policy.clone(), &args.filter)
+    })?;
     for w in &report.warnings {
         output::warn(w);
     }
-    if args.json {
-        output::print_json(&report)?;
-    } else {
-        let mut out = output::stdout_writer();
-        render(&report, style, &mut out)?;
-        out.flush()?;
-    }
+    let format = if args.json { Format::Json } else { args.format };
+    let doctor = match format {
+        // The doctor's checks join the metrics, from the namespace audited (this one with -A).
+        Format::Prometheus if args.snapshot.is_none() => {
+            let netns = args.scope.netns.as_deref();
+            let options = loopback_core::doctor::DoctorOptions {
+                resolver: super::resolver_paths(netns)?,
+                ..Default::default()
+            };
+            Some(super::within(ctx, netns, || {
+                Ok(loopback_core::doctor::run(
+                    ctx.sys.as_ref(),
+                    ctx.prober.as_ref(),
+                    &options,
+                    &ctx.timings,
+                ))
+            })?)
+        }
+        _ => None,
+    };
+    let duration = started.elapsed();
+    output::emit(args.output.as_deref(), |out| match format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, &report)?;
+            Ok(out.write_all(b"\n")?)
+        }
+        Format::Table => Ok(render(
+            &report,
+            style,
+            !args.filter.filter().is_empty(),
+            out,
+        )?),
+        Format::Prometheus => Ok(out.write_all(
+            crate::metrics::render(
+                &crate::metrics::Sample {
+                    report: Some(&report),
+                    doctor: doctor.as_ref(),
+                    duration,
+                    counters: None,
+                },
+                crate::metrics::Exposition::Text,
+            )
+            .as_bytes(),
+        )?),
+    })?;
     Ok(ExitStatus::of(report.needs_attention()))
+}
+
+/// The policy file `--policy` names, parsed: bounded and non-blocking (a FIFO or /dev/zero
+/// named by mistake is an error).
+pub fn load_policy(scope: &ScopeArgs) -> anyhow::Result<Option<Policy>> {
+    let Some(path) = &scope.policy else {
+        return Ok(None);
+    };
+    let bytes = loopback_sys::files::read_bounded(path)
+        .with_context(|| format!("reading policy file {}", path.display()))?;
+    let text = String::from_utf8(bytes)
+        .with_context(|| format!("policy file {} is not UTF-8", path.display()))?;
+    Ok(Some(Policy::parse(&text).with_context(|| {
+        format!("policy file {}", path.display())
+    })?))
+}
+
+/// The namespaces `-A` or `--netns` name.
+pub fn scope_of(scope: &ScopeArgs) -> anyhow::Result<Scope> {
+    Ok(if scope.all_namespaces {
+        Scope::All
+    } else if let Some(t) = &scope.netns {
+        Scope::One(super::netns_target(t)?)
+    } else {
+        Scope::Current
+    })
+}
+
+/// What an audit captures: the listener parts and the ruleset.
+pub fn request(scope: &ScopeArgs) -> Request {
+    Request {
+        source: scope.source.preference(),
+        ..Request::of(Parts::LISTENERS.with(Parts {
+            firewall: true,
+            ..Parts::default()
+        }))
+    }
+}
+
+/// What a failed capture is about.
+pub fn capture_context(scope: &ScopeArgs) -> String {
+    match &scope.netns {
+        Some(t) => format!("--netns {t}"),
+        None => "capturing network namespaces".into(),
+    }
+}
+
+/// Judge a captured host, then keep what the filter asks for.
+pub fn judge(
+    host: &HostSnapshot,
+    scope: &ScopeArgs,
+    policy: Option<Policy>,
+    filter: &FilterArgs,
+) -> anyhow::Result<AuditReport> {
+    let mut report = audit_host(
+        host,
+        &AuditOptions {
+            policy,
+            uplinks: scope.uplink.clone(),
+        },
+    )
+    .context("auditing listeners")?;
+    filter.filter().apply(&mut report);
+    Ok(report)
 }
 
 /// `addr:port` the way people type it: brackets around IPv6, `%dev` for a bound device.
@@ -191,7 +266,7 @@ fn heading(ns: &NamespaceInfo) -> String {
 
 /// The paths that explain a listener's exposure: what filters it, what it is published as,
 /// who it is restricted to, what could not be judged. At most a few lines each.
-fn paths(l: &Listener, style: Style, out: &mut impl Write) -> std::io::Result<()> {
+fn paths(l: &Listener, style: Style, out: &mut dyn Write) -> std::io::Result<()> {
     let Some(e) = &l.exposure else {
         return Ok(());
     };
@@ -234,7 +309,7 @@ fn row(
     l: &Listener,
     style: Style,
     line: &dyn Fn(&[String]) -> String,
-    out: &mut impl Write,
+    out: &mut dyn Write,
 ) -> std::io::Result<()> {
     let mut text = line(&cells(l));
     let color = match l.verdict {
@@ -297,7 +372,12 @@ fn row(
 /// The human table: exposed listeners first, details under each one that needs attention.
 /// Written as it goes (two passes: widths, then rows), so a host with 100,000 listeners does
 /// not hold the whole table in memory.
-pub fn render(report: &AuditReport, style: Style, out: &mut impl Write) -> std::io::Result<()> {
+pub fn render(
+    report: &AuditReport,
+    style: Style,
+    filtered: bool,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
     // The same length as `cells`, so a column cannot be dropped silently.
     let header: [&str; 9] = [
         "VERDICT",
@@ -342,9 +422,11 @@ pub fn render(report: &AuditReport, style: Style, out: &mut impl Write) -> std::
             writeln!(out, "\n{}", heading(ns))?;
         }
         if !report.listeners.iter().any(|l| of_group(&l)) {
-            out.write_all(match ns {
-                Some(_) => b"  no listening sockets\n".as_slice(),
-                None => b"No listening sockets in this network namespace.\n",
+            out.write_all(match (ns, filtered) {
+                (Some(_), false) => b"  no listening sockets\n".as_slice(),
+                (Some(_), true) => b"  no listener matches the filter\n".as_slice(),
+                (None, false) => b"No listening sockets in this network namespace.\n",
+                (None, true) => b"No listener matches the filter.\n",
             })?;
             continue;
         }
@@ -388,7 +470,7 @@ pub fn render(report: &AuditReport, style: Style, out: &mut impl Write) -> std::
         }
     }
     let count = |v: Verdict| report.listeners.iter().filter(|l| l.verdict == v).count();
-    let filtered = report
+    let dropped = report
         .listeners
         .iter()
         .filter(|l| {
@@ -399,13 +481,14 @@ pub fn render(report: &AuditReport, style: Style, out: &mut impl Write) -> std::
         .count();
     writeln!(
         out,
-        "\n{} listeners: {} exposed, {} allowed by policy, {} not reachable from other hosts{} (source: {}).",
+        "\n{} listeners{}: {} exposed, {} allowed by policy, {} not reachable from other hosts{} (source: {}).",
         report.listeners.len(),
+        if filtered { " matching the filter" } else { "" },
         count(Verdict::Exposed),
         count(Verdict::Allowed),
         count(Verdict::Ok),
-        if filtered > 0 {
-            format!(" ({filtered} of them only because the packet filter drops them)")
+        if dropped > 0 {
+            format!(" ({dropped} of them only because the packet filter drops them)")
         } else {
             String::new()
         },

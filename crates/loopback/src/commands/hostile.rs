@@ -143,7 +143,7 @@ fn audit_table_escapes_every_field() {
         (COLOUR, assert_only_own_colours),
     ] {
         let mut out = Vec::new();
-        super::audit::render(&report, style, &mut out).expect("render");
+        super::audit::render(&report, style, false, &mut out).expect("render");
         let out = String::from_utf8(out).expect("utf8");
         check("audit", &out);
         // Exactly one row per listener, whatever the text holds.
@@ -333,7 +333,7 @@ proptest! {
 
         let a = audit(&sys.snapshot(), &AuditOptions::default()).expect("audit");
         let mut human = Vec::new();
-        super::audit::render(&a, PLAIN, &mut human).expect("render");
+        super::audit::render(&a, PLAIN, false, &mut human).expect("render");
         let e = explain::run(&sys, &sys, "localhost:7001", &Timings::new()).expect("explain");
         let p = probe::run(&sys, &sys, "localhost:7001", &ProbeOptions::default(), &Timings::new()).expect("probe");
         let outputs = [

@@ -16,9 +16,12 @@ mod audit;
 mod bench;
 mod doctor;
 mod explain;
+mod exporter;
+mod help;
 mod probe;
 mod resolve;
 mod snapshot;
+mod watch;
 
 #[cfg(test)]
 mod hostile;
@@ -46,6 +49,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Explain(args) => explain::run(&ctx, args),
         Command::Snapshot(args) => snapshot::run(&ctx, args),
         Command::Bench(args) => bench::run(&ctx, args),
+        Command::Exporter(args) => exporter::run(&ctx, args),
+        Command::Completions(args) => help::completions(args),
+        Command::Man(args) => help::man(args),
     };
     if cli.timings {
         crate::output::timings(&ctx.timings.phases());

@@ -1,0 +1,137 @@
+//! Capturing a host again and again (the exporter's scrapes, `audit --watch`), cheaply between
+//! changes: every capture reads the socket tables, interfaces, kernel settings and ruleset
+//! afresh, but walks `/proc` for owners only when a socket appears that the last walk did not
+//! see, or when the owners known are older than a bound (a socket handed to another process
+//! keeps its inode, so age is the only way to notice). Service files are reread with the
+//! owners. The judgment is unchanged: it gets a [`HostSnapshot`] like any other.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use crate::host::{attach_all, capture_bare, owners_of_all, wants_owners, HostSnapshot, Scope};
+use crate::snapshot::{socket_inodes, split_owners, Owners, Part, Request, ServiceFiles};
+use loopback_sys::SystemView;
+
+/// Owners reused across captures.
+#[derive(Debug)]
+pub struct Recapture {
+    /// The longest time owners are reused without a walk of `/proc`.
+    pub max_age: Duration,
+    /// Walks of `/proc` so far.
+    pub owner_scans: u64,
+    known: HashSet<u64>,
+    owners: Option<Owners>,
+    files: ServiceFiles,
+    scanned_at: Option<Instant>,
+}
+
+impl Recapture {
+    /// Nothing known yet: the first capture walks `/proc`.
+    pub fn new(max_age: Duration) -> Recapture {
+        Recapture {
+            max_age,
+            owner_scans: 0,
+            known: HashSet::new(),
+            owners: None,
+            files: ServiceFiles::new(),
+            scanned_at: None,
+        }
+    }
+
+    /// Capture like [`crate::host::capture_host`] at `now`, reusing the owners (and service
+    /// files) known when no new socket appeared and they are younger than `max_age`.
+    pub fn capture(
+        &mut self,
+        sys: &dyn SystemView,
+        scope: &Scope,
+        req: &Request,
+        now: Instant,
+    ) -> Result<HostSnapshot, String> {
+        let mut host = capture_bare(sys, scope, req)?;
+        if !wants_owners(req) {
+            return Ok(host);
+        }
+        let inodes: HashSet<u64> = host
+            .namespaces
+            .iter()
+            .filter_map(|n| n.snapshot.sockets.ok())
+            .flat_map(socket_inodes)
+            .collect();
+        let young = self
+            .scanned_at
+            .is_some_and(|t| now.saturating_duration_since(t) < self.max_age);
+        match &self.owners {
+            Some(known) if young && inodes.is_subset(&self.known) => {
+                for ns in &mut host.namespaces {
+                    let snap = &mut ns.snapshot;
+                    snap.owners = match split_owners(known, snap) {
+                        Some(o) => Part::Captured(o),
+                        None => Part::Failed("the sockets could not be read".into()),
+                    };
+                    if req.parts.service_files && ns.audited {
+                        let pids: HashSet<u32> = snap
+                            .owners
+                            .ok()
+                            .map(|o| o.scan.processes.keys().copied().collect())
+                            .unwrap_or_default();
+                        snap.service_files = Part::Captured(
+                            self.files
+                                .iter()
+                                .filter(|(pid, _)| pids.contains(pid))
+                                .map(|(pid, f)| (*pid, f.clone()))
+                                .collect(),
+                        );
+                    }
+                }
+            }
+            _ => {
+                let all = owners_of_all(
+                    sys,
+                    &host
+                        .namespaces
+                        .iter()
+                        .map(|n| &n.snapshot)
+                        .collect::<Vec<_>>(),
+                );
+                attach_all(&mut host, sys, &all, req.parts.service_files);
+                self.owner_scans += 1;
+                self.scanned_at = Some(now);
+                self.remember(&host);
+            }
+        }
+        self.known = inodes;
+        Ok(host)
+    }
+
+    /// Keep the owners (as attached: redacted) and service files of every namespace.
+    fn remember(&mut self, host: &HostSnapshot) {
+        let mut merged = Owners::default();
+        self.files.clear();
+        for ns in &host.namespaces {
+            if let Some(o) = ns.snapshot.owners.ok() {
+                merged
+                    .scan
+                    .holders
+                    .extend(o.scan.holders.iter().map(|(k, v)| (*k, v.clone())));
+                merged
+                    .scan
+                    .processes
+                    .extend(o.scan.processes.iter().map(|(k, v)| (*k, v.clone())));
+                merged.scan.unreadable = merged.scan.unreadable.max(o.scan.unreadable);
+                if merged.scan.unavailable.is_none() {
+                    merged.scan.unavailable.clone_from(&o.scan.unavailable);
+                }
+                merged.scan.stalled.extend(o.scan.stalled.iter().copied());
+                merged
+                    .users
+                    .extend(o.users.iter().map(|(k, v)| (*k, v.clone())));
+            }
+            if let Some(f) = ns.snapshot.service_files.ok() {
+                self.files.extend(f.iter().map(|(k, v)| (*k, v.clone())));
+            }
+        }
+        merged.scan.stalled.sort_unstable();
+        merged.scan.stalled.dedup();
+        self.owners = Some(merged);
+    }
+}
