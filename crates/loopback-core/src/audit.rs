@@ -117,6 +117,7 @@ pub fn audit(snap: &Snapshot, options: &AuditOptions) -> Result<AuditReport, Mis
                         .unwrap_or_else(|| u.to_string())
                         .into()
                 }),
+                uid: p.euid,
                 cmdline: if p.argv.is_empty() {
                     format!("[{}]", p.comm).into()
                 } else {

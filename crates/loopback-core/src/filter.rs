@@ -14,7 +14,7 @@ pub struct Filter {
     pub pids: Vec<u32>,
     /// Owning process names (the kernel's `comm`, as `ss -p` shows it), exactly.
     pub processes: Vec<String>,
-    /// Owning users: a name, or a uid (the socket's or an owner's).
+    /// Owning users: a name (an owner's user), or a uid (the socket's or an owner's).
     pub users: Vec<String>,
     /// TCP or UDP.
     pub protos: Vec<Proto>,
@@ -47,12 +47,15 @@ impl Filter {
             && (!self.exposed || l.exposed)
     }
 
+    /// A uid matches the socket's uid or an owner's effective uid; a name matches an owner's
+    /// user name.
     fn user_matches(&self, l: &Listener) -> bool {
-        self.users.iter().any(|u| {
-            u.parse::<u32>().is_ok_and(|uid| uid == l.uid)
-                || l.owners
-                    .iter()
-                    .any(|o| o.user.as_deref() == Some(u.as_str()))
+        self.users.iter().any(|u| match u.parse::<u32>() {
+            Ok(uid) => uid == l.uid || l.owners.iter().any(|o| o.uid == Some(uid)),
+            Err(_) => l
+                .owners
+                .iter()
+                .any(|o| o.user.as_deref() == Some(u.as_str())),
         })
     }
 
@@ -109,6 +112,7 @@ mod tests {
                 pid,
                 name: name.into(),
                 user: Some("postgres".into()),
+                uid: Some(105),
                 cmdline: name.into(),
                 unit: None,
             }]),
@@ -175,12 +179,18 @@ mod tests {
 
     #[test]
     fn user_is_a_name_or_a_uid() {
-        let pg = listener(5432, Proto::Tcp, 40, "postgres", 105, true);
+        // Created by root (the socket's uid), then held by a process running as postgres.
+        let mut pg = listener(5432, Proto::Tcp, 40, "postgres", 0, true);
+        pg.owners = Arc::from(vec![Owner {
+            uid: Some(105),
+            ..pg.owners[0].clone()
+        }]);
         for (u, kept) in [
             ("postgres", true),
             ("105", true),
-            ("0", false),
+            ("0", true),
             ("root", false),
+            ("7", false),
         ] {
             let f = Filter {
                 users: vec![u.into()],

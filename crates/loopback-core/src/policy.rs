@@ -198,6 +198,7 @@ mod tests {
                     pid: 1,
                     name: name.into(),
                     user: Some(user.into()),
+                    uid: None,
                     cmdline: format!("/usr/sbin/{name} -D").into(),
                     unit: None,
                 })

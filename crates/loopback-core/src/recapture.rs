@@ -135,3 +135,72 @@ impl Recapture {
         self.owners = Some(merged);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use loopback_model::Proto;
+
+    use super::*;
+    use crate::snapshot::Parts;
+    use crate::testing::FakeSystem;
+
+    fn process(pid: u32, comm: &str, argv: &[&str]) -> loopback_sys::ProcessInfo {
+        loopback_sys::ProcessInfo {
+            pid,
+            comm: comm.into(),
+            euid: Some(0),
+            argv: argv.iter().map(|a| a.to_string()).collect(),
+            cgroup: None,
+        }
+    }
+
+    fn owner_names(host: &HostSnapshot) -> Vec<String> {
+        let mut names: Vec<String> = host.namespaces[0]
+            .snapshot
+            .owners
+            .ok()
+            .map(|o| o.scan.processes.values().map(|p| p.comm.clone()).collect())
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn owners_are_walked_for_new_sockets_and_when_old_only() {
+        let mut sys = FakeSystem::lan();
+        sys.add_socket(Proto::Tcp, "0.0.0.0", 5432, None, 10);
+        sys.add_owner(10, process(40, "postgres", &["postgres"]));
+        let req = Request::of(Parts::LISTENERS);
+        let mut re = Recapture::new(Duration::from_secs(60));
+        let t0 = Instant::now();
+        let first = re.capture(&sys, &Scope::Current, &req, t0).expect("first");
+        assert_eq!(re.owner_scans, 1);
+        assert_eq!(owner_names(&first), vec!["postgres"]);
+        // Nothing new: the owners known are reused, and are the same.
+        let again = re
+            .capture(&sys, &Scope::Current, &req, t0 + Duration::from_secs(1))
+            .expect("again");
+        assert_eq!(re.owner_scans, 1);
+        assert_eq!(
+            again.namespaces[0].snapshot.owners,
+            first.namespaces[0].snapshot.owners
+        );
+        // A new socket: a walk, and its owner appears.
+        sys.add_socket(Proto::Tcp, "0.0.0.0", 6379, None, 11);
+        sys.add_owner(11, process(41, "redis-server", &["redis-server"]));
+        let more = re
+            .capture(&sys, &Scope::Current, &req, t0 + Duration::from_secs(2))
+            .expect("more");
+        assert_eq!(re.owner_scans, 2);
+        assert_eq!(owner_names(&more), vec!["postgres", "redis-server"]);
+        // Nothing new again: no walk, until the owners known are older than max_age.
+        let _ = re
+            .capture(&sys, &Scope::Current, &req, t0 + Duration::from_secs(3))
+            .expect("same");
+        assert_eq!(re.owner_scans, 2);
+        let _ = re
+            .capture(&sys, &Scope::Current, &req, t0 + Duration::from_secs(63))
+            .expect("old");
+        assert_eq!(re.owner_scans, 3);
+    }
+}

@@ -194,6 +194,7 @@ mod tests {
                 pid: 7,
                 name: "web".into(),
                 user: None,
+                uid: None,
                 cmdline: "web".into(),
                 unit: None,
             }]),

@@ -140,6 +140,9 @@ pub struct Owner {
     pub name: std::sync::Arc<str>,
     /// User name of the process's effective uid; the numeric uid when no name is known.
     pub user: Option<std::sync::Arc<str>>,
+    /// The process's effective uid.
+    #[serde(default)]
+    pub uid: Option<u32>,
     /// Command line with secrets redacted.
     pub cmdline: std::sync::Arc<str>,
     /// The systemd unit it runs in (from its control group), when it runs in one.

@@ -161,6 +161,84 @@ fn audit_table_escapes_every_field() {
 }
 
 #[test]
+fn watch_lines_escape_every_field() {
+    let sys = system();
+    let report = audit(&sys.snapshot(), &AuditOptions::default()).expect("audit");
+    let (mut report, changed) = hostile(&report);
+    assert!(changed > 20, "only {changed} fields were made hostile");
+    let mut empty = report.clone();
+    empty.listeners.clear();
+    // A namespace with a hostile name, as `ip netns add` allows almost any.
+    report.namespaces.push(loopback_model::NamespaceInfo {
+        inode: report.listeners[0].netns,
+        names: vec![HOSTILE.into()],
+        container: None,
+        processes: 1,
+        audited: true,
+        current: false,
+    });
+    let events = loopback_core::watch::changes(&empty, &report, "2026-11-24T00:00:00.000Z");
+    assert_eq!(events.len(), report.listeners.len());
+    let out: String = events
+        .iter()
+        .map(|e| super::watch::line(e) + "\n")
+        .collect();
+    assert_clean("watch", &out);
+    assert_eq!(
+        out.lines().count(),
+        events.len(),
+        "one line per event:\n{out}"
+    );
+}
+
+#[test]
+fn metrics_cannot_forge_a_series() {
+    use crate::metrics::{render, Counters, Exposition, Sample};
+    let sys = system();
+    let report = audit(&sys.snapshot(), &AuditOptions::default()).expect("audit");
+    let (mut report, _) = hostile(&report);
+    let long = format!("{HOSTILE}{}", "x".repeat(1000));
+    report.namespaces.push(loopback_model::NamespaceInfo {
+        inode: report.listeners[0].netns,
+        names: vec![long.clone()],
+        container: Some(loopback_model::Container {
+            runtime: loopback_model::Runtime::Docker,
+            id: "0123456789ab".into(),
+            name: Some(long),
+        }),
+        processes: 1,
+        audited: true,
+        current: false,
+    });
+    for format in [Exposition::OpenMetrics, Exposition::Text] {
+        let out = render(
+            &Sample {
+                report: Some(&report),
+                doctor: None,
+                duration: Duration::from_millis(3),
+                counters: Some(Counters::default()),
+            },
+            format,
+        );
+        // Every line is a comment or one of our samples: no text started a line of its own.
+        for line in out.lines() {
+            assert!(
+                line.starts_with("# ") || line.starts_with("loopback_"),
+                "{format:?}: a line not ours: {line:?}"
+            );
+        }
+        let infos = out
+            .lines()
+            .filter(|l| l.starts_with("loopback_listener_info{"))
+            .count();
+        assert_eq!(infos, report.listeners.len(), "{out}");
+        // Label values from outside are bounded: no line carries the 1000 x's.
+        assert!(out.lines().all(|l| !l.contains(&"x".repeat(200))), "{out}");
+        assert!(out.contains("\\n"), "newlines are escaped, not written");
+    }
+}
+
+#[test]
 fn explain_probe_doctor_resolve_escape_every_field() {
     let sys = system();
     let e = explain::run(&sys, &sys, "localhost:6379", &Timings::new()).expect("explain");

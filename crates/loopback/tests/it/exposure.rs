@@ -15,8 +15,8 @@ const WAIT_MS: &str = "700";
 
 /// A host namespace with a LAN peer, optionally a bridge `br0` (198.19.1.1/24) to a container
 /// namespace (`c0`, 198.19.1.2/24).
-struct Lab {
-    host: Netns,
+pub(crate) struct Lab {
+    pub(crate) host: Netns,
     container: Option<Netns>,
 }
 
@@ -39,7 +39,7 @@ impl Lab {
         }
     }
 
-    fn with_container(tag: &str) -> Lab {
+    pub(crate) fn with_container(tag: &str) -> Lab {
         let mut lab = Lab::new(tag);
         let c = Netns::new(&format!("{tag}c"));
         let h = &lab.host;
@@ -68,12 +68,12 @@ impl Lab {
         lab
     }
 
-    fn container(&self) -> &Netns {
+    pub(crate) fn container(&self) -> &Netns {
         self.container.as_ref().expect("lab has a container")
     }
 
     /// Load an nft ruleset into the host namespace.
-    fn nft(&self, ruleset: &str) {
+    pub(crate) fn nft(&self, ruleset: &str) {
         self.host.nft(ruleset);
     }
 

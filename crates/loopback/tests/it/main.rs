@@ -11,6 +11,7 @@ mod containers;
 mod doctor;
 mod explain;
 mod exposure;
+mod fleet;
 mod hostile;
 mod namespaces;
 mod probe;
