@@ -25,6 +25,9 @@
 //! - [`doctor`]: is the loopback stack healthy, and if not, why; [`firewall`] names the rules.
 //! - [`bench`]: what a round trip, a connection and a stream cost on each path (loopback, the
 //!   own address, a veth link, a bridge with NAT, Unix sockets), next to 127.0.0.1.
+//! - [`recapture`]: capture a host again and again (the exporter, `--watch`), walking `/proc`
+//!   for owners only when a new socket appears; [`watch`]: the changes between two audits;
+//!   [`filter`]: `--port`, `--pid`, `--process`, `--user`, `--proto`, `--exposed` on a report.
 //! - [`timings`]: how long each phase took, for `--timings`.
 //! - [`fuzz`]: the fuzz targets' entry points, shared with the corpus replay test.
 
