@@ -175,7 +175,7 @@ fn per_namespace(req: &Request) -> Request {
 }
 
 /// One owner scan for the sockets of every snapshot.
-pub(crate) fn owners_of_all(sys: &dyn SystemView, snaps: &[&Snapshot]) -> Owners {
+fn owners_of_all(sys: &dyn SystemView, snaps: &[&Snapshot]) -> Owners {
     let inodes: HashSet<u64> = snaps
         .iter()
         .filter_map(|s| s.sockets.ok())
@@ -195,17 +195,23 @@ pub fn capture_host(
 ) -> Result<HostSnapshot, String> {
     let mut host = capture_bare(sys, scope, req)?;
     if wants_owners(req) {
-        let all = owners_of_all(
-            sys,
-            &host
-                .namespaces
-                .iter()
-                .map(|n| &n.snapshot)
-                .collect::<Vec<_>>(),
-        );
-        attach_all(&mut host, sys, &all, req.parts.service_files);
+        walk_owners(&mut host, sys, req.parts.service_files);
     }
     Ok(host)
+}
+
+/// One walk of `/proc` for the owners of every namespace's sockets, attached to each
+/// ([`attach_all`]).
+pub(crate) fn walk_owners(host: &mut HostSnapshot, sys: &dyn SystemView, files: bool) {
+    let all = owners_of_all(
+        sys,
+        &host
+            .namespaces
+            .iter()
+            .map(|n| &n.snapshot)
+            .collect::<Vec<_>>(),
+    );
+    attach_all(host, sys, &all, files);
 }
 
 /// Whether `req` asks for the owners of sockets (service files need them).
@@ -215,7 +221,7 @@ pub(crate) fn wants_owners(req: &Request) -> bool {
 
 /// Give every namespace of `host` its owners from one host-wide scan, and read the service
 /// files of the audited ones (when asked).
-pub(crate) fn attach_all(host: &mut HostSnapshot, sys: &dyn SystemView, all: &Owners, files: bool) {
+fn attach_all(host: &mut HostSnapshot, sys: &dyn SystemView, all: &Owners, files: bool) {
     for ns in &mut host.namespaces {
         attach_owners(&mut ns.snapshot, sys, all, files && ns.audited);
     }

@@ -8,7 +8,7 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use crate::host::{attach_all, capture_bare, owners_of_all, wants_owners, HostSnapshot, Scope};
+use crate::host::{capture_bare, walk_owners, wants_owners, HostSnapshot, Scope};
 use crate::snapshot::{socket_inodes, split_owners, Owners, Part, Request, ServiceFiles};
 use loopback_sys::SystemView;
 
@@ -85,15 +85,7 @@ impl Recapture {
                 }
             }
             _ => {
-                let all = owners_of_all(
-                    sys,
-                    &host
-                        .namespaces
-                        .iter()
-                        .map(|n| &n.snapshot)
-                        .collect::<Vec<_>>(),
-                );
-                attach_all(&mut host, sys, &all, req.parts.service_files);
+                walk_owners(&mut host, sys, req.parts.service_files);
                 self.owner_scans += 1;
                 self.scanned_at = Some(now);
                 self.remember(&host);
