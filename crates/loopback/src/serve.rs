@@ -24,7 +24,8 @@ pub struct Limits {
     pub workers: usize,
     /// Accepted connections waiting for a worker.
     pub queue: usize,
-    /// Time for a whole request head, from its first byte.
+    /// Time for a whole request head from its first byte, and for a new connection's first
+    /// byte.
     pub head: Duration,
     /// Time a kept-alive connection may wait for its next request.
     pub idle: Duration,
@@ -176,7 +177,13 @@ fn connection(
     let _ = stream.set_nodelay(true);
     let mut buf = Vec::with_capacity(1024);
     for served in 0..limits.per_connection {
-        match read_head(stream, &mut buf, limits)? {
+        // A new connection's first request is due at once; later ones may idle between.
+        let wait = if served == 0 {
+            limits.head
+        } else {
+            limits.idle
+        };
+        match read_head(stream, &mut buf, wait, limits.head)? {
             Head::Gone => return Ok(()),
             Head::Bad(status) => {
                 respond(
@@ -203,12 +210,18 @@ fn connection(
     Ok(())
 }
 
-/// Read one request head into `buf` (which keeps bytes of a pipelined next request).
-fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>, limits: Limits) -> std::io::Result<Head> {
+/// Read one request head into `buf` (which keeps bytes of a pipelined next request): its first
+/// byte within `wait`, the whole head within `head` of that.
+fn read_head(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    wait: Duration,
+    head: Duration,
+) -> std::io::Result<Head> {
     let mut deadline = if buf.is_empty() {
-        Instant::now() + limits.idle
+        Instant::now() + wait
     } else {
-        Instant::now() + limits.head
+        Instant::now() + head
     };
     let mut started = !buf.is_empty();
     let mut chunk = [0u8; 2048];
@@ -289,7 +302,7 @@ fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>, limits: Limits) -> std::
         if !started {
             // The head's own deadline runs from its first byte.
             started = true;
-            deadline = Instant::now() + limits.head;
+            deadline = Instant::now() + head;
         }
         buf.extend_from_slice(&chunk[..n]);
     }
