@@ -134,10 +134,13 @@ pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> 
 
 /// Write a JSON document and a newline to stdout.
 pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
-    let mut out = stdout_writer();
-    serde_json::to_writer_pretty(&mut out, value)?;
+    emit(None, |out| write_json(out, value))
+}
+
+/// Write a JSON document (pretty) and a newline to `out`.
+pub fn write_json<T: Serialize>(out: &mut dyn Write, value: &T) -> anyhow::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value)?;
     writeln!(out)?;
-    out.flush()?;
     Ok(())
 }
 

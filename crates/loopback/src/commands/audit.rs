@@ -4,6 +4,7 @@ use std::io::Write;
 
 use anyhow::Context;
 use loopback_core::audit::AuditOptions;
+use loopback_core::filter::Filter;
 use loopback_core::host::{audit_host, capture_host, label, HostSnapshot, Scope};
 use loopback_core::policy::Policy;
 use loopback_core::scope::{wildcard_stack, WildcardStack};
@@ -14,7 +15,7 @@ use loopback_model::{
 };
 
 use super::Ctx;
-use crate::cli::{AuditArgs, FilterArgs, Format, ScopeArgs};
+use crate::cli::{AuditArgs, Format, ScopeArgs};
 use crate::exit::ExitStatus;
 use crate::output::{self, esc, Style, GREEN, RED, YELLOW};
 
@@ -23,7 +24,8 @@ pub fn run(ctx: &Ctx, args: &AuditArgs) -> anyhow::Result<ExitStatus> {
         return super::watch::run(ctx, args);
     }
     let style = ctx.style;
-    let policy = load_policy(&args.scope)?;
+    let options = audit_options(&args.scope)?;
+    let filter = args.filter.filter();
     let started = std::time::Instant::now();
     let host = match &args.snapshot {
         Some(path) => HostSnapshot::of(super::load_snapshot(path)?),
@@ -39,38 +41,27 @@ pub fn run(ctx: &Ctx, args: &AuditArgs) -> anyhow::Result<ExitStatus> {
             })
             .with_context(|| capture_context(&args.scope))?,
     };
-    let report = ctx.timings.time("judge", || {
-        judge(&host, &args.scope, policy.clone(), &args.filter)
-    })?;
+    let report = ctx
+        .timings
+        .time("judge", || judge(&host, &options, &filter))?;
     for w in &report.warnings {
         output::warn(w);
     }
     let format = if args.json { Format::Json } else { args.format };
     let doctor = match format {
         // The doctor's checks join the metrics, from the namespace audited (this one with -A).
-        Format::Prometheus if args.snapshot.is_none() => {
-            let netns = args.scope.netns.as_deref();
-            let options = loopback_core::doctor::DoctorOptions {
-                resolver: super::resolver_paths(netns)?,
-                ..Default::default()
-            };
-            Some(super::within(ctx, netns, || {
-                Ok(loopback_core::doctor::run(
-                    ctx.sys.as_ref(),
-                    ctx.prober.as_ref(),
-                    &options,
-                    &ctx.timings,
-                ))
-            })?)
-        }
+        Format::Prometheus if args.snapshot.is_none() => Some(super::doctor::checks(
+            ctx,
+            args.scope.netns.as_deref(),
+            loopback_core::doctor::DoctorOptions::default().timeout,
+            None,
+            &ctx.timings,
+        )?),
         _ => None,
     };
     let duration = started.elapsed();
     output::emit(args.output.as_deref(), |out| match format {
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, &report)?;
-            Ok(out.write_all(b"\n")?)
-        }
+        Format::Json => output::write_json(out, &report),
         Format::Table => Ok(render(
             &report,
             style,
@@ -93,9 +84,17 @@ pub fn run(ctx: &Ctx, args: &AuditArgs) -> anyhow::Result<ExitStatus> {
     Ok(ExitStatus::of(report.needs_attention()))
 }
 
+/// How to judge: the policy file and the declared uplinks.
+pub fn audit_options(scope: &ScopeArgs) -> anyhow::Result<AuditOptions> {
+    Ok(AuditOptions {
+        policy: load_policy(scope)?,
+        uplinks: scope.uplink.clone(),
+    })
+}
+
 /// The policy file `--policy` names, parsed: bounded and non-blocking (a FIFO or /dev/zero
 /// named by mistake is an error).
-pub fn load_policy(scope: &ScopeArgs) -> anyhow::Result<Option<Policy>> {
+fn load_policy(scope: &ScopeArgs) -> anyhow::Result<Option<Policy>> {
     let Some(path) = &scope.policy else {
         return Ok(None);
     };
@@ -141,19 +140,11 @@ pub fn capture_context(scope: &ScopeArgs) -> String {
 /// Judge a captured host, then keep what the filter asks for.
 pub fn judge(
     host: &HostSnapshot,
-    scope: &ScopeArgs,
-    policy: Option<Policy>,
-    filter: &FilterArgs,
+    options: &AuditOptions,
+    filter: &Filter,
 ) -> anyhow::Result<AuditReport> {
-    let mut report = audit_host(
-        host,
-        &AuditOptions {
-            policy,
-            uplinks: scope.uplink.clone(),
-        },
-    )
-    .context("auditing listeners")?;
-    filter.filter().apply(&mut report);
+    let mut report = audit_host(host, options).context("auditing listeners")?;
+    filter.apply(&mut report);
     Ok(report)
 }
 

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use loopback_core::doctor::{self, DoctorOptions};
+use loopback_core::timings::Timings;
 use loopback_model::{CheckStatus, DoctorReport};
 
 use super::Ctx;
@@ -12,25 +13,44 @@ use crate::output::{self, esc, Style, GREEN, RED, YELLOW};
 
 pub fn run(ctx: &Ctx, args: &DoctorArgs) -> anyhow::Result<ExitStatus> {
     let style = ctx.style;
-    let options = DoctorOptions {
-        timeout: Duration::from_millis(args.timeout_ms),
-        reach: args.reach.clone(),
-        resolver: super::resolver_paths(args.netns.as_deref())?,
-    };
-    let report = super::within(ctx, args.netns.as_deref(), || {
-        Ok(doctor::run(
-            ctx.sys.as_ref(),
-            ctx.prober.as_ref(),
-            &options,
-            &ctx.timings,
-        ))
-    })?;
+    let report = checks(
+        ctx,
+        args.netns.as_deref(),
+        Duration::from_millis(args.timeout_ms),
+        args.reach.clone(),
+        &ctx.timings,
+    )?;
     if args.json {
         output::print_json(&report)?;
     } else {
         output::print_text(&render(&report, style))?;
     }
     Ok(ExitStatus::of(report.needs_attention()))
+}
+
+/// The doctor's checks in the namespace `--netns` names (here without it), with the resolver
+/// files its programs read: for `doctor`, and beside the metrics of `audit --format
+/// prometheus` and the exporter (which passes its own `timings`, so a long run keeps none).
+pub fn checks(
+    ctx: &Ctx,
+    netns: Option<&str>,
+    timeout: Duration,
+    reach: Option<String>,
+    timings: &Timings,
+) -> anyhow::Result<DoctorReport> {
+    let options = DoctorOptions {
+        timeout,
+        reach,
+        resolver: super::resolver_paths(netns)?,
+    };
+    super::within(ctx, netns, || {
+        Ok(doctor::run(
+            ctx.sys.as_ref(),
+            ctx.prober.as_ref(),
+            &options,
+            timings,
+        ))
+    })
 }
 
 /// Grouped by status, failures first; every check that did not pass shows its evidence and fix.

@@ -10,14 +10,15 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use loopback_core::audit::AuditOptions;
+use loopback_core::filter::Filter;
 use loopback_core::host::Scope;
-use loopback_core::policy::Policy;
 use loopback_core::recapture::Recapture;
 use loopback_core::snapshot::Request;
 use loopback_core::timings::Timings;
 use loopback_model::DoctorReport;
 
-use super::audit::{judge, load_policy, request, scope_of};
+use super::audit::{audit_options, judge, request, scope_of};
 use super::Ctx;
 use crate::cli::ExporterArgs;
 use crate::exit::ExitStatus;
@@ -63,7 +64,8 @@ struct Scraper<'a> {
     args: &'a ExporterArgs,
     scope: Scope,
     req: Request,
-    policy: Option<Policy>,
+    options: AuditOptions,
+    filter: Filter,
     state: Mutex<(Recapture, Counters, Option<Last>)>,
     doctor: Mutex<Option<DoctorReport>>,
 }
@@ -83,14 +85,7 @@ impl Scraper<'_> {
         let report = recapture
             .capture(self.ctx.sys.as_ref(), &self.scope, &self.req, started)
             .map_err(|e| anyhow::anyhow!(e))
-            .and_then(|host| {
-                judge(
-                    &host,
-                    &self.args.scope,
-                    self.policy.clone(),
-                    &self.args.filter,
-                )
-            });
+            .and_then(|host| judge(&host, &self.options, &self.filter));
         let duration = started.elapsed();
         counters.scrapes += 1;
         counters.owner_scans = recapture.owner_scans;
@@ -120,20 +115,13 @@ impl Scraper<'_> {
     }
 
     fn run_doctor(&self) -> anyhow::Result<()> {
-        let netns = self.args.scope.netns.as_deref();
-        let options = loopback_core::doctor::DoctorOptions {
-            resolver: super::resolver_paths(netns)?,
-            timeout: Duration::from_millis(1000),
-            reach: None,
-        };
-        let report = super::within(self.ctx, netns, || {
-            Ok(loopback_core::doctor::run(
-                self.ctx.sys.as_ref(),
-                self.ctx.prober.as_ref(),
-                &options,
-                &Timings::new(),
-            ))
-        })?;
+        let report = super::doctor::checks(
+            self.ctx,
+            self.args.scope.netns.as_deref(),
+            loopback_core::doctor::DoctorOptions::default().timeout,
+            None,
+            &Timings::new(),
+        )?;
         *self.doctor.lock().unwrap_or_else(PoisonError::into_inner) = Some(report);
         Ok(())
     }
@@ -163,7 +151,8 @@ pub fn run(ctx: &Ctx, args: &ExporterArgs) -> anyhow::Result<ExitStatus> {
         args,
         scope: scope_of(&args.scope)?,
         req: request(&args.scope),
-        policy: load_policy(&args.scope)?,
+        options: audit_options(&args.scope)?,
+        filter: args.filter.filter(),
         state: Mutex::new((
             Recapture::new(args.owner_max_age),
             Counters::default(),

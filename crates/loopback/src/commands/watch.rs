@@ -10,7 +10,7 @@ use loopback_core::watch::changes;
 use loopback_model::watch::{ChangeKind, WatchEvent, WatchState};
 use loopback_model::AuditReport;
 
-use super::audit::{capture_context, judge, load_policy, request, scope_of};
+use super::audit::{audit_options, capture_context, judge, request, scope_of};
 use super::Ctx;
 use crate::cli::{AuditArgs, Format};
 use crate::exit::ExitStatus;
@@ -25,7 +25,8 @@ pub fn run(ctx: &Ctx, args: &AuditArgs) -> anyhow::Result<ExitStatus> {
         "--watch prints events: a table or --json, not --format prometheus"
     );
     let json = args.json || args.format == Format::Json;
-    let policy = load_policy(&args.scope)?;
+    let options = audit_options(&args.scope)?;
+    let filter = args.filter.filter();
     let scope = scope_of(&args.scope)?;
     let req = request(&args.scope);
     let mut recapture = Recapture::new(OWNER_MAX_AGE);
@@ -34,7 +35,7 @@ pub fn run(ctx: &Ctx, args: &AuditArgs) -> anyhow::Result<ExitStatus> {
             .capture(ctx.sys.as_ref(), &scope, &req, Instant::now())
             .map_err(|e| anyhow::anyhow!(e))
             .with_context(|| capture_context(&args.scope))?;
-        judge(&host, &args.scope, policy.clone(), &args.filter)
+        judge(&host, &options, &filter)
     };
     let mut before = look(&mut recapture)?;
     for w in &before.warnings {
