@@ -118,16 +118,22 @@ fn accept(listener: &TcpListener, tx: &SyncSender<TcpStream>) -> std::io::Result
     for conn in listener.incoming() {
         let stream = match conn {
             Ok(s) => s,
-            // The peer went away before accept, or descriptors ran out for a moment: go on.
+            // The peer went away before accept: go on.
             Err(e)
                 if matches!(
                     e.kind(),
                     std::io::ErrorKind::ConnectionAborted
                         | std::io::ErrorKind::ConnectionReset
                         | std::io::ErrorKind::Interrupted
-                ) || e.raw_os_error() == Some(24) =>
+                ) =>
             {
                 continue
+            }
+            // Descriptors ran out (EMFILE, ENFILE): the connection stays queued, so accepting
+            // again at once would spin; wait for a worker to close one.
+            Err(e) if matches!(e.raw_os_error(), Some(23 | 24)) => {
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
             }
             Err(e) => return Err(e),
         };
