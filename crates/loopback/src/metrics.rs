@@ -239,7 +239,7 @@ fn doctor_metrics(registry: &mut Registry, doctor: &DoctorReport) {
 /// The two text formats a scraper may ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exposition {
-    /// OpenMetrics 1.0 (what Prometheus asks for first).
+    /// OpenMetrics 1.0, for an Accept header that names `application/openmetrics-text`.
     OpenMetrics,
     /// The classic Prometheus text format 0.0.4 (node_exporter's textfile collector,
     /// `promtool check metrics`, older scrapers).
