@@ -52,6 +52,8 @@ pub struct FakeSystem {
     /// What a local service answers at an address (`ask_local_service`); elsewhere the
     /// connection is refused.
     pub answers: HashMap<std::net::SocketAddr, Vec<u8>>,
+    /// Why `getaddrinfo` is not the host's resolver (a static musl build), if it is not.
+    pub foreign_resolver: Option<&'static str>,
 }
 
 /// An exposed, wildcard-scoped listener on `addr`:`port` with no owner, as judgments see one
@@ -133,6 +135,7 @@ impl FakeSystem {
             http_reply: HttpReply::NoResponse { closed: false },
             proc_missing: None,
             answers: HashMap::new(),
+            foreign_resolver: None,
         }
     }
 
@@ -379,6 +382,9 @@ impl Prober for FakeSystem {
             .get(name)
             .cloned()
             .ok_or_else(|| "Name or service not known".into())
+    }
+    fn foreign_resolver(&self) -> Option<&'static str> {
+        self.foreign_resolver
     }
     fn resolve(&self, host: &str) -> Result<Vec<IpAddr>, SysError> {
         self.names

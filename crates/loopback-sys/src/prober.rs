@@ -40,7 +40,21 @@ pub trait Prober: Send + Sync {
     /// Resolve a host name with the system resolver, addresses in the resolver's order, each
     /// once.
     fn resolve(&self, host: &str) -> Result<Vec<IpAddr>, SysError>;
+    /// Why [`Prober::getaddrinfo`] is not the resolver this host's programs load, when it is
+    /// not: its answer then cannot stand beside the model of glibc.
+    fn foreign_resolver(&self) -> Option<&'static str> {
+        None
+    }
 }
+
+/// Why the resolver linked into this binary is not the one the host's programs use. A static
+/// musl build carries musl's `getaddrinfo`, not the host's glibc with its NSS modules and
+/// `gai.conf`.
+const LINKED_RESOLVER: Option<&str> = if cfg!(target_env = "musl") {
+    Some("this loopback is a static musl build: its getaddrinfo is musl's, not the glibc that this host's programs load")
+} else {
+    None
+};
 
 /// The portable prober: `socket2` sockets and the C library's resolver.
 #[derive(Debug, Clone, Copy, Default)]
@@ -80,6 +94,9 @@ impl Prober for SocketProber {
     }
     fn resolve(&self, host: &str) -> Result<Vec<IpAddr>, SysError> {
         resolve_with_libc(host)
+    }
+    fn foreign_resolver(&self) -> Option<&'static str> {
+        LINKED_RESOLVER
     }
 }
 

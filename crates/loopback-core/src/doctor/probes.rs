@@ -64,10 +64,7 @@ pub fn run_probes(
         let tcp6 = v6.then(|| s.spawn(move || sys.tcp_round_trip(v6a, t)));
         let udp4 = s.spawn(move || sys.udp_round_trip(v4a, t));
         let udp6 = v6.then(|| s.spawn(move || sys.udp_round_trip(v6a, t)));
-        let not_asked = options
-            .resolver
-            .redirected()
-            .then(|| crate::resolve::not_asked_reason(&options.resolver));
+        let not_asked = crate::resolve::not_asked_reason(&options.resolver, sys);
         let localhost = s.spawn(move || match not_asked {
             Some(why) => Err(why),
             None => sys.resolve("localhost").map_err(|e| e.to_string()),

@@ -4,7 +4,7 @@
 //! The attempts are live ([`run`], through a [`Prober`]); what they mean is judged on a
 //! snapshot of the listeners ([`judge`], in `diagnose`).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use loopback_model::{
@@ -102,6 +102,26 @@ fn result_of(o: &ProbeOutcome) -> (AttemptResult, Option<f64>, Option<String>) {
     }
 }
 
+/// The addresses `host` resolves to, in the order a client here gets them: the C library's
+/// answer; or, when this binary's resolver is not the one the host's programs load
+/// ([`Prober::foreign_resolver`]), the model of glibc's, as long as it covers every source
+/// that answers (a name only DNS knows falls back to the linked resolver).
+fn resolve_name(
+    sys: &dyn SystemView,
+    prober: &dyn Prober,
+    host: &str,
+) -> Result<Vec<IpAddr>, String> {
+    if prober.foreign_resolver().is_some() {
+        let paths = crate::snapshot::ResolverPaths::default();
+        if let Ok(r) = crate::resolve::run(sys, prober, host, &paths, &Timings::new()) {
+            if r.model_complete {
+                return Ok(r.addresses);
+            }
+        }
+    }
+    prober.getaddrinfo(host, QueryFamily::Unspec, true)
+}
+
 /// Probe `target` (`HOST:PORT`): resolve it as the C library does, try every address live,
 /// then judge the attempts on a snapshot of this host's listeners (captured only when the
 /// target is this host).
@@ -142,7 +162,7 @@ pub fn run(
     let proto = if opts.udp { Proto::Udp } else { Proto::Tcp };
     let resolved = timings.time("resolve", || match parsed {
         t if t.ip().is_some() => Ok(t.ip().into_iter().collect()),
-        _ => prober.getaddrinfo(&host, QueryFamily::Unspec, true),
+        _ => resolve_name(sys, prober, &host),
     });
     let addrs = match resolved {
         Ok(a) if !a.is_empty() => a,
@@ -316,6 +336,47 @@ mod tests {
         );
         assert_eq!(r.attempts[0].result, "refused");
         assert_eq!(r.attempts[1].result, "connected");
+    }
+
+    /// A static musl build's getaddrinfo is not the host's glibc: the model of glibc orders the
+    /// addresses, and the linked resolver's answer is not used.
+    #[test]
+    fn a_foreign_resolver_gives_way_to_the_model() {
+        let mut sys = FakeSystem::lan();
+        sys.foreign_resolver = Some("a static musl build");
+        sys.names
+            .insert("localhost".into(), vec!["127.0.0.1".parse().expect("ip")]);
+        for (path, text) in [
+            ("/etc/hosts", "127.0.0.1 localhost\n::1 localhost\n"),
+            ("/etc/nsswitch.conf", "hosts: files\n"),
+            ("/etc/gai.conf", ""),
+        ] {
+            sys.files.insert(path.into(), text.as_bytes().to_vec());
+        }
+        sys.add_socket(Proto::Tcp, "127.0.0.1", 3000, None, 5);
+        sys.connect_ok.push("127.0.0.1:3000".parse().expect("sa"));
+        let r = run(
+            &sys,
+            &sys,
+            "localhost:3000",
+            &ProbeOptions::default(),
+            &Timings::new(),
+        )
+        .expect("probe");
+        let tried: Vec<String> = r.attempts.iter().map(|a| a.address.to_string()).collect();
+        assert_eq!(tried, ["::1", "127.0.0.1"]);
+        let resolved = crate::resolve::run(
+            &sys,
+            &sys,
+            "localhost",
+            &crate::snapshot::ResolverPaths::default(),
+            &Timings::new(),
+        )
+        .expect("resolve");
+        let why = resolved.system_error.expect("not asked");
+        assert!(crate::resolve::was_not_asked(&why), "{why}");
+        assert!(why.contains("a static musl build"), "{why}");
+        assert!(resolved.system.is_empty());
     }
 
     #[test]

@@ -75,7 +75,7 @@ pub struct LibcAnswers {
 }
 
 /// How `system_error` begins when the C library was not asked (the files modelled are not the
-/// ones it reads here: another namespace's root).
+/// ones it reads here, or it is not the resolver this host's programs load).
 pub const NOT_ASKED: &str = "not asked";
 
 /// Whether a C library error says it was not asked ([`LibcAnswers::not_asked`]).
@@ -83,11 +83,18 @@ pub fn was_not_asked(error: &str) -> bool {
     error.starts_with(NOT_ASKED)
 }
 
-/// Why the C library is not asked when `paths` are not the files it reads here: it would read
-/// this host's files, not those of the root the model reads; and asking it inside that root
-/// would load that root's NSS modules into a process running as root.
-pub fn not_asked_reason(paths: &ResolverPaths) -> String {
-    match paths.root_of {
+/// Why the C library is not asked about the files at `paths`, when it is not: it would read
+/// this host's files, not those of the root the model reads (and asking it inside that root
+/// would load that root's NSS modules into a process running as root); or the resolver linked
+/// into this binary is not the one the host's programs load ([`Prober::foreign_resolver`]).
+pub fn not_asked_reason(paths: &ResolverPaths, prober: &dyn Prober) -> Option<String> {
+    if let Some(why) = prober.foreign_resolver() {
+        return Some(format!("{NOT_ASKED}: {why}; the model is the answer"));
+    }
+    if !paths.redirected() {
+        return None;
+    }
+    Some(match paths.root_of {
         Some(pid) => format!(
             "{NOT_ASKED}: the C library here reads this host's files, not those in the root of pid {pid} (loading that root's NSS modules as root is not done); the model is the answer"
         ),
@@ -95,13 +102,12 @@ pub fn not_asked_reason(paths: &ResolverPaths) -> String {
             "{NOT_ASKED}: the C library here reads /etc, not {}; the model is the answer",
             paths.hosts
         ),
-    }
+    })
 }
 
 impl LibcAnswers {
     /// The C library is not asked, and why ([`not_asked_reason`]).
-    pub fn not_asked(paths: &ResolverPaths) -> Self {
-        let why = not_asked_reason(paths);
+    pub fn not_asked(why: String) -> Self {
         LibcAnswers {
             unspec: Err(why.clone()),
             v4: Err(why.clone()),
@@ -182,10 +188,9 @@ pub fn run(
         crate::snapshot::extend(&mut snap, sys, &req);
         snap
     });
-    let libc = if paths.redirected() {
-        LibcAnswers::not_asked(paths)
-    } else {
-        timings.time("C library", || LibcAnswers::ask(prober, &name))
+    let libc = match not_asked_reason(paths, prober) {
+        Some(why) => LibcAnswers::not_asked(why),
+        None => timings.time("C library", || LibcAnswers::ask(prober, &name)),
     };
     Ok(timings.time("judge", || judge(&snap, &name, port, &libc))?)
 }

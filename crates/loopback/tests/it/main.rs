@@ -14,6 +14,7 @@ mod exposure;
 mod fleet;
 mod hostile;
 mod namespaces;
+mod package;
 mod probe;
 mod resolve;
 mod scale;

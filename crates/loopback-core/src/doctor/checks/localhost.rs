@@ -101,7 +101,7 @@ pub(crate) fn resolves_loopback_check(result: &Result<Vec<IpAddr>, String>) -> C
         Err(e) if crate::resolve::was_not_asked(e) => check(
             id,
             CheckStatus::Skip,
-            "the C library was not asked: the namespace's resolver files are not this host's",
+            "the C library was not asked; the evidence says why",
         )
         .evidence(e.clone()),
         Err(e) => check(id, CheckStatus::Fail, "localhost does not resolve")
