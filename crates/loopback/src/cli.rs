@@ -333,7 +333,8 @@ pub struct ExporterArgs {
     /// never waits for them.
     #[arg(long, value_name = "TIME", default_value = "60s", value_parser = parse_duration)]
     pub doctor_interval: std::time::Duration,
-    /// Scrapes answered at once; more connections wait in a short queue, then get 503.
+    /// Answers computed at once; more requests wait in a short queue (16), then get 503. Idle
+    /// and slow connections hold no worker.
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub workers: u16,
 }

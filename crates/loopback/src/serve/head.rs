@@ -1,0 +1,162 @@
+//! A request head from bytes, and a response head to bytes: no I/O, so every case is a unit
+//! test.
+
+use super::{Request, Response};
+
+/// The largest request head read.
+pub const HEAD_MAX: usize = 8 << 10;
+
+/// What the bytes read so far hold.
+#[derive(Debug)]
+pub enum Parsed {
+    /// Not a whole head yet (and under [`HEAD_MAX`]).
+    Partial,
+    /// A request, whether the client keeps the connection, and how many bytes it took.
+    Complete {
+        request: Request,
+        keep: bool,
+        len: usize,
+    },
+    /// A bad request: answer with this status and close.
+    Bad(u16),
+}
+
+/// Parse the first request head in `buf` (which may hold a pipelined next one behind it).
+pub fn parse(buf: &[u8]) -> Parsed {
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut req = httparse::Request::new(&mut headers);
+    match req.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => {
+            let method = req.method.unwrap_or("").to_owned();
+            let target = req.path.unwrap_or("/");
+            let path = target.split('?').next().unwrap_or("/").to_owned();
+            let mut keep = req.version == Some(1);
+            let mut body = false;
+            let mut accept = String::new();
+            for h in req.headers.iter() {
+                if h.name.eq_ignore_ascii_case("accept") {
+                    accept = String::from_utf8_lossy(h.value).into_owned();
+                } else if h.name.eq_ignore_ascii_case("connection") {
+                    let v = String::from_utf8_lossy(h.value).to_ascii_lowercase();
+                    if v.contains("close") {
+                        keep = false;
+                    } else if v.contains("keep-alive") {
+                        keep = true;
+                    }
+                } else if h.name.eq_ignore_ascii_case("transfer-encoding")
+                    || (h.name.eq_ignore_ascii_case("content-length")
+                        && h.value.iter().any(|b| *b != b'0'))
+                {
+                    body = true;
+                }
+            }
+            if body {
+                return Parsed::Bad(413);
+            }
+            Parsed::Complete {
+                request: Request {
+                    method,
+                    path,
+                    accept,
+                },
+                keep,
+                len,
+            }
+        }
+        Ok(httparse::Status::Partial) if buf.len() >= HEAD_MAX => Parsed::Bad(431),
+        Ok(httparse::Status::Partial) => Parsed::Partial,
+        Err(httparse::Error::TooManyHeaders) => Parsed::Bad(431),
+        Err(_) => Parsed::Bad(400),
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        413 => "Content Too Large",
+        431 => "Request Header Fields Too Large",
+        503 => "Service Unavailable",
+        _ => "Error",
+    }
+}
+
+/// The bytes of `r` on the wire: its head, and its body unless the request was `HEAD`.
+pub fn encode(r: &Response, keep: bool, head_only: bool) -> Vec<u8> {
+    let mut out = format!(
+        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: {}\r\n\r\n",
+        r.status,
+        reason(r.status),
+        r.content_type,
+        r.body.len(),
+        if keep { "keep-alive" } else { "close" }
+    )
+    .into_bytes();
+    if !head_only {
+        out.extend_from_slice(&r.body);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn complete(buf: &[u8]) -> (Request, bool, usize) {
+        match parse(buf) {
+            Parsed::Complete { request, keep, len } => (request, keep, len),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_head_gives_method_path_accept_and_keep() {
+        let buf =
+            b"GET /metrics?x=1 HTTP/1.1\r\nAccept: application/openmetrics-text\r\n\r\nGET /b";
+        let (r, keep, len) = complete(buf);
+        assert_eq!((r.method.as_str(), r.path.as_str()), ("GET", "/metrics"));
+        assert_eq!(r.accept, "application/openmetrics-text");
+        assert!(keep);
+        assert_eq!(len, buf.len() - b"GET /b".len());
+        let (_, keep, _) = complete(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n");
+        assert!(!keep);
+        let (_, keep, _) = complete(b"GET / HTTP/1.0\r\n\r\n");
+        assert!(!keep);
+        let (_, keep, _) = complete(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n");
+        assert!(keep);
+    }
+
+    #[test]
+    fn bodies_garbage_and_long_heads_are_refused() {
+        assert!(matches!(
+            parse(b"POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\n"),
+            Parsed::Bad(413)
+        ));
+        assert!(matches!(
+            parse(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            Parsed::Bad(413)
+        ));
+        assert!(matches!(
+            parse(b"\x01\x02 nonsense\r\n\r\n"),
+            Parsed::Bad(400)
+        ));
+        assert!(matches!(parse(b"GET / HTTP/1.1\r\n"), Parsed::Partial));
+        let long = format!("GET /{} HTTP/1.1\r\n", "a".repeat(HEAD_MAX));
+        assert!(matches!(parse(long.as_bytes()), Parsed::Bad(431)));
+        let many: String = (0..40).map(|i| format!("X-{i}: v\r\n")).collect();
+        let req = format!("GET / HTTP/1.1\r\n{many}\r\n");
+        assert!(matches!(parse(req.as_bytes()), Parsed::Bad(431)));
+    }
+
+    #[test]
+    fn a_head_request_gets_no_body() {
+        let r = Response::text(200, "hello");
+        let full = String::from_utf8(encode(&r, true, false)).expect("utf8");
+        assert!(full.starts_with("HTTP/1.1 200 OK\r\n"), "{full}");
+        assert!(full.contains("Content-Length: 5\r\nConnection: keep-alive\r\n\r\nhello"));
+        let head = String::from_utf8(encode(&r, false, true)).expect("utf8");
+        assert!(head.ends_with("Connection: close\r\n\r\n"), "{head}");
+    }
+}
