@@ -7,7 +7,8 @@
 //! connection that is idle, trickles its head or does not read its answer holds a descriptor,
 //! never a thread; a fixed number of workers only compute answers. Every limit is explicit: open
 //! connections (at the cap, the one waiting longest for a head is closed to make room), answers
-//! being computed or queued (beyond them, 503 at once), a deadline for a new connection's first
+//! being computed or queued, and answers held in memory until their clients read them (beyond
+//! either, 503 at once), a deadline for a new connection's first
 //! byte and for a whole request head (not per read, so trickling bytes does not extend it), an
 //! idle deadline between keep-alive requests, a deadline to write an answer, a cap on requests
 //! per connection, a head of at most 8 KiB ([`head::HEAD_MAX`]), and no request body.
@@ -35,6 +36,9 @@ pub struct Limits {
     pub queue: usize,
     /// Connections open at once.
     pub connections: usize,
+    /// Answers held at once, computed or being written (each holds its bytes until the
+    /// client has read them); beyond them, 503.
+    pub answers: usize,
     /// Time for a whole request head from its first byte, and for a new connection's first
     /// byte.
     pub head: Duration,
@@ -52,6 +56,7 @@ impl Default for Limits {
             workers: 4,
             queue: 16,
             connections: 256,
+            answers: 64,
             head: Duration::from_secs(5),
             idle: Duration::from_secs(30),
             write: Duration::from_secs(10),
@@ -432,6 +437,16 @@ impl Server {
                 let keep = keep && !c.eof && c.served + 1 < limits.per_connection;
                 c.state = State::Busy;
                 c.deadline = None;
+                let held = self
+                    .conns
+                    .values()
+                    .filter(|c| !matches!(c.state, State::Head { .. }))
+                    .count();
+                if held > limits.answers.max(1) {
+                    let bytes = head::encode(&Response::text(503, "busy\n"), false, false);
+                    self.start_write(id, bytes, false);
+                    return;
+                }
                 match self.jobs.try_send(Job { id, request, keep }) {
                     Ok(()) => {}
                     Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
@@ -767,5 +782,36 @@ mod tests {
         assert!(out.starts_with("HTTP/1.1 503"), "{out}");
         release_tx.send(()).expect("release");
         read_answer(&mut held, "/hold");
+    }
+
+    /// Answers held for clients that do not read them are bounded: beyond the limit a request
+    /// gets 503, so such clients cannot make the server hold answer after answer in memory.
+    #[test]
+    fn answers_held_for_clients_that_do_not_read_are_bounded() {
+        let big: Arc<[u8]> = Arc::from(vec![b'x'; 32 << 20]);
+        let addr = server_with(
+            Limits {
+                answers: 1,
+                ..Limits::default()
+            },
+            move |r: &Request| match r.path.as_str() {
+                "/big" => Response {
+                    status: 200,
+                    content_type: "text/plain",
+                    body: big.clone(),
+                },
+                p => Response::text(200, &format!("hello {p}")),
+            },
+        );
+        let mut stuck = connect(addr);
+        stuck
+            .write_all(b"GET /big HTTP/1.1\r\n\r\n")
+            .expect("write");
+        // The answer has started: its first bytes arrive (the rest stays with the server).
+        let mut first = [0u8; 12];
+        stuck.read_exact(&mut first).expect("the answer starts");
+        assert_eq!(&first, b"HTTP/1.1 200");
+        let out = exchange(addr, b"GET /next HTTP/1.1\r\nConnection: close\r\n\r\n");
+        assert!(out.starts_with("HTTP/1.1 503"), "{out}");
     }
 }
