@@ -159,4 +159,32 @@ mod tests {
         let head = String::from_utf8(encode(&r, false, true)).expect("utf8");
         assert!(head.ends_with("Connection: close\r\n\r\n"), "{head}");
     }
+
+    proptest::proptest! {
+        /// Any bytes: no panic; a whole head is never longer than the bytes, and its path
+        /// holds no query.
+        #[test]
+        fn any_bytes_parse_without_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
+            if let Parsed::Complete { request, len, .. } = parse(&bytes) {
+                proptest::prop_assert!(len <= bytes.len());
+                proptest::prop_assert!(!request.path.contains('?'));
+            }
+        }
+
+        /// Heads that look like requests, cut anywhere: a prefix of a valid head is partial
+        /// or the same request, never a different one.
+        #[test]
+        fn a_cut_head_is_partial(path in "/[a-z0-9/]{0,40}", cut in 0usize..200) {
+            let head = format!("GET {path} HTTP/1.1\r\nAccept: text/plain\r\n\r\n");
+            let cut = cut.min(head.len());
+            match parse(&head.as_bytes()[..cut]) {
+                Parsed::Partial => proptest::prop_assert!(cut < head.len()),
+                Parsed::Complete { request, len, .. } => {
+                    proptest::prop_assert_eq!(len, head.len());
+                    proptest::prop_assert_eq!(request.path, path);
+                }
+                Parsed::Bad(status) => proptest::prop_assert!(false, "{}", status),
+            }
+        }
+    }
 }
