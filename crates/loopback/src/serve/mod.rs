@@ -750,34 +750,37 @@ mod tests {
         read_answer(&mut quiet[2], "/again");
     }
 
-    /// Requests beyond the workers and the queue get 503 at once, not a wait.
+    /// A request beyond the answers the server may hold gets 503 at once, not a wait, while
+    /// the one being computed is answered when it is done.
     #[test]
-    fn beyond_workers_and_queue_a_request_gets_503() {
+    fn beyond_the_answers_held_a_request_gets_503() {
         let (started_tx, started_rx) = std::sync::mpsc::channel::<()>();
         let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
         let hold = Mutex::new((started_tx, release_rx));
         let addr = server_with(
             Limits {
                 workers: 1,
-                queue: 0,
+                answers: 1,
                 ..Limits::default()
             },
             move |r: &Request| {
                 if r.path == "/hold" {
                     if let Ok(h) = hold.lock() {
                         let _ = h.0.send(());
-                        let _ = h.1.recv();
+                        let _ = h.1.recv_timeout(Duration::from_secs(10));
                     }
                 }
                 Response::text(200, &format!("hello {}", r.path))
             },
         );
-        // One request holds the only worker, and there is no queue...
+        // One request is being computed (the worker has it)...
         let mut held = connect(addr);
         held.write_all(b"GET /hold HTTP/1.1\r\n\r\n")
             .expect("write");
-        started_rx.recv().expect("the worker took it");
-        // ...so another is refused at once, while the held one is answered when it can be.
+        started_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the worker took it");
+        // ...so another is refused at once, and the held one is answered when it can be.
         let out = exchange(addr, b"GET /next HTTP/1.1\r\nConnection: close\r\n\r\n");
         assert!(out.starts_with("HTTP/1.1 503"), "{out}");
         release_tx.send(()).expect("release");
