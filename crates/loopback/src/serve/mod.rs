@@ -685,29 +685,33 @@ mod tests {
         drop(idle);
     }
 
-    /// A client that asks and never reads holds no worker: its answer (larger than the
-    /// socket buffers) waits in the I/O thread while the one worker answers others.
-    #[test]
-    fn a_client_that_does_not_read_holds_no_worker() {
+    /// A server answering `/big` with 32 MiB (more than the socket buffers take) and anything
+    /// else with `hello PATH`, and a client that has asked for `/big` and reads nothing.
+    fn stuck_on_a_big_answer(limits: Limits) -> (std::net::SocketAddr, TcpStream) {
         let big: Arc<[u8]> = Arc::from(vec![b'x'; 32 << 20]);
-        let addr = server_with(
-            Limits {
-                workers: 1,
-                ..Limits::default()
+        let addr = server_with(limits, move |r: &Request| match r.path.as_str() {
+            "/big" => Response {
+                status: 200,
+                content_type: "text/plain",
+                body: big.clone(),
             },
-            move |r: &Request| match r.path.as_str() {
-                "/big" => Response {
-                    status: 200,
-                    content_type: "text/plain",
-                    body: big.clone(),
-                },
-                p => Response::text(200, &format!("hello {p}")),
-            },
-        );
+            p => Response::text(200, &format!("hello {p}")),
+        });
         let mut stuck = connect(addr);
         stuck
             .write_all(b"GET /big HTTP/1.1\r\n\r\n")
             .expect("write");
+        (addr, stuck)
+    }
+
+    /// A client that asks and never reads holds no worker: its answer (larger than the
+    /// socket buffers) waits in the I/O thread while the one worker answers others.
+    #[test]
+    fn a_client_that_does_not_read_holds_no_worker() {
+        let (addr, _stuck) = stuck_on_a_big_answer(Limits {
+            workers: 1,
+            ..Limits::default()
+        });
         for i in 0..3 {
             let path = format!("/after{i}");
             let out = exchange(
@@ -716,7 +720,6 @@ mod tests {
             );
             assert!(out.ends_with(&format!("hello {path}")), "{out}");
         }
-        drop(stuck);
     }
 
     /// At the connection cap, the connection waiting longest for a head is closed to make
@@ -791,25 +794,10 @@ mod tests {
     /// gets 503, so such clients cannot make the server hold answer after answer in memory.
     #[test]
     fn answers_held_for_clients_that_do_not_read_are_bounded() {
-        let big: Arc<[u8]> = Arc::from(vec![b'x'; 32 << 20]);
-        let addr = server_with(
-            Limits {
-                answers: 1,
-                ..Limits::default()
-            },
-            move |r: &Request| match r.path.as_str() {
-                "/big" => Response {
-                    status: 200,
-                    content_type: "text/plain",
-                    body: big.clone(),
-                },
-                p => Response::text(200, &format!("hello {p}")),
-            },
-        );
-        let mut stuck = connect(addr);
-        stuck
-            .write_all(b"GET /big HTTP/1.1\r\n\r\n")
-            .expect("write");
+        let (addr, mut stuck) = stuck_on_a_big_answer(Limits {
+            answers: 1,
+            ..Limits::default()
+        });
         // The answer has started: its first bytes arrive (the rest stays with the server).
         let mut first = [0u8; 12];
         stuck.read_exact(&mut first).expect("the answer starts");
