@@ -23,7 +23,7 @@
 //! - [`resolve`]: a model of glibc's `getaddrinfo` beside the C library's own answer.
 //! - [`probe`]: try every address a name resolves to, and say why it fails.
 //! - [`doctor`]: is the loopback stack healthy, and if not, why; [`firewall`] names the rules.
-//! - [`bench`]: what a round trip, a connection and a stream cost on each path (loopback, the
+//! - [`mod@bench`]: what a round trip, a connection and a stream cost on each path (loopback, the
 //!   own address, a veth link, a bridge with NAT, Unix sockets), next to 127.0.0.1.
 //! - [`recapture`]: capture a host again and again (the exporter, `--watch`), walking `/proc`
 //!   for owners only when a new socket appears; [`watch`]: the changes between two audits;

@@ -8,7 +8,7 @@
 //! snapshot and the probes into checks without touching the system. The doctor never changes
 //! the system.
 //!
-//! - [`state`]: the loopback interface as the snapshot shows it;
+//! - `state`: the loopback interface as the snapshot shows it;
 //! - [`probes`]: the live half;
 //! - `checks/`: one file per group of checks.
 

@@ -27,7 +27,7 @@
 //! - [`nss`]: the sources in order and the `files` source;
 //! - [`addrconfig`]: `AI_ADDRCONFIG` and source addresses;
 //! - [`rfc6724`]: the sort;
-//! - [`findings`]: what it all means.
+//! - `findings`: what it all means.
 
 use std::net::IpAddr;
 

@@ -10,7 +10,7 @@
 //! - [`table`]: the compiled-in knowledge and process matching;
 //! - [`readers`]: reading a setting out of a file or a command line;
 //! - [`ask`]: asking a running service for its setting, and whether a value fits what is seen;
-//! - [`identify`]: putting them together for one listener, with files from a snapshot.
+//! - `identify`: putting them together for one listener, with files from a snapshot.
 
 pub mod ask;
 mod identify;

@@ -37,7 +37,7 @@ pub struct ServiceDef {
     pub id: String,
     /// Display name.
     pub name: String,
-    /// Process names (`comm` or argv[0]) that run it.
+    /// Process names (`comm` or `argv[0]`) that run it.
     pub processes: Vec<String>,
     #[serde(default)]
     /// An argument that must appear too (interpreters).

@@ -132,7 +132,7 @@ fn read_confined(base: &OwnedFd, rel: &str, shown: &str, uid: u32) -> Result<Vec
 
 /// Resolve `rel` under `root` one component at a time, the way `RESOLVE_IN_ROOT` does: `..`
 /// never climbs above `root`, an absolute symbolic link starts again at `root`, at most
-/// [`MAX_LINKS`] links are followed. Every component is opened `O_PATH | O_NOFOLLOW`, so a
+/// `MAX_LINKS` links are followed. Every component is opened `O_PATH | O_NOFOLLOW`, so a
 /// link (a `/proc` magic link included) is only ever read as text, never followed by the
 /// kernel. Returns an `O_PATH` descriptor of the result.
 pub fn walk_in_root(root: &OwnedFd, rel: &str) -> Result<OwnedFd, Errno> {
