@@ -2,7 +2,8 @@
 //! `LOOPBACK_DEB` and `LOOPBACK_STATIC`: the `.deb` installs (into a scratch root, its
 //! dependencies checked against this system) and its binary, man pages and completions work;
 //! the static musl binary links nothing, reports what the glibc build reports, and does not
-//! pass musl's resolver off as this host's.
+//! pass musl's resolver off as this host's; the exporter's systemd unit passes
+//! `systemd-analyze verify` and grants exactly the capabilities the exporter uses.
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -95,6 +96,7 @@ fn the_deb_installs_and_its_binary_pages_and_completions_work() {
             "/usr/share/fish/vendor_completions.d/loopback.fish",
             "/usr/share/doc/loopback/examples/loopback-alerts.yml",
             "/usr/share/doc/loopback/copyright",
+            "/usr/lib/systemd/system/loopback-exporter.service",
         ]
         .map(str::to_owned),
     );
@@ -224,4 +226,223 @@ fn the_static_binary_links_nothing_and_answers_as_the_glibc_build() {
         glibc
     );
     assert_eq!(p["diagnosis"]["code"], q["diagnosis"]["code"]);
+}
+
+/// The service unit the `.deb` ships.
+fn unit_file() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../contrib/systemd/loopback-exporter.service")
+}
+
+/// The unit's `CapabilityBoundingSet`, as capability names without `CAP_`, lower case (as
+/// setpriv takes them).
+fn unit_caps() -> Vec<String> {
+    let unit = std::fs::read_to_string(unit_file()).expect("unit");
+    let line = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("CapabilityBoundingSet="))
+        .expect("CapabilityBoundingSet");
+    line.split_whitespace()
+        .map(|c| c.trim_start_matches("CAP_").to_ascii_lowercase())
+        .collect()
+}
+
+/// `loopback ARGS` inside `ns` as root with only `caps` (bounding set; nothing inheritable;
+/// no new privileges, as the unit says).
+fn with_caps(ns: &Netns, caps: &[String], args: &[&str]) -> Value {
+    let bounding: String = std::iter::once("-all".to_owned())
+        .chain(caps.iter().map(|c| format!("+{c}")))
+        .collect::<Vec<_>>()
+        .join(",");
+    let out = ns
+        .cmd("setpriv")
+        .arg(format!("--bounding-set={bounding}"))
+        .args(["--inh-caps=-all", "--no-new-privs"])
+        .arg(loopback_bin())
+        .args(args)
+        .output()
+        .expect("setpriv");
+    json(&out)
+}
+
+/// What `doctor --json` found, check by check (the timings left out).
+fn statuses(doctor: &Value) -> Vec<(String, String)> {
+    doctor["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .map(|c| (c["id"].to_string(), c["status"].to_string()))
+        .collect()
+}
+
+#[test]
+#[ignore = "needs root, network namespaces and redis: ./scripts/test"]
+fn the_service_unit_verifies_and_grants_exactly_the_capabilities_used() {
+    require_root();
+    // systemd's own check of the unit (a copy whose ExecStart is the binary under test):
+    // no error, no unknown key.
+    let dir = TempDir::new("unit");
+    let unit = std::fs::read_to_string(unit_file())
+        .expect("unit")
+        .replace("/usr/bin/loopback", loopback_bin());
+    std::fs::write(dir.path("loopback-exporter.service"), unit).expect("unit copy");
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(dir.path("loopback-exporter.service"))
+        .output()
+        .expect("systemd-analyze");
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Everything the exporter reads: a LAN, a container namespace, another user's processes
+    // there (a listener, and redis whose configuration only that user can read), a published
+    // port and a filter rule.
+    let lab = crate::exposure::Lab::with_container("unit");
+    let host = &lab.host;
+    let container = lab.container();
+    let user = crate::support::TestUser::new("unit");
+    let _host_listener = host.listen(&["tcp:0.0.0.0:5433", "tcp:127.0.0.1:6380"], &[]);
+    let _theirs = container.listen(&["tcp:0.0.0.0:8088", &user.listen_arg()], &[]);
+    // Redis rewrites its process title, so the file it runs with is the one it sees at the
+    // packaged path: here the namespace's own /etc/redis/redis.conf (`ip netns exec` mounts
+    // /etc/netns/NAME over /etc), which only its user may read.
+    let home = dir.path("redis");
+    std::fs::create_dir(&home).expect("redis dir");
+    container.etc_file(
+        "redis/redis.conf",
+        &format!(
+            "port 6391\nbind 0.0.0.0\nprotected-mode no\ndaemonize no\nlogfile \"\"\ndir {}\nsave \"\"\n",
+            home.display()
+        ),
+    );
+    let conf = container.etc_path("redis/redis.conf");
+    use std::os::unix::fs::PermissionsExt;
+    for p in [&home, &conf] {
+        user.chown(p);
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    }
+    let redis = container
+        .cmd("setpriv")
+        .args([
+            &format!("--reuid={}", user.uid),
+            &format!("--regid={}", user.gid),
+            "--clear-groups",
+            "/usr/bin/redis-server",
+            "/etc/redis/redis.conf",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server");
+    let mut redis = Killed(redis);
+    let mut log = std::io::BufRead::lines(std::io::BufReader::new(
+        redis.0.stdout.take().expect("stdout"),
+    ));
+    assert!(
+        log.by_ref()
+            .map_while(Result::ok)
+            .any(|l| l.contains("Ready to accept connections")),
+        "redis did not start"
+    );
+    std::thread::spawn(move || log.map_while(Result::ok).for_each(drop));
+    lab.nft(
+        "table ip lbtu {\n\
+         chain pre { type nat hook prerouting priority dstnat; policy accept;\n\
+           tcp dport 8089 dnat to 198.19.1.2:8088\n\
+         }\n\
+         chain input { type filter hook input priority 0; policy accept;\n\
+           iifname \"lan0\" tcp dport 5433 drop\n\
+         }\n\
+         }\n",
+    );
+    // Only what concerns the test's namespaces: the rest of the machine changes meanwhile.
+    let names = [
+        host.name.as_str(),
+        host.peer_name(),
+        container.name.as_str(),
+    ];
+    let ours: Vec<String> = names
+        .iter()
+        .map(|n| (*n).to_owned())
+        .chain(names.iter().map(|n| {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata(format!("/run/netns/{n}"))
+                .expect("netns")
+                .ino()
+                .to_string()
+        }))
+        .collect();
+    let project = |report: Value| -> Value { ours_only(report, &ours) };
+
+    let audit = ["audit", "-A", "--uplink", "lan0", "--json"];
+    let doctor = ["doctor", "--json"];
+    let caps = unit_caps();
+    let full = project(json(&host.loopback(&["audit", "-A", "--json"])));
+    let full_doctor = statuses(&json(&host.loopback(&doctor)));
+    // Redis's own configuration was read, as its owner.
+    let redis_conf = full["listeners"]
+        .as_array()
+        .expect("listeners")
+        .iter()
+        .find(|l| l["port"] == 6391)
+        .map(|l| l["service"]["config_file"].clone());
+    assert_eq!(
+        redis_conf,
+        Some(Value::from("/etc/redis/redis.conf")),
+        "{full:#}"
+    );
+    // With the unit's capabilities, the same report and the same checks...
+    assert_eq!(project(with_caps(host, &caps, &audit)), full);
+    assert_eq!(statuses(&with_caps(host, &caps, &doctor)), full_doctor);
+    // ...and without any one of them, something is missing: each is used.
+    for (i, cap) in caps.iter().enumerate() {
+        let fewer: Vec<String> = caps
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, c)| c.clone())
+            .collect();
+        let a = project(with_caps(host, &fewer, &audit));
+        let d = statuses(&with_caps(host, &fewer, &doctor));
+        assert!(
+            a != full || d != full_doctor,
+            "without {cap} the exporter sees the same: the unit need not grant it"
+        );
+    }
+    drop(redis);
+}
+
+/// A child killed and reaped when the test ends, however it ends.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The parts of an audit report about the namespaces named or numbered in `ours`: their
+/// listeners, publications and entries, and the warnings that name them.
+fn ours_only(mut report: Value, ours: &[String]) -> Value {
+    let mentions = |v: &Value| {
+        let text = v.to_string();
+        ours.iter().any(|o| text.contains(o.as_str()))
+    };
+    let is_ours = |v: &Value, key: &str| ours.contains(&v[key].to_string());
+    for (list, key) in [
+        ("listeners", "netns"),
+        ("publications", "netns"),
+        ("namespaces", "inode"),
+    ] {
+        if let Some(items) = report[list].as_array_mut() {
+            items.retain(|v| is_ours(v, key));
+        }
+    }
+    if let Some(warnings) = report["warnings"].as_array_mut() {
+        warnings.retain(mentions);
+    }
+    report
 }
