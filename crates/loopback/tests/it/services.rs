@@ -11,31 +11,27 @@ use loopback_model::{AuditReport, Listener, Proto, Verdict};
 
 use crate::support::{require_root, Netns};
 
-/// The path of an installed program, or None (skipped locally, a failure under CI).
-fn installed(candidates: &[&str]) -> Option<PathBuf> {
-    let found = candidates.iter().map(PathBuf::from).find(|p| p.exists());
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{candidates:?} missing: scripts/test installs it"
-        );
-        eprintln!("SKIPPED: {candidates:?} not installed (scripts/test installs it)");
-    }
-    found
+/// The path of an installed program. A missing one fails the test: it cannot run, and a test
+/// that did not run must not count as passed (scripts/test installs them all).
+fn installed(candidates: &[&str]) -> PathBuf {
+    candidates
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .unwrap_or_else(|| panic!("{candidates:?} missing: scripts/test installs it"))
 }
 
-fn postgres_bin(name: &str) -> Option<PathBuf> {
+fn postgres_bin(name: &str) -> PathBuf {
     let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .ok()?
-        .flatten()
-        .map(|e| e.path())
-        .collect();
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
     versions.sort();
     versions
         .into_iter()
         .rev()
         .map(|v| v.join("bin").join(name))
         .find(|p| p.exists())
+        .unwrap_or_else(|| panic!("PostgreSQL's {name} missing: scripts/test installs it"))
 }
 
 /// A scratch directory every user can enter (servers drop privileges).
@@ -118,17 +114,11 @@ fn check(listeners: &[&Listener], id: &str, config: Option<&Path>, exposed: bool
 #[ignore = "needs root and network namespaces: ./scripts/test runs it"]
 fn postgresql_listen_addresses() {
     require_root();
-    let (Some(initdb), Some(pg_ctl), Some(postgres)) = (
+    let (initdb, pg_ctl, postgres) = (
         postgres_bin("initdb"),
         postgres_bin("pg_ctl"),
         postgres_bin("postgres"),
-    ) else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "PostgreSQL missing: scripts/test installs it"
-        );
-        return;
-    };
+    );
     let dir = scratch("pg");
     let data = dir.join("data");
     run(Command::new("chown").args(["postgres", dir.to_str().expect("path")]));
@@ -192,9 +182,7 @@ fn postgresql_listen_addresses() {
 #[ignore = "needs root and network namespaces: ./scripts/test runs it"]
 fn redis_bind_with_the_packaged_config_path() {
     require_root();
-    let Some(redis) = installed(&["/usr/bin/redis-server"]) else {
-        return;
-    };
+    let redis = installed(&["/usr/bin/redis-server"]);
     for (tag, bind, exposed) in [("rdlo", "127.0.0.1 -::1", false), ("rdany", "* -::*", true)] {
         let ns = Netns::with_lan(tag);
         let dir = scratch(tag);
@@ -240,9 +228,7 @@ fn redis_bind_with_the_packaged_config_path() {
 #[ignore = "needs root and network namespaces: ./scripts/test runs it"]
 fn nginx_listen_directive() {
     require_root();
-    let Some(nginx) = installed(&["/usr/sbin/nginx"]) else {
-        return;
-    };
+    let nginx = installed(&["/usr/sbin/nginx"]);
     for (tag, listen, exposed) in [
         ("ngxlo", "127.0.0.1:28080", false),
         ("ngxany", "28080", true),
@@ -321,9 +307,7 @@ fn start_memcached(ns: &Netns, memcached: &Path, port: u16, listen: &str) -> Sto
 #[ignore = "needs root and network namespaces: ./scripts/test runs it"]
 fn memcached_listen_flag() {
     require_root();
-    let Some(memcached) = installed(&["/usr/bin/memcached"]) else {
-        return;
-    };
+    let memcached = installed(&["/usr/bin/memcached"]);
     for (tag, listen, exposed) in [("mclo", "127.0.0.1", false), ("mcany", "0.0.0.0", true)] {
         let ns = Netns::with_lan(tag);
         let _stop = start_memcached(&ns, &memcached, 21211, listen);
@@ -347,9 +331,7 @@ fn memcached_listen_flag() {
 #[ignore = "needs root and network namespaces: ./scripts/test runs it"]
 fn human_audit_shows_service_and_fix_for_exposed_listeners() {
     require_root();
-    let Some(memcached) = installed(&["/usr/bin/memcached"]) else {
-        return;
-    };
+    let memcached = installed(&["/usr/bin/memcached"]);
     let ns = Netns::with_lan("mchuman");
     let _stop = start_memcached(&ns, &memcached, 21212, "0.0.0.0");
     let out = ns.loopback(&["audit"]);
@@ -406,9 +388,7 @@ fn start_redis(ns: &Netns, redis: &Path, conf: &Path) -> Child {
 #[ignore = "needs root and network namespaces: ./scripts/test runs it"]
 fn redis_started_with_another_file_is_asked_and_the_packaged_file_is_not_trusted() {
     require_root();
-    let Some(redis) = installed(&["/usr/bin/redis-server"]) else {
-        return;
-    };
+    let redis = installed(&["/usr/bin/redis-server"]);
     // The packaged file says loopback; the server really runs with a file elsewhere that says
     // every address, and its rewritten title hides which file that is.
     for (tag, auth) in [("rdask", ""), ("rdauth", "requirepass s3cret-test\n")] {
@@ -560,9 +540,7 @@ fn on(r: &AuditReport, proto: Proto, port: u16) -> Vec<&Listener> {
 #[ignore = "needs root and network namespaces: ./scripts/test runs it"]
 fn sshd_listen_address() {
     require_root();
-    let Some(sshd) = installed(&["/usr/sbin/sshd"]) else {
-        return;
-    };
+    let sshd = installed(&["/usr/sbin/sshd"]);
     std::fs::create_dir_all("/run/sshd").expect("privilege separation directory");
     for (tag, listen, exposed) in [("sshlo", "127.0.0.1", false), ("sshany", "0.0.0.0", true)] {
         let ns = Netns::with_lan(tag);
@@ -605,9 +583,7 @@ fn sshd_listen_address() {
 #[ignore = "needs root and network namespaces: ./scripts/test runs it"]
 fn dnsmasq_listen_address() {
     require_root();
-    let Some(dnsmasq) = installed(&["/usr/sbin/dnsmasq"]) else {
-        return;
-    };
+    let dnsmasq = installed(&["/usr/sbin/dnsmasq"]);
     for (tag, extra, exposed) in [
         (
             "dnsqlo",
@@ -655,9 +631,7 @@ fn dnsmasq_listen_address() {
 #[ignore = "needs root and network namespaces: ./scripts/test runs it"]
 fn avahi_cannot_move_to_loopback_and_says_what_limits_it() {
     require_root();
-    let Some(avahi) = installed(&["/usr/sbin/avahi-daemon"]) else {
-        return;
-    };
+    let avahi = installed(&["/usr/sbin/avahi-daemon"]);
     let ns = Netns::with_lan("avahi");
     let _kill = KillAll(&ns);
     let dir = scratch("avahi");
@@ -688,9 +662,7 @@ fn avahi_cannot_move_to_loopback_and_says_what_limits_it() {
 #[ignore = "needs root and network namespaces: ./scripts/test runs it"]
 fn etcd_listen_client_urls() {
     require_root();
-    let Some(etcd) = installed(&["/usr/bin/etcd"]) else {
-        return;
-    };
+    let etcd = installed(&["/usr/bin/etcd"]);
     for (tag, url, exposed) in [
         ("etcdlo", "http://127.0.0.1:22379", false),
         ("etcdany", "http://0.0.0.0:22379", true),
@@ -719,9 +691,7 @@ fn etcd_listen_client_urls() {
 #[ignore = "needs root and network namespaces: ./scripts/test runs it"]
 fn zookeeper_client_port_address() {
     require_root();
-    let Some(jar) = installed(&["/usr/share/java/zookeeper.jar"]) else {
-        return;
-    };
+    let jar = installed(&["/usr/share/java/zookeeper.jar"]);
     for (tag, extra, exposed) in [
         ("zklo", "clientPortAddress=127.0.0.1\n", false),
         ("zkany", "", true),
@@ -762,9 +732,7 @@ fn zookeeper_client_port_address() {
 #[ignore = "needs root and network namespaces: ./scripts/test runs it"]
 fn rabbitmq_and_its_port_mapper() {
     require_root();
-    let Some(server) = installed(&["/usr/lib/rabbitmq/bin/rabbitmq-server"]) else {
-        return;
-    };
+    let server = installed(&["/usr/lib/rabbitmq/bin/rabbitmq-server"]);
     let ns = Netns::with_lan("rabbit");
     let _kill = KillAll(&ns);
     ns.etc_file("hosts", "127.0.0.1 localhost\n::1 localhost\n");
