@@ -151,17 +151,6 @@ fn the_deb_installs_and_its_binary_pages_and_completions_work() {
     assert_eq!(a, b);
 }
 
-/// The unique addresses `getent ahosts NAME` prints inside `ns`, in order: glibc's answer.
-fn getent_ahosts(ns: &Netns, name: &str) -> Vec<String> {
-    let out = run(ns.cmd("getent").args(["ahosts", name]));
-    let mut seen = BTreeSet::new();
-    stdout(&out)
-        .lines()
-        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
-        .filter(|a| seen.insert(a.clone()))
-        .collect()
-}
-
 fn addresses(v: &Value) -> Vec<String> {
     v.as_array()
         .expect("addresses")
@@ -196,7 +185,7 @@ fn the_static_binary_links_nothing_and_answers_as_the_glibc_build() {
 
     // musl's getaddrinfo is not what this host's programs load: resolve says it did not ask it,
     // and the model of glibc gives glibc's answer (getent is the oracle).
-    let glibc = getent_ahosts(&ns, "localhost");
+    let glibc = ns.getent("ahosts", "localhost");
     assert_eq!(glibc, ["::1", "127.0.0.1"], "the namespace's hosts file");
     let r = json(&in_ns(&ns, &bin, &["resolve", "localhost", "--json"]));
     let why = r["system_error"].as_str().unwrap_or_default();

@@ -91,20 +91,6 @@ fn hosts_file(rng: &mut Rng) -> String {
     out
 }
 
-fn getent(ns: &Netns, db: &str) -> Vec<String> {
-    let out = ns
-        .cmd("getent")
-        .args([db, "svc.test"])
-        .output()
-        .expect("getent");
-    let mut seen = std::collections::HashSet::new();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
-        .filter(|a| seen.insert(a.clone()))
-        .collect()
-}
-
 fn strings(v: &[IpAddr]) -> Vec<String> {
     v.iter().map(IpAddr::to_string).collect()
 }
@@ -125,7 +111,7 @@ fn differential(ns: &Netns, kind: &str, seed: u64, cases: usize) {
                 String::from_utf8_lossy(&out.stderr)
             )
         });
-        let want = getent(ns, "ahosts");
+        let want = ns.getent("ahosts", "svc.test");
         let checks = [
             (
                 "model vs ahosts",
@@ -137,7 +123,7 @@ fn differential(ns: &Netns, kind: &str, seed: u64, cases: usize) {
             (
                 "model v4 vs ahostsv4",
                 strings(&r.ipv4_only.addresses),
-                getent(ns, "ahostsv4"),
+                ns.getent("ahostsv4", "svc.test"),
                 r.model_complete,
             ),
             // `getent ahostsv6` adds AI_V4MAPPED; the report's IPv6-only query is the plain

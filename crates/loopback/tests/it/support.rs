@@ -267,6 +267,22 @@ impl Netns {
         PathBuf::from("/etc/netns").join(&self.name).join(file)
     }
 
+    /// What `getent DB NAME` prints inside the namespace (the C library's answer, the oracle
+    /// for name look-ups): each address once, in its order; empty when the name is unknown.
+    pub fn getent(&self, db: &str, name: &str) -> Vec<String> {
+        let out = self
+            .cmd("getent")
+            .args([db, name])
+            .output()
+            .expect("getent");
+        let mut seen = BTreeSet::new();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+            .filter(|a| seen.insert(a.clone()))
+            .collect()
+    }
+
     /// The `ss -H -tulnpe` view of this namespace.
     pub fn ss(&self) -> Vec<SsSocket> {
         let out = run(self.cmd("ss").arg("-Htulnpe"));
