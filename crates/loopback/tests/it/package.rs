@@ -37,16 +37,6 @@ fn json(out: &std::process::Output) -> Value {
     })
 }
 
-/// `BIN ARGS` inside `ns`; `audit` is told that `lan0` leads off the machine, as
-/// [`Netns::loopback`] tells the binary under test.
-fn in_ns(ns: &Netns, bin: &Path, args: &[&str]) -> std::process::Output {
-    let mut all: Vec<&str> = args.to_vec();
-    if all.first() == Some(&"audit") {
-        all.splice(1..1, ["--uplink", "lan0"]);
-    }
-    ns.cmd(bin).args(&all).output().expect("running loopback")
-}
-
 #[test]
 #[ignore = "needs root and the packages: ./scripts/test"]
 fn the_deb_installs_and_its_binary_pages_and_completions_work() {
@@ -146,7 +136,7 @@ fn the_deb_installs_and_its_binary_pages_and_completions_work() {
     // It runs: the same audit as the binary under test, in a namespace with known listeners.
     let ns = Netns::with_lan("deb");
     let _srv = ns.listen(&["tcp:127.0.0.1:5301", "tcp:0.0.0.0:5302"], &[]);
-    let a = json(&in_ns(&ns, &bin, &["audit", "--json"]));
+    let a = json(&ns.loopback_from(&bin, &["audit", "--json"]));
     let b = json(&ns.loopback(&["audit", "--json"]));
     assert_eq!(a, b);
 }
@@ -179,7 +169,7 @@ fn the_static_binary_links_nothing_and_answers_as_the_glibc_build() {
         &[],
     );
     // The same audit as the glibc build under test.
-    let a = json(&in_ns(&ns, &bin, &["audit", "--json"]));
+    let a = json(&ns.loopback_from(&bin, &["audit", "--json"]));
     let b = json(&ns.loopback(&["audit", "--json"]));
     assert_eq!(a, b);
 
@@ -187,7 +177,7 @@ fn the_static_binary_links_nothing_and_answers_as_the_glibc_build() {
     // and the model of glibc gives glibc's answer (getent is the oracle).
     let glibc = ns.getent("ahosts", "localhost");
     assert_eq!(glibc, ["::1", "127.0.0.1"], "the namespace's hosts file");
-    let r = json(&in_ns(&ns, &bin, &["resolve", "localhost", "--json"]));
+    let r = json(&ns.loopback_from(&bin, &["resolve", "localhost", "--json"]));
     let why = r["system_error"].as_str().unwrap_or_default();
     assert!(
         why.starts_with("not asked: this loopback is a static musl build"),
@@ -196,7 +186,7 @@ fn the_static_binary_links_nothing_and_answers_as_the_glibc_build() {
     assert_eq!(addresses(&r["addresses"]), glibc, "{r}");
 
     // probe tries the addresses in glibc's order, as the glibc build does.
-    let p = json(&in_ns(&ns, &bin, &["probe", "localhost:5311", "--json"]));
+    let p = json(&ns.loopback_from(&bin, &["probe", "localhost:5311", "--json"]));
     let q = json(&ns.loopback(&["probe", "localhost:5311", "--json"]));
     let tried = |v: &Value| -> Vec<(String, String)> {
         v["attempts"]

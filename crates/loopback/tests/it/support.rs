@@ -148,16 +148,18 @@ impl Netns {
     /// told that `lan0` leads off the machine (`--uplink lan0`): its far end is a namespace of
     /// this machine, which would otherwise make it internal.
     pub fn loopback(&self, args: &[&str]) -> Output {
+        self.loopback_from(loopback_bin().as_ref(), args)
+    }
+
+    /// [`Netns::loopback`] with another build of the binary (a package's).
+    pub fn loopback_from(&self, bin: &Path, args: &[&str]) -> Output {
         let mut all: Vec<&str> = args.to_vec();
         if self.peer.is_some() && !args.contains(&"--snapshot") {
             if let Some(i) = all.iter().position(|a| *a == "audit") {
                 all.splice(i + 1..i + 1, ["--uplink", "lan0"]);
             }
         }
-        self.cmd(loopback_bin())
-            .args(&all)
-            .output()
-            .expect("running loopback")
+        self.cmd(bin).args(&all).output().expect("running loopback")
     }
 
     /// Start real listeners inside the namespace; they close when the returned value drops.
