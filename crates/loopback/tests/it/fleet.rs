@@ -4,7 +4,7 @@
 //! completions and man pages.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
@@ -12,16 +12,6 @@ use serde_json::Value;
 
 use crate::exposure::Lab;
 use crate::support::*;
-
-/// A process killed (and reaped) when the test ends, however it ends.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Poll `f` until it returns a value, for at most `limit`: a bounded wait on a condition that
 /// only another process can make true (Prometheus scraping and evaluating).

@@ -476,6 +476,16 @@ impl Drop for TestUser {
     }
 }
 
+/// A process killed (and reaped) when the test ends, however it ends.
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A directory under the system temporary directory, removed on drop.
 pub struct TempDir(pub PathBuf);
 
