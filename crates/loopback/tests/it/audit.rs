@@ -509,24 +509,9 @@ fn dual_stack_wildcard_is_exposed_through_an_ipv4_only_link_and_v6only_is_not() 
 #[ignore = "needs root and network namespaces: ./scripts/test runs it"]
 fn without_privilege_listeners_are_listed_and_missing_owners_say_why() {
     require_root();
-    // A copy of the binary that `nobody` can execute wherever the checkout lives.
-    let dir = std::env::temp_dir().join(format!("lbt-unpriv-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("tmp dir");
-    let bin = dir.join("loopback");
-    std::fs::copy(crate::support::loopback_bin(), &bin).expect("copy binary");
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-
     let ns = Netns::with_lan("unpriv");
     let _held = ns.listen(&["tcp:0.0.0.0:7700"], &[]);
-    let out = ns
-        .cmd("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(&bin)
-        .args(["audit", "--json", "--uplink", "lan0"])
-        .output()
-        .expect("run as nobody");
-    let _ = std::fs::remove_dir_all(&dir);
+    let out = crate::support::as_nobody_in(Some(&ns), &["audit", "--json", "--uplink", "lan0"]);
     assert_eq!(
         out.status.code(),
         Some(1),
