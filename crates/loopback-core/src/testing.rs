@@ -54,6 +54,8 @@ pub struct FakeSystem {
     pub answers: HashMap<std::net::SocketAddr, Vec<u8>>,
     /// Why `getaddrinfo` is not the host's resolver (a static musl build), if it is not.
     pub foreign_resolver: Option<&'static str>,
+    /// Every path `file` was asked for, in order.
+    pub files_read: std::sync::Mutex<Vec<String>>,
 }
 
 /// An exposed, wildcard-scoped listener on `addr`:`port` with no owner, as judgments see one
@@ -136,6 +138,7 @@ impl FakeSystem {
             proc_missing: None,
             answers: HashMap::new(),
             foreign_resolver: None,
+            files_read: std::sync::Mutex::default(),
         }
     }
 
@@ -342,6 +345,9 @@ impl FakeSystem {
     }
 
     fn file(&self, path: &str) -> Result<Vec<u8>, SysError> {
+        if let Ok(mut read) = self.files_read.lock() {
+            read.push(path.to_owned());
+        }
         self.files.get(path).cloned().ok_or_else(|| SysError::Read {
             path: path.into(),
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file in fixture"),

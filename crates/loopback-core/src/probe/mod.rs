@@ -14,7 +14,8 @@ use loopback_sys::probe::ErrorKindName;
 use loopback_sys::probe::HttpReply;
 use loopback_sys::{ProbeOutcome, Prober, QueryFamily, SysError, SystemView};
 
-use crate::snapshot::{MissingPart, Parts, Request};
+use crate::resolve::LibcAnswers;
+use crate::snapshot::{MissingPart, Parts, Request, ResolverPaths, Snapshot};
 use crate::target::TargetError;
 use crate::timings::Timings;
 
@@ -105,21 +106,25 @@ fn result_of(o: &ProbeOutcome) -> (AttemptResult, Option<f64>, Option<String>) {
 /// The addresses `host` resolves to, in the order a client here gets them: the C library's
 /// answer; or, when this binary's resolver is not the one the host's programs load
 /// ([`Prober::foreign_resolver`]), the model of glibc's, as long as it covers every source
-/// that answers (a name only DNS knows falls back to the linked resolver).
+/// that answers (a name only DNS knows falls back to the linked resolver). With the model
+/// comes the snapshot it judged, so that the diagnosis reads the same resolver files.
 fn resolve_name(
     sys: &dyn SystemView,
     prober: &dyn Prober,
     host: &str,
-) -> Result<Vec<IpAddr>, String> {
-    if prober.foreign_resolver().is_some() {
-        let paths = crate::snapshot::ResolverPaths::default();
-        if let Ok(r) = crate::resolve::run(sys, prober, host, &paths, &Timings::new()) {
-            if r.model_complete {
-                return Ok(r.addresses);
-            }
-        }
+) -> (Result<Vec<IpAddr>, String>, Option<Snapshot>) {
+    let Some(why) = prober.foreign_resolver() else {
+        return (prober.getaddrinfo(host, QueryFamily::Unspec, true), None);
+    };
+    let snap = crate::resolve::capture(sys, host, None, &ResolverPaths::default());
+    let not_asked = LibcAnswers::not_asked(why.to_owned());
+    match crate::resolve::judge(&snap, host, None, &not_asked) {
+        Ok(r) if r.model_complete => (Ok(r.addresses), Some(snap)),
+        _ => (
+            prober.getaddrinfo(host, QueryFamily::Unspec, true),
+            Some(snap),
+        ),
     }
-    prober.getaddrinfo(host, QueryFamily::Unspec, true)
 }
 
 /// Probe `target` (`HOST:PORT`): resolve it as the C library does, try every address live,
@@ -160,8 +165,8 @@ pub fn run(
     };
     let at = |a| crate::target::socket_addr(a, port, scope);
     let proto = if opts.udp { Proto::Udp } else { Proto::Tcp };
-    let resolved = timings.time("resolve", || match parsed {
-        t if t.ip().is_some() => Ok(t.ip().into_iter().collect()),
+    let (resolved, seed) = timings.time("resolve", || match parsed {
+        t if t.ip().is_some() => (Ok(t.ip().into_iter().collect()), None),
         _ => resolve_name(sys, prober, &host),
     });
     let addrs = match resolved {
@@ -218,7 +223,11 @@ pub fn run(
     };
     // Listeners on this host matter only when the target is this host.
     let snap = timings.time("capture", || {
-        let mut snap = crate::snapshot::capture(sys, &Request::of(Parts::LINKS));
+        let mut snap = match seed {
+            // What the model captured holds the links already, and the resolver files it read.
+            Some(snap) => snap,
+            None => crate::snapshot::capture(sys, &Request::of(Parts::LINKS)),
+        };
         if diagnose::is_this_host(&snap, &tried) {
             // A connection to this host that was refused or got no answer may have met a rule
             // here; a name that must be local is checked against the hosts file.
@@ -365,6 +374,10 @@ mod tests {
         .expect("probe");
         let tried: Vec<String> = r.attempts.iter().map(|a| a.address.to_string()).collect();
         assert_eq!(tried, ["::1", "127.0.0.1"]);
+        // The diagnosis reads the resolver files the model read, not a second copy.
+        let read = sys.files_read.lock().expect("lock").clone();
+        let hosts = read.iter().filter(|p| *p == "/etc/hosts").count();
+        assert_eq!(hosts, 1, "{read:?}");
         let resolved = crate::resolve::run(
             &sys,
             &sys,

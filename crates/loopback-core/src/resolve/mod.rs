@@ -172,6 +172,21 @@ pub fn routes_to(snap: &Snapshot, name: &str) -> Vec<IpAddr> {
     out
 }
 
+/// Capture what the model of a look-up of `name` needs ([`request`]), then the routes to what
+/// the hosts file gives it ([`routes_to`]).
+pub fn capture(
+    sys: &dyn SystemView,
+    name: &str,
+    port: Option<u16>,
+    paths: &ResolverPaths,
+) -> Snapshot {
+    let mut req = request(paths, port);
+    let mut snap = crate::snapshot::capture(sys, &req);
+    req.routes_to = routes_to(&snap, name);
+    crate::snapshot::extend(&mut snap, sys, &req);
+    snap
+}
+
 /// Capture what the model of `arg` needs, ask the C library, and judge.
 pub fn run(
     sys: &dyn SystemView,
@@ -181,13 +196,7 @@ pub fn run(
     timings: &Timings,
 ) -> Result<ResolveReport, ResolveError> {
     let (name, port) = split_name(arg)?;
-    let snap = timings.time("capture", || {
-        let mut req = request(paths, port);
-        let mut snap = crate::snapshot::capture(sys, &req);
-        req.routes_to = routes_to(&snap, &name);
-        crate::snapshot::extend(&mut snap, sys, &req);
-        snap
-    });
+    let snap = timings.time("capture", || capture(sys, &name, port, paths));
     let libc = match not_asked_reason(paths, prober) {
         Some(why) => LibcAnswers::not_asked(why),
         None => timings.time("C library", || LibcAnswers::ask(prober, &name)),
