@@ -305,6 +305,11 @@ mod tests {
     use super::*;
     use crate::testing::FakeSystem;
 
+    /// `run` on the fixture with the default options.
+    pub(super) fn probe(sys: &FakeSystem, target: &str) -> ProbeReport {
+        run(sys, sys, target, &ProbeOptions::default(), &Timings::new()).expect("probe")
+    }
+
     #[test]
     fn mismatch_names_the_first_address_and_the_listener() {
         let mut sys = FakeSystem::lan();
@@ -314,14 +319,7 @@ mod tests {
         );
         sys.add_socket(Proto::Tcp, "127.0.0.1", 3000, None, 5);
         sys.connect_ok.push("127.0.0.1:3000".parse().expect("sa"));
-        let r = run(
-            &sys,
-            &sys,
-            "localhost:3000",
-            &ProbeOptions::default(),
-            &Timings::new(),
-        )
-        .expect("probe");
+        let r = probe(&sys, "localhost:3000");
         assert_eq!(r.diagnosis.code, "mismatch");
         assert!(
             r.diagnosis
@@ -364,14 +362,7 @@ mod tests {
         }
         sys.add_socket(Proto::Tcp, "127.0.0.1", 3000, None, 5);
         sys.connect_ok.push("127.0.0.1:3000".parse().expect("sa"));
-        let r = run(
-            &sys,
-            &sys,
-            "localhost:3000",
-            &ProbeOptions::default(),
-            &Timings::new(),
-        )
-        .expect("probe");
+        let r = probe(&sys, "localhost:3000");
         let tried: Vec<String> = r.attempts.iter().map(|a| a.address.to_string()).collect();
         assert_eq!(tried, ["::1", "127.0.0.1"]);
         // The diagnosis reads the resolver files the model read, not a second copy.
@@ -398,14 +389,7 @@ mod tests {
         sys.names
             .insert("localhost".into(), vec!["127.0.0.1".parse().expect("ip")]);
         sys.add_socket(Proto::Tcp, "::1", 4000, Some(true), 6);
-        let r = run(
-            &sys,
-            &sys,
-            "localhost:4000",
-            &ProbeOptions::default(),
-            &Timings::new(),
-        )
-        .expect("probe");
+        let r = probe(&sys, "localhost:4000");
         assert_eq!(r.diagnosis.code, "refused");
         assert!(
             r.diagnosis.summary.contains("tcp [::1]:4000"),
@@ -422,14 +406,7 @@ mod tests {
     #[test]
     fn unresolved() {
         let sys = FakeSystem::lan();
-        let r = run(
-            &sys,
-            &sys,
-            "nope.test:80",
-            &ProbeOptions::default(),
-            &Timings::new(),
-        )
-        .expect("probe");
+        let r = probe(&sys, "nope.test:80");
         assert_eq!(r.diagnosis.code, "unresolved");
         assert!(r.attempts.is_empty());
     }
@@ -437,6 +414,7 @@ mod tests {
 
 #[cfg(test)]
 mod service_tests {
+    use super::tests::probe;
     use super::*;
     use crate::testing::FakeSystem;
     use loopback_sys::ProcessInfo;
@@ -465,14 +443,7 @@ mod service_tests {
             "/proc/40/root/srv/pg/postgresql.conf".into(),
             b"listen_addresses = '127.0.0.1'\n".to_vec(),
         );
-        let r = run(
-            &sys,
-            &sys,
-            "localhost:5432",
-            &ProbeOptions::default(),
-            &Timings::new(),
-        )
-        .expect("probe");
+        let r = probe(&sys, "localhost:5432");
         assert_eq!(r.diagnosis.code, "refused");
         assert!(
             r.diagnosis
