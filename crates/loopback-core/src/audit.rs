@@ -28,6 +28,12 @@ pub struct AuditOptions {
 pub const OWNER_PRIVILEGE_HINT: &str = "run as root, or grant the binary CAP_SYS_PTRACE and \
      CAP_DAC_READ_SEARCH: sudo setcap cap_sys_ptrace,cap_dac_read_search+ep \"$(command -v loopback)\"";
 
+/// Why pid 4 holds a port on Windows.
+pub const WINDOWS_SYSTEM_NOTE: &str = "pid 4 is the Windows kernel (System): a TCP port it holds \
+     is usually HTTP.sys serving a URL reservation for another process (`netsh http show \
+     servicestate` names it; `netsh http show urlacl` lists the reservations), or SMB and NetBIOS \
+     on 445 and 139";
+
 /// The kernel's default ephemeral port range, used when the setting was not captured.
 const DEFAULT_EPHEMERAL: (u16, u16) = (32768, 60999);
 
@@ -110,12 +116,14 @@ pub fn audit(snap: &Snapshot, options: &AuditOptions) -> Result<AuditReport, Mis
             let owner = Owner {
                 pid: p.pid,
                 name: p.comm.as_str().into(),
-                user: p.euid.map(|u| {
-                    users
-                        .get(&u)
-                        .cloned()
-                        .unwrap_or_else(|| u.to_string())
-                        .into()
+                user: p.user.as_deref().map(Into::into).or_else(|| {
+                    p.euid.map(|u| {
+                        users
+                            .get(&u)
+                            .cloned()
+                            .unwrap_or_else(|| u.to_string())
+                            .into()
+                    })
                 }),
                 uid: p.euid,
                 cmdline: if p.argv.is_empty() {
@@ -149,6 +157,9 @@ pub fn audit(snap: &Snapshot, options: &AuditOptions) -> Result<AuditReport, Mis
             options,
         );
         listener.netns = snap.netns.unwrap_or(0);
+        if snap.os == loopback_model::Os::Windows && listener.owners.iter().any(|o| o.pid == 4) {
+            listener.notes.push(WINDOWS_SYSTEM_NOTE.into());
+        }
         let procs: Vec<&ProcessInfo> = owners
             .holders
             .get(&sock.inode)
@@ -313,6 +324,7 @@ mod tests {
                 euid: Some(105),
                 argv: vec!["postgres".into(), "-D".into(), "/var/lib/pg".into()],
                 cgroup: None,
+                user: None,
             },
         );
         sys.add_owner(
@@ -323,6 +335,7 @@ mod tests {
                 euid: Some(105),
                 argv: vec!["postgres: walwriter".into()],
                 cgroup: None,
+                user: None,
             },
         );
         sys.add_owner(
@@ -333,6 +346,7 @@ mod tests {
                 euid: Some(0),
                 argv: vec!["/usr/sbin/sshd".into(), "-D".into()],
                 cgroup: None,
+                user: None,
             },
         );
         sys.add_owner(
@@ -347,6 +361,7 @@ mod tests {
                     "hunter2".into(),
                 ],
                 cgroup: None,
+                user: None,
             },
         );
         let policy = Policy::parse("[[allow]]\nport = 22\nprocess = \"sshd\"\n").expect("policy");

@@ -122,6 +122,7 @@ pub fn ruleset(data: &[u8]) {
             dump("ip6tables-legacy"),
         ],
         unreadable: Vec::new(),
+        off: None,
     }));
     for c in &filter.rules.chains {
         for r in &c.rules {

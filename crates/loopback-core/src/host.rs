@@ -614,6 +614,7 @@ mod tests {
                     .map(str::to_owned)
                     .collect(),
                 cgroup: Some("/system.slice/docker.service".into()),
+                user: None,
             },
         );
         let mut inside = FakeSystem::with_interfaces(vec![
@@ -630,6 +631,7 @@ mod tests {
                     euid: Some(0),
                     argv: vec!["httpd".into(), "-f".into()],
                     cgroup: Some(format!("/system.slice/docker-{}.scope", "a".repeat(64))),
+                    user: None,
                 },
             );
         }

@@ -143,6 +143,7 @@ mod tests {
             euid: Some(0),
             argv: argv.iter().map(|a| a.to_string()).collect(),
             cgroup: None,
+            user: None,
         }
     }
 

@@ -25,6 +25,10 @@ pub const FAKE_NETNS: u64 = 4_026_531_840;
 #[derive(Debug)]
 pub struct FakeSystem {
     pub sockets: Vec<BoundSocket>,
+    /// The system it pretends to be (Linux unless a test says otherwise).
+    pub os: loopback_model::Os,
+    /// What `resolver_config` answers (macOS's `scutil --dns`).
+    pub resolver_config: Option<String>,
     /// Why listing sockets fails, if it does.
     pub sockets_error: Option<String>,
     pub interfaces: Vec<Interface>,
@@ -117,6 +121,8 @@ impl FakeSystem {
     pub fn with_interfaces(interfaces: Vec<Interface>) -> Self {
         FakeSystem {
             sockets: vec![],
+            os: loopback_model::Os::Linux,
+            resolver_config: None,
             interfaces,
             sockets_error: None,
             ipv6_flags: None,
@@ -247,6 +253,12 @@ impl SystemView for FakeSystem {
             .filter(|(u, _)| uids.contains(u))
             .map(|(u, n)| (u, n.to_owned()))
             .collect()
+    }
+    fn os(&self) -> loopback_model::Os {
+        self.os
+    }
+    fn resolver_config(&self) -> Option<Result<String, SysError>> {
+        self.resolver_config.clone().map(Ok)
     }
     fn effective_uid(&self) -> u32 {
         self.euid

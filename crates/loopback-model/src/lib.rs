@@ -78,6 +78,57 @@ pub enum SocketSourceKind {
     Netlink,
     /// `/proc/net/{tcp,udp}{,6}`: no `v6only`, no bound device.
     Proc,
+    /// Windows' IP Helper tables (`GetExtendedTcpTable`, `GetExtendedUdpTable`): the owning
+    /// process of each row, no `v6only`, no bound interface.
+    Iphelper,
+    /// macOS's `libproc` (every process's socket descriptors, `proc_pidfdinfo`): only the
+    /// sockets of processes this user may inspect; `v6only` from the socket's flags.
+    Libproc,
+}
+
+/// The operating system a snapshot was captured on: it decides which resolver is modelled and
+/// which checks apply.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Os {
+    /// Linux (also every snapshot from before this field existed).
+    #[default]
+    Linux,
+    /// Windows.
+    Windows,
+    /// macOS.
+    Macos,
+}
+
+impl Os {
+    /// The system this binary was built for.
+    pub const fn current() -> Os {
+        if cfg!(windows) {
+            Os::Windows
+        } else if cfg!(target_os = "macos") {
+            Os::Macos
+        } else {
+            Os::Linux
+        }
+    }
+
+    /// `linux`, `windows` or `macos`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Os::Linux => "linux",
+            Os::Windows => "windows",
+            Os::Macos => "macos",
+        }
+    }
+
+    /// The name people call it by.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            Os::Linux => "Linux",
+            Os::Windows => "Windows",
+            Os::Macos => "macOS",
+        }
+    }
 }
 
 /// An address assigned to an interface.

@@ -39,11 +39,19 @@ pub mod parse;
 pub mod probe;
 mod prober;
 
+pub mod command;
+pub mod facts;
 /// The Linux backend; public for the fixture recorder in `examples/`.
 #[cfg(target_os = "linux")]
 pub mod linux;
+/// The macOS backend.
+#[cfg(target_os = "macos")]
+pub mod macos;
 #[cfg(not(target_os = "linux"))]
 mod unsupported;
+/// The Windows backend.
+#[cfg(windows)]
+pub mod windows;
 
 /// Which socket source to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -84,6 +92,10 @@ pub struct ProcessInfo {
     /// systemd unit or container.
     #[serde(default)]
     pub cgroup: Option<String>,
+    /// The user's name where the system names users by something other than a uid (a Windows
+    /// account, `DOMAIN\\user`); `None` on Unix, where [`ProcessInfo::euid`] is looked up.
+    #[serde(default)]
+    pub user: Option<String>,
 }
 
 /// Which processes hold which socket inodes.
@@ -239,6 +251,22 @@ pub struct FirewallDump {
     pub rulesets: Vec<Ruleset>,
     /// Tools that exist but could not list their rules, and why.
     pub unreadable: Vec<String>,
+    /// The system's own filter was read and is off, with what says so (Windows Firewall off
+    /// in every profile, pf disabled): no rule stands in any path.
+    #[serde(default)]
+    pub off: Option<String>,
+}
+
+/// A range of ports the system keeps from every server (Windows' excluded port ranges, which
+/// Hyper-V, WSL and Docker reserve): a bind inside one fails with nothing listening.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortRange {
+    /// TCP or UDP.
+    pub proto: loopback_model::Proto,
+    /// The first port.
+    pub start: u16,
+    /// The last port.
+    pub end: u16,
 }
 
 /// The kernel settings that change who can reach what, read once. A setting that could not
@@ -268,6 +296,13 @@ pub struct KernelSettings {
     /// IPv6 packets are forwarded (`net.ipv6.conf.all.forwarding`).
     #[serde(default)]
     pub forwarding_v6: Option<bool>,
+    /// Port ranges no server may bind (Windows' excluded port ranges); `None` where the system
+    /// has none or they could not be read (see [`KernelSettings::unread`]).
+    #[serde(default)]
+    pub excluded_ports: Option<Vec<PortRange>>,
+    /// Settings that exist on this system but could not be read, each with why.
+    #[serde(default)]
+    pub unread: Vec<String>,
 }
 
 /// The default routes of the namespace: the interfaces each family's default route leaves by.
@@ -284,6 +319,15 @@ pub use parse::if_inet6::Inet6Addr;
 /// Every input a snapshot is captured from. One implementation per platform, picked by
 /// [`platform()`], plus fixtures in tests. No method builds a path or a key for its caller.
 pub trait SystemView: Send + Sync {
+    /// The operating system this view reads.
+    fn os(&self) -> loopback_model::Os {
+        loopback_model::Os::current()
+    }
+    /// What the system's own resolver says of itself, where it is not a C library that reads
+    /// files (macOS's `scutil --dns`); `None` where there is none.
+    fn resolver_config(&self) -> Option<Result<String, SysError>> {
+        None
+    }
     /// Listening TCP sockets and bound, unconnected UDP sockets, IPv4 and IPv6.
     fn sockets(&self, preference: SourcePreference) -> Result<SocketScan, SysError>;
     /// Interfaces of the current network namespace with their addresses.
@@ -351,7 +395,15 @@ pub fn platform() -> Box<dyn SystemView> {
     {
         Box::new(linux::LinuxSystem::new())
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(target_os = "macos")]
+    {
+        Box::new(macos::MacSystem::new())
+    }
+    #[cfg(windows)]
+    {
+        Box::new(windows::WindowsSystem::new())
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
     {
         Box::new(unsupported::Unsupported)
     }
@@ -366,6 +418,19 @@ pub fn bench_host() -> Box<dyn bench::BenchHost> {
     #[cfg(not(target_os = "linux"))]
     {
         Box::new(unsupported::UnsupportedBench)
+    }
+}
+
+/// Where this system's resolver reads its hosts file: `/etc/hosts`, or on Windows
+/// `%SystemRoot%\\System32\\drivers\\etc\\hosts` (`C:\\Windows` when `SystemRoot` is unset).
+pub fn hosts_path() -> String {
+    #[cfg(windows)]
+    {
+        windows::hosts_path()
+    }
+    #[cfg(not(windows))]
+    {
+        "/etc/hosts".to_owned()
     }
 }
 

@@ -15,6 +15,9 @@
 //! to DIR, as a container's process has its own root) and `user=UID:GID` (drop to that user and
 //! group, no supplementary groups), in that order.
 //!
+//! On Windows (the suite runs it under Wine) only PROTO:ADDR:PORT with `v6only`, `echo` and
+//! `http` work; the rest are Unix process and namespace operations.
+//!
 //! Arguments after `--` are ignored; tests put fake secrets, hostile text and configuration
 //! flags there.
 
@@ -52,12 +55,18 @@ fn run() -> Result<(), String> {
         }
         let (sock, share) = open(spec).map_err(|e| format!("{spec}: {e}"))?;
         if share {
-            sock.set_cloexec(false)
-                .map_err(|e| format!("{spec}: {e}"))?;
+            inherit(&sock).map_err(|e| format!("{spec}: {e}"))?;
             shared.push(spec.clone());
         }
         held.push(sock);
     }
+    become_(chroot, user)?;
+    hold(held, shared)
+}
+
+/// Change root and drop to the user, in that order, once the sockets are open.
+#[cfg(unix)]
+fn become_(chroot: Option<String>, user: Option<String>) -> Result<(), String> {
     if let Some(dir) = chroot {
         nix::unistd::chroot(dir.as_str()).map_err(|e| format!("chroot {dir}: {e}"))?;
         std::env::set_current_dir("/").map_err(|e| format!("chdir /: {e}"))?;
@@ -70,6 +79,53 @@ fn run() -> Result<(), String> {
         nix::unistd::setgid(gid.into()).map_err(|e| format!("setgid: {e}"))?;
         nix::unistd::setuid(uid.into()).map_err(|e| format!("setuid: {e}"))?;
     }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn become_(chroot: Option<String>, user: Option<String>) -> Result<(), String> {
+    if chroot.is_some() || user.is_some() {
+        return Err("chroot= and user= are Unix only".into());
+    }
+    Ok(())
+}
+
+/// Let a child process inherit the socket.
+#[cfg(unix)]
+fn inherit(sock: &Socket) -> Result<(), String> {
+    sock.set_cloexec(false).map_err(|e| e.to_string())
+}
+
+#[cfg(not(unix))]
+fn inherit(_: &Socket) -> Result<(), String> {
+    Err("shared is Unix only".into())
+}
+
+/// Enter the namespace at `file` on this thread.
+#[cfg(target_os = "linux")]
+fn enter(file: &str) -> Result<(), String> {
+    let ns = std::fs::File::open(file).map_err(|e| format!("{file}: {e}"))?;
+    nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
+        .map_err(|e| format!("setns {file}: {e}"))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn enter(_: &str) -> Result<(), String> {
+    Err("netns= is Linux only".into())
+}
+
+#[cfg(target_os = "linux")]
+fn bind_device(sock: &Socket, dev: &str) -> Result<(), String> {
+    sock.bind_device(Some(dev.as_bytes()))
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn bind_device(_: &Socket, _: &str) -> Result<(), String> {
+    Err("dev= is Linux only".into())
+}
+
+fn hold(held: Vec<Socket>, shared: Vec<String>) -> Result<(), String> {
     let mut pids = vec![std::process::id()];
     let mut child = None;
     if !shared.is_empty() {
@@ -103,9 +159,7 @@ fn open(spec: &str) -> Result<(Socket, bool), String> {
     };
     let spec = format!("{rest}{more}");
     std::thread::spawn(move || {
-        let ns = std::fs::File::open(&file).map_err(|e| format!("{file}: {e}"))?;
-        nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
-            .map_err(|e| format!("setns {file}: {e}"))?;
+        enter(&file)?;
         open_here(&spec)
     })
     .join()
@@ -130,9 +184,7 @@ fn open_here(spec: &str) -> Result<(Socket, bool), String> {
     for opt in parts {
         match opt.split_once('=') {
             Some(("v6only", v)) => sock.set_only_v6(v == "1").map_err(|e| e.to_string())?,
-            Some(("dev", d)) => sock
-                .bind_device(Some(d.as_bytes()))
-                .map_err(|e| e.to_string())?,
+            Some(("dev", d)) => bind_device(&sock, d)?,
             None if opt == "shared" => share = true,
             None if opt == "echo" => echo = true,
             None if opt == "http" => http = true,
@@ -144,6 +196,8 @@ fn open_here(spec: &str) -> Result<(Socket, bool), String> {
             .map_err(|e| e.to_string())?;
         return Ok((sock, share));
     }
+    // On Windows SO_REUSEADDR lets another socket take the port over: not what a server sets.
+    #[cfg(unix)]
     sock.set_reuse_address(true).map_err(|e| e.to_string())?;
     sock.bind(&SockAddr::from(addr))
         .map_err(|e| e.to_string())?;

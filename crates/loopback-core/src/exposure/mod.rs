@@ -111,6 +111,8 @@ pub fn ruleset_of(dump: &Part<FirewallDump>) -> Filter {
                 String::new()
             }
         ))
+    } else if dump.off.is_some() {
+        None
     } else if text("nft").is_none() && text("iptables").is_none() {
         Some("neither nft nor iptables-save is installed, so the packet filter was not read (install nftables)".into())
     } else {
@@ -1023,6 +1025,7 @@ mod tests {
                 text: text.into(),
             }],
             unreadable: Vec::new(),
+            off: None,
         }))
     }
 

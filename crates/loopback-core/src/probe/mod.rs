@@ -437,6 +437,7 @@ mod service_tests {
                     "/srv/pg".into(),
                 ],
                 cgroup: None,
+                user: None,
             },
         );
         sys.files.insert(

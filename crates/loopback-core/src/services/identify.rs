@@ -440,6 +440,7 @@ mod tests {
             euid: Some(0),
             argv: argv.iter().map(|s| s.to_string()).collect(),
             cgroup: None,
+            user: None,
         }
     }
 

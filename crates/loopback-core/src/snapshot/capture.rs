@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 
+use loopback_model::Os;
 use loopback_sys::{OwnerScan, SystemView};
 
 use super::{
@@ -23,6 +24,7 @@ pub fn capture(sys: &dyn SystemView, req: &Request) -> Snapshot {
 pub fn extend(snap: &mut Snapshot, sys: &dyn SystemView, req: &Request) {
     let want = req.parts;
     snap.version = SNAPSHOT_VERSION;
+    snap.os = sys.os();
     if snap.netns.is_none() {
         snap.netns = sys.current_netns();
     }
@@ -161,10 +163,28 @@ fn read(sys: &dyn SystemView, paths: &ResolverPaths, path: &str) -> FileCapture 
 }
 
 fn resolver_files(sys: &dyn SystemView, paths: &ResolverPaths) -> ResolverFiles {
+    let os = sys.os();
+    let glibc = |path: &str| {
+        if os == Os::Linux {
+            read(sys, paths, path)
+        } else {
+            FileCapture {
+                path: path.to_owned(),
+                contents: Err(format!(
+                    "not read: {}'s resolver does not use it",
+                    os.display_name()
+                )),
+            }
+        }
+    };
     ResolverFiles {
         hosts: read(sys, paths, &paths.hosts),
-        nsswitch: read(sys, paths, &paths.nsswitch),
-        gai: read(sys, paths, &paths.gai),
+        nsswitch: glibc(&paths.nsswitch),
+        gai: glibc(&paths.gai),
+        system: sys.resolver_config().map(|r| FileCapture {
+            path: "scutil --dns".into(),
+            contents: r.map(String::into_bytes).map_err(|e| e.to_string()),
+        }),
     }
 }
 

@@ -22,6 +22,7 @@ pub(crate) fn system() -> FakeSystem {
         euid: Some(if comm == "postgres" { 105 } else { 0 }),
         argv: argv.iter().map(|s| (*s).to_owned()).collect(),
         cgroup: None,
+        user: None,
     };
     sys.add_owner(
         10,

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
-use loopback_model::Interface;
+use loopback_model::{Interface, Os};
 use loopback_sys::{
     DefaultRoutes, FirewallDump, Inet6Addr, KernelSettings, OwnerScan, SocketScan, SourcePreference,
 };
@@ -160,9 +160,11 @@ impl ResolverPaths {
 }
 
 impl Default for ResolverPaths {
+    /// This system's hosts file (`%SystemRoot%\\System32\\drivers\\etc\\hosts` on Windows) and
+    /// glibc's `/etc` files.
     fn default() -> Self {
         ResolverPaths {
-            hosts: "/etc/hosts".into(),
+            hosts: loopback_sys::hosts_path(),
             nsswitch: "/etc/nsswitch.conf".into(),
             gai: "/etc/gai.conf".into(),
             root_of: None,
@@ -175,10 +177,14 @@ impl Default for ResolverPaths {
 pub struct ResolverFiles {
     /// The hosts file.
     pub hosts: FileCapture,
-    /// `nsswitch.conf`.
+    /// `nsswitch.conf` (Linux only: elsewhere its contents say it was not read).
     pub nsswitch: FileCapture,
-    /// `gai.conf`.
+    /// `gai.conf` (Linux only, likewise).
     pub gai: FileCapture,
+    /// What the system's own resolver says of itself, where that is not files a C library reads
+    /// (macOS: `scutil --dns`).
+    #[serde(default)]
+    pub system: Option<FileCapture>,
 }
 
 /// A configuration file as a process saw it.
@@ -325,6 +331,9 @@ pub struct Snapshot {
     /// The inode of the network namespace captured.
     #[serde(default)]
     pub netns: Option<u64>,
+    /// The operating system it was captured on (`linux` for snapshots from before this field).
+    #[serde(default)]
+    pub os: Os,
 }
 
 impl Snapshot {

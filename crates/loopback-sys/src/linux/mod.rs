@@ -561,6 +561,7 @@ fn stalled_process(proc_root: &Path, pid: u32) -> Option<ProcessInfo> {
         euid: None,
         argv: Vec::new(),
         cgroup: read_cgroup(&dir),
+        user: None,
     })
 }
 
@@ -615,6 +616,7 @@ fn read_process(proc_root: &Path, pid: u32) -> Option<ProcessInfo> {
         euid,
         argv,
         cgroup: read_cgroup(&dir),
+        user: None,
     })
 }
 

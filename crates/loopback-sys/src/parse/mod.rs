@@ -4,11 +4,14 @@ pub mod cpu;
 pub mod gai;
 pub mod hosts;
 pub mod if_inet6;
+pub mod iphlp;
 #[cfg(target_os = "linux")]
 pub mod links;
+pub mod macos;
 pub mod mountinfo;
 #[cfg(target_os = "linux")]
 pub mod netlink;
+pub mod netsh;
 pub mod nsswitch;
 pub mod procfs;
 pub mod procnet;

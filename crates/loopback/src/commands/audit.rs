@@ -486,6 +486,8 @@ pub fn render(
         match report.source {
             loopback_model::SocketSourceKind::Netlink => "netlink sock_diag",
             loopback_model::SocketSourceKind::Proc => "/proc/net",
+            loopback_model::SocketSourceKind::Iphelper => "the IP Helper tables",
+            loopback_model::SocketSourceKind::Libproc => "libproc",
         }
     )?;
     if report.uplinks.is_empty() {

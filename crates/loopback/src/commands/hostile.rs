@@ -98,6 +98,8 @@ fn process(pid: u32, comm: &str, argv: &[&str]) -> ProcessInfo {
         cgroup: Some(format!(
             "/user.slice/user-1000.slice/user@1000.service/app.slice/{comm}\x1b[2J.service"
         )),
+        // A Windows account name comes from outside too.
+        user: Some(format!("EVIL\\{comm}\x1b]0;title\x07")),
     }
 }
 

@@ -1,0 +1,86 @@
+//! What Windows' `netsh interface ipv4 show ...` prints for the two port settings it has no
+//! documented API for: the excluded port ranges (`show excludedportrange protocol=tcp`) and
+//! the dynamic (ephemeral) port range (`show dynamicport protocol=tcp`).
+//!
+//! The labels are translated on other display languages, so the parsers read the shape, not
+//! the words: excluded ranges are the rows of two numbers after the dashed rule; the dynamic
+//! range is the first two `label : number` lines (start, then count).
+
+/// The excluded ranges, `(first, last)`, in the order listed. `None` when the output has no
+/// dashed rule (not the table this parser knows).
+pub fn parse_excluded_ranges(out: &[u8]) -> Option<Vec<(u16, u16)>> {
+    let text = String::from_utf8_lossy(out);
+    let mut lines = text.lines();
+    lines.find(|l| {
+        let t = l.trim();
+        !t.is_empty() && t.chars().all(|c| c == '-' || c.is_whitespace())
+    })?;
+    let mut ranges = Vec::new();
+    for line in lines {
+        let mut words = line.split_whitespace();
+        let (Some(a), Some(b)) = (words.next(), words.next()) else {
+            continue;
+        };
+        let (Ok(a), Ok(b)) = (a.parse::<u16>(), b.parse::<u16>()) else {
+            continue;
+        };
+        if a <= b {
+            ranges.push((a, b));
+        }
+    }
+    Some(ranges)
+}
+
+/// The dynamic port range `(first, last)`; `None` when the output does not say it.
+pub fn parse_dynamic_range(out: &[u8]) -> Option<(u16, u16)> {
+    let text = String::from_utf8_lossy(out);
+    let mut numbers = text.lines().filter_map(|l| {
+        let (_, v) = l.split_once(':')?;
+        v.trim().parse::<u32>().ok()
+    });
+    let start = numbers.next()?;
+    let count = numbers.next()?;
+    let last = start.checked_add(count)?.checked_sub(1)?;
+    Some((u16::try_from(start).ok()?, u16::try_from(last).ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// As Windows 11 with Hyper-V prints it.
+    const EXCLUDED: &[u8] = b"\r\nProtocol tcp Port Exclusion Ranges\r\n\r\nStart Port    End Port\r\n----------    --------\r\n      1080        1179\r\n      5357        5357\r\n     50000       50059     *\r\n\r\n* - Administered port exclusions.\r\n\r\n";
+
+    #[test]
+    fn excluded_ranges() {
+        assert_eq!(
+            parse_excluded_ranges(EXCLUDED),
+            Some(vec![(1080, 1179), (5357, 5357), (50000, 50059)])
+        );
+        // German labels, the same shape.
+        let de = "Protokoll tcp Portausschlussbereiche\n\nStartport    Endport\n----------    --------\n      2869        2869\n";
+        assert_eq!(
+            parse_excluded_ranges(de.as_bytes()),
+            Some(vec![(2869, 2869)])
+        );
+        assert_eq!(
+            parse_excluded_ranges(b"The following command was not found"),
+            None
+        );
+        assert_eq!(
+            parse_excluded_ranges(b"----\n70000 1\n5 3\n"),
+            Some(Vec::new())
+        );
+    }
+
+    #[test]
+    fn dynamic_range() {
+        let out = b"\r\nProtocol tcp Dynamic Port Range\r\n---------------------------------\r\nStart Port      : 49152\r\nNumber of Ports : 16384\r\n";
+        assert_eq!(parse_dynamic_range(out), Some((49152, 65535)));
+        assert_eq!(
+            parse_dynamic_range(b"Start Port : 60000\nNumber of Ports : 9000\n"),
+            None
+        );
+        assert_eq!(parse_dynamic_range(b"nothing here"), None);
+    }
+}
