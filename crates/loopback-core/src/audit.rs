@@ -103,6 +103,27 @@ pub fn audit(snap: &Snapshot, options: &AuditOptions) -> Result<AuditReport, Mis
         );
     }
 
+    if let Some(k) = snap.kernel.ok() {
+        warnings.extend(k.unread.iter().map(|u| format!("not read: {u}")));
+        if let Some(ranges) = k.excluded_ports.as_ref().filter(|r| !r.is_empty()) {
+            let shown: Vec<String> = ranges
+                .iter()
+                .map(|r| {
+                    if r.start == r.end {
+                        format!("{} {}", r.proto, r.start)
+                    } else {
+                        format!("{} {}-{}", r.proto, r.start, r.end)
+                    }
+                })
+                .collect();
+            warnings.push(format!(
+                "Windows keeps these ports from every server (excluded port ranges, which \
+                 Hyper-V, WSL and Docker reserve): {}; binding one fails with nothing \
+                 listening on it",
+                shown.join(", ")
+            ));
+        }
+    }
     let ephemeral = snap
         .kernel
         .ok()
@@ -309,6 +330,108 @@ mod tests {
     use crate::testing::FakeSystem;
     use loopback_model::BindScope;
     use loopback_sys::ProcessInfo;
+
+    /// A Windows host as its backend reports it: the IP Helper rows as sockets, their owners
+    /// from the pids the rows carry (Wine reports pid 0 for every row, so this is where owner
+    /// resolution on Windows is tested), the excluded port ranges, Windows Firewall on.
+    #[test]
+    fn a_windows_host_from_its_tables() {
+        use loopback_sys::facts::windows::{owners_from_keys, sockets_from_tables};
+        use loopback_sys::parse::iphlp::{Row, Table, MIB_TCP_STATE_LISTEN};
+        let row = |proto, addr: &str, port, pid| Row {
+            proto,
+            address: addr.parse().expect("address"),
+            scope_id: 0,
+            port,
+            state: (proto == Proto::Tcp).then_some(MIB_TCP_STATE_LISTEN),
+            pid,
+        };
+        let tables = vec![
+            (
+                Table::Tcp4,
+                vec![
+                    row(Proto::Tcp, "127.0.0.1", 3000, 6120),
+                    row(Proto::Tcp, "0.0.0.0", 80, 4),
+                ],
+            ),
+            (Table::Tcp6, vec![row(Proto::Tcp, "::", 5432, 900)]),
+            (Table::Udp4, vec![row(Proto::Udp, "127.0.0.1", 8125, 6120)]),
+        ];
+        let sockets = sockets_from_tables(&tables);
+        let keys = sockets.iter().map(|s| s.inode).collect();
+        let names = HashMap::from([
+            (6120, "node.exe".to_owned()),
+            (900, "postgres.exe".to_owned()),
+        ]);
+        let owners = owners_from_keys(&keys, &names, |pid| {
+            Some(
+                if pid == 4 {
+                    r"NT AUTHORITY\SYSTEM"
+                } else {
+                    r"DEV\ada"
+                }
+                .to_owned(),
+            )
+        });
+        let mut sys = FakeSystem::with_interfaces(vec![
+            crate::testing::iface(
+                1,
+                "Loopback Pseudo-Interface 1",
+                true,
+                &["127.0.0.1/8", "::1/128"],
+            ),
+            crate::testing::iface(7, "Ethernet", false, &["198.18.0.10/24"]),
+        ]);
+        sys.os = loopback_model::Os::Windows;
+        sys.source = SocketSourceKind::Iphelper;
+        sys.sockets = sockets;
+        for (key, pids) in &owners.holders {
+            for pid in pids {
+                sys.add_owner(*key, owners.processes[pid].clone());
+            }
+        }
+        sys.kernel.excluded_ports = Some(vec![loopback_sys::PortRange {
+            proto: Proto::Tcp,
+            start: 50000,
+            end: 50059,
+        }]);
+        sys.firewall
+            .unreadable
+            .push("Windows Firewall is on for the Public profile(s)".into());
+        let snap = crate::snapshot::capture(
+            &sys,
+            &crate::snapshot::Request::of(crate::snapshot::Parts::ALL),
+        );
+        let r = audit(&snap, &AuditOptions::default()).expect("audit");
+        let at = |port: u16| {
+            r.listeners
+                .iter()
+                .find(|l| l.port == port)
+                .expect("listener")
+        };
+        let node = at(3000);
+        assert_eq!(node.verdict, Verdict::Ok);
+        assert_eq!(&*node.owners[0].name, "node.exe");
+        assert_eq!(node.owners[0].user.as_deref(), Some(r"DEV\ada"));
+        assert_eq!(at(8125).owners[0].pid, 6120);
+        let http = at(80);
+        assert_eq!(http.verdict, Verdict::Exposed);
+        assert_eq!(&*http.owners[0].name, "System");
+        assert!(
+            http.notes.iter().any(|n| n.contains("HTTP.sys")),
+            "{:?}",
+            http.notes
+        );
+        assert!(at(5432)
+            .notes
+            .iter()
+            .any(|n| n.contains("assumed dual-stack")));
+        assert!(
+            r.warnings.iter().any(|w| w.contains("tcp 50000-50059")),
+            "{:?}",
+            r.warnings
+        );
+    }
 
     #[test]
     fn audit_classifies_orders_and_applies_policy() {

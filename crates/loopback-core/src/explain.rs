@@ -116,8 +116,9 @@ pub fn explain(
                 None => (classify(ip), true),
             };
             let assigned = assignments(ip, &links);
-            let mut reach =
-                reach_sentence(ip, prefix_len, class.kind, &assigned, &links, bindv6only);
+            let mut reach = reach_sentence(
+                ip, prefix_len, class.kind, &assigned, &links, bindv6only, snap.os,
+            );
             if !homogeneous {
                 reach.push_str(&format!(
                     " The network spans several special-purpose ranges; its first address is {}.",
@@ -162,6 +163,7 @@ pub fn assignments(ip: IpAddr, links: &Links) -> Vec<Assignment> {
         for a in &iface.addresses {
             let exact = a.address == ip;
             let covered = iface.loopback
+                && links.prefix_local
                 && IpNet::new(a.address, a.prefix_len).is_ok_and(|n| n.contains(&ip));
             if exact || covered {
                 out.push(Assignment {
@@ -216,6 +218,7 @@ fn reach_sentence(
     assigned: &[Assignment],
     links: &Links,
     bindv6only: bool,
+    os: loopback_model::Os,
 ) -> String {
     let shown = match prefix_len {
         Some(len) => format!("{ip}/{len}"),
@@ -234,9 +237,14 @@ fn reach_sentence(
     match kind {
         AddressKind::Loopback => {
             let mut s = format!(
-                "Only processes on this host, in this network namespace, can reach a service \
+                "Only processes on this host{}, can reach a service \
                  bound to {shown}: the kernel delivers it over the loopback interface and drops \
-                 it when it arrives from a wire."
+                 it when it arrives from a wire.",
+                if os == loopback_model::Os::Linux {
+                    ", in this network namespace"
+                } else {
+                    ""
+                }
             );
             let leaky: Vec<&str> = links.route_localnet.iter().map(String::as_str).collect();
             if v4 && !leaky.is_empty() {
@@ -250,6 +258,13 @@ fn reach_sentence(
                 s.push_str(
                     " No loopback interface holds this address now, so nothing can bind to it.",
                 );
+                if os == loopback_model::Os::Macos && v4 && prefix_len.is_none() {
+                    s.push_str(&format!(
+                        " On macOS only the addresses lo0 holds are local, not all of \
+                         127.0.0.0/8: `sudo ifconfig lo0 alias {ip}` adds this one (until the \
+                         next boot)."
+                    ));
+                }
             }
             s
         }
@@ -358,6 +373,37 @@ mod tests {
         assert_eq!(a.assigned[0].via, "127.0.0.1/8");
         assert!(a.reach.starts_with("Only processes on this host"));
         assert!(a.listeners.is_none());
+    }
+
+    #[test]
+    fn on_macos_only_the_addresses_lo0_holds_are_local() {
+        let mut mac = FakeSystem::with_interfaces(vec![crate::testing::iface(
+            1,
+            "lo0",
+            true,
+            &["127.0.0.1/8", "::1/128", "127.0.0.3/32"],
+        )]);
+        mac.os = loopback_model::Os::Macos;
+        let a = &run(&mac, &mac, "127.0.0.2", &Timings::new())
+            .expect("explain")
+            .addresses[0];
+        assert!(a.assigned.is_empty(), "{:?}", a.assigned);
+        assert!(
+            a.reach.contains("sudo ifconfig lo0 alias 127.0.0.2"),
+            "{}",
+            a.reach
+        );
+        assert!(!a.reach.contains("network namespace"), "{}", a.reach);
+        let alias = &run(&mac, &mac, "127.0.0.3", &Timings::new())
+            .expect("explain")
+            .addresses[0];
+        assert!(alias.assigned.iter().any(|x| x.exact), "an alias is local");
+        // The same interface on Linux delivers the whole block.
+        mac.os = loopback_model::Os::Linux;
+        let linux = &run(&mac, &mac, "127.0.0.2", &Timings::new())
+            .expect("explain")
+            .addresses[0];
+        assert_eq!(linux.assigned.len(), 1);
     }
 
     #[test]

@@ -15,6 +15,10 @@ pub struct Links {
     /// Names of interfaces with `net.ipv4.conf.NAME.route_localnet=1`: hosts on those links can
     /// reach 127.0.0.0/8 services (CVE-2020-8558).
     pub route_localnet: Vec<String>,
+    /// Every address inside a loopback interface's prefix is local (Linux and Windows deliver
+    /// all of 127.0.0.0/8); on macOS only the addresses `lo0` holds are, until an alias adds
+    /// one (`ifconfig lo0 alias 127.0.0.2`).
+    pub prefix_local: bool,
 }
 
 impl Links {
@@ -38,6 +42,7 @@ impl Links {
         Ok(Links {
             interfaces,
             route_localnet,
+            prefix_local: snap.os != loopback_model::Os::Macos,
         })
     }
 
@@ -202,6 +207,7 @@ mod tests {
                 ),
             ],
             route_localnet: vec![],
+            prefix_local: true,
         }
     }
 
@@ -209,6 +215,7 @@ mod tests {
         Links {
             interfaces: vec![lo(), iface(2, "veth0", false, &["198.18.0.1/24"])],
             route_localnet: vec![],
+            prefix_local: true,
         }
     }
 
@@ -269,6 +276,7 @@ mod tests {
         let links = Links {
             interfaces: vec![lo()],
             route_localnet: vec![],
+            prefix_local: true,
         };
         for a in ["0.0.0.0", "::", "10.9.9.9"] {
             let (_, e, via) = judge(&sock(a, Some(false), None), &links);

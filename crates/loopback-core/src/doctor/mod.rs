@@ -152,14 +152,15 @@ pub fn judge(snap: &Snapshot, probes: &Probes) -> DoctorReport {
             &state,
         ),
         firewall_check(&snap.firewall, probes, &state),
-        route_localnet_check(kernel, snap.interface_list()),
+        route_localnet_check(snap.os, kernel, snap.interface_list()),
         hosts_file_check(
+            snap.os,
             snap.resolver.ok().map(|r| &r.hosts),
             state.ipv6 == Ipv6State::On,
         ),
         resolves_loopback_check(&probes.localhost),
         network_interface_check(snap.interface_list()),
-        default_route_check(&snap.routes),
+        default_route_check(snap.os, &snap.routes),
     ];
     if let Some(r) = &probes.reach {
         checks.extend(reach_checks(r));
@@ -227,6 +228,67 @@ mod tests {
             }
         }
         assert_eq!(r.checks.len(), 15);
+    }
+
+    /// A Windows host: the Loopback Pseudo-Interface, the hosts file Windows ships, no routes read.
+    fn windows() -> FakeSystem {
+        let mut sys = FakeSystem::with_interfaces(vec![
+            iface(
+                1,
+                "Loopback Pseudo-Interface 1",
+                true,
+                &["127.0.0.1/8", "::1/128"],
+            ),
+            iface(7, "Ethernet", false, &["192.0.2.10/24"]),
+        ]);
+        sys.os = loopback_model::Os::Windows;
+        sys.files.insert(
+            loopback_sys::hosts_path(),
+            b"# localhost name resolution is handled within DNS itself.\r\n#\t127.0.0.1       localhost\r\n#\t::1             localhost\r\n".to_vec(),
+        );
+        sys.names.insert(
+            "localhost".into(),
+            vec!["::1".parse().expect("ip"), "127.0.0.1".parse().expect("ip")],
+        );
+        sys.probe = ok();
+        sys
+    }
+
+    #[test]
+    fn windows_checks_say_what_does_not_apply_and_pass_the_rest() {
+        let r = doctor(&windows(), &DoctorOptions::default());
+        for id in [
+            "loopback.interface",
+            "loopback.ipv4-address",
+            "loopback.ipv6-address",
+            "loopback.ipv4-tcp",
+            "loopback.firewall",
+            "localhost.hosts-file",
+            "localhost.resolves-loopback",
+        ] {
+            assert_eq!(status(&r, id), CheckStatus::Pass, "{:?}", get(&r, id));
+        }
+        let rl = get(&r, "loopback.route-localnet");
+        assert_eq!(rl.status, CheckStatus::Skip);
+        assert!(rl.summary.contains("Linux setting"), "{rl:?}");
+        // A broken stack gets Windows' fix, not ip(8)'s.
+        let mut sys = windows();
+        sys.interfaces[0].addresses.retain(|a| a.address.is_ipv6());
+        sys.probe = ProbeOutcome::Timeout { stage: "connect" };
+        let r = doctor(&sys, &DoctorOptions::default());
+        let v4 = get(&r, "loopback.ipv4-address");
+        assert_eq!(v4.status, CheckStatus::Fail);
+        assert!(
+            v4.fix
+                .as_deref()
+                .is_some_and(|f| f.contains("netsh int ip reset")),
+            "{v4:?}"
+        );
+        assert!(!r
+            .checks
+            .iter()
+            .filter_map(|c| c.fix.as_deref())
+            .any(|f| f.contains("ip addr")));
     }
 
     #[test]

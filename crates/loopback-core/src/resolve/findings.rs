@@ -1,7 +1,7 @@
 //! What a resolution means for the people who rely on it: the findings, each with a code
 //! scripts can match (`FindingCode`).
 
-use loopback_model::{Finding, FindingCode, ResolveReport, Severity};
+use loopback_model::{Finding, FindingCode, Os, ResolveReport, Severity};
 
 use super::list;
 use super::nss::Inputs;
@@ -57,26 +57,31 @@ pub(crate) fn findings(
                 (None, Some(bare)) => format!(
                     "write {bare} without the final dot: the hosts file's names do not match {name} (`getent ahosts {name}` fails alike), or add {name} to {path}"
                 ),
-                (None, None) => format!("add it to {path}, or check the sources in nsswitch.conf"),
+                (None, None) if snap.os == Os::Linux => format!("add it to {path}, or check the sources in nsswitch.conf"),
+                (None, None) => format!("add it to {path}"),
             }),
         ));
     }
-    if name.eq_ignore_ascii_case("localhost") {
+    // Windows' DNS client answers localhost itself: its hosts file's lines do not decide.
+    if name.eq_ignore_ascii_case("localhost") && snap.os != Os::Windows {
         let lh = LocalhostLines::of(&inp.entries);
         if lh.missing() {
-            let next = inp
-                .nss
-                .sources
-                .iter()
-                .map(|s| s.name.as_str())
-                .find(|s| *s != "files");
+            let next = if snap.os == Os::Macos {
+                Some("the resolvers scutil --dns lists, often DNS")
+            } else {
+                inp.nss
+                    .sources
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .find(|s| *s != "files")
+            };
             out.push(finding(
                 FindingCode::LocalhostMissing,
                 Severity::Problem,
                 format!(
                     "{path} has no localhost entry: the look-up goes on to {}{}",
                     next.unwrap_or("nothing"),
-                    if next == Some("dns") {
+                    if next.is_some_and(|n| n == "dns" || n.ends_with("DNS")) {
                         ", and localhost must never reach DNS (RFC 6761)"
                     } else {
                         ""
@@ -128,15 +133,26 @@ pub(crate) fn findings(
             FindingCode::DotLocalhost,
             Severity::Warning,
             format!("{name} is under .localhost, which browsers send to loopback themselves (RFC 6761), but this system's resolver does not: curl and other programs {}", if answer.is_empty() { "cannot resolve it".to_owned() } else { format!("get {}", list(answer)) }),
-            Some(format!("add `127.0.0.1 {name}` and `::1 {name}` to {path}, or enable nss-myhostname, which answers *.localhost")),
+            Some(if snap.os == Os::Linux {
+                format!("add `127.0.0.1 {name}` and `::1 {name}` to {path}, or enable nss-myhostname, which answers *.localhost")
+            } else {
+                format!("add `127.0.0.1 {name}` and `::1 {name}` to {path}")
+            }),
         ));
     }
     if r.model_complete && r.system_error.is_none() && r.addresses != r.system {
         out.push(finding(
             FindingCode::ModelDiffers,
             Severity::Warning,
-            format!("the C library returned {} but the model of its configuration derives {}: a cache (nscd, systemd-resolved) answers, or the model has a gap", list(&r.system), list(&r.addresses)),
-            Some("restart or flush the cache (nscd -i hosts); if none runs, report the difference with this output".into()),
+            match snap.os {
+                Os::Linux => format!("the C library returned {} but the model of its configuration derives {}: a cache (nscd, systemd-resolved) answers, or the model has a gap", list(&r.system), list(&r.addresses)),
+                os => format!("the system's resolver returned {} but the model of {} derives {}: a cache answers, the configuration is not the default, or the model has a gap", list(&r.system), os.display_name(), list(&r.addresses)),
+            },
+            Some(match snap.os {
+                Os::Linux => "restart or flush the cache (nscd -i hosts); if none runs, report the difference with this output".into(),
+                Os::Windows => "flush the DNS client's cache (ipconfig /flushdns) and look again; if it persists, report the difference with this output".into(),
+                Os::Macos => "flush the resolver's cache (sudo dscacheutil -flushcache; sudo killall -HUP mDNSResponder) and look again; if it persists, report the difference with this output".into(),
+            }),
         ));
     }
     if !r.model_complete {

@@ -31,7 +31,7 @@
 
 use std::net::IpAddr;
 
-use loopback_model::{FamilyAnswer, ResolveReport, StepKind, RESOLVE_VERSION};
+use loopback_model::{FamilyAnswer, Os, ResolveReport, StepKind, RESOLVE_VERSION};
 use loopback_sys::parse::hosts::parse_hosts;
 use loopback_sys::{Prober, QueryFamily, SystemView};
 
@@ -45,6 +45,7 @@ pub mod addrconfig;
 mod findings;
 pub mod nss;
 pub mod rfc6724;
+mod system;
 
 pub use addrconfig::{AddrConfig, LocalAddr};
 pub use nss::files_lookup;
@@ -157,11 +158,17 @@ pub fn request(paths: &ResolverPaths, port: Option<u16>) -> Request {
 /// Every destination the model may have to sort for `name`: what the hosts file gives it for
 /// each query family.
 pub fn routes_to(snap: &Snapshot, name: &str) -> Vec<IpAddr> {
+    let mut out: Vec<IpAddr> = Vec::new();
+    if snap.os == Os::Windows && system::windows_answers_itself(name) {
+        out.extend([
+            IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+            IpAddr::from(std::net::Ipv4Addr::LOCALHOST),
+        ]);
+    }
     let Some(Ok(bytes)) = snap.resolver.ok().map(|r| r.hosts.contents.as_ref()) else {
-        return Vec::new();
+        return out;
     };
     let (entries, _) = parse_hosts(bytes);
-    let mut out: Vec<IpAddr> = Vec::new();
     for f in [QueryFamily::Unspec, QueryFamily::V4, QueryFamily::V6] {
         for (a, _) in files_lookup(&entries, name, f) {
             if !out.contains(&a) {
@@ -214,6 +221,9 @@ pub fn judge(
     let files = snap.resolver.get("resolver files")?;
     snap.interfaces.get("interfaces")?;
     let inp = nss::Inputs::from_snapshot(snap, files);
+    if snap.os != Os::Linux {
+        return judge_system(snap, files, &inp, name, port, libc);
+    }
     let gai = &inp.gai;
     let mut steps = vec![step(
         StepKind::Nsswitch,
@@ -285,6 +295,61 @@ pub fn judge(
         findings: Vec::new(),
     };
     report.findings = findings::findings(snap, &report, &inp)?;
+    Ok(report)
+}
+
+/// [`judge`] for Windows and macOS, whose resolvers are not glibc ([`system`]).
+fn judge_system(
+    snap: &Snapshot,
+    files: &crate::snapshot::ResolverFiles,
+    inp: &nss::Inputs,
+    name: &str,
+    port: Option<u16>,
+    libc: &LibcAnswers,
+) -> Result<ResolveReport, MissingPart> {
+    let mut steps = vec![step(
+        StepKind::Source,
+        match snap.os {
+            Os::Windows => "the resolver modelled: Windows' DNS client (hosts file, its own localhost answer, then DNS)",
+            _ => "the resolver modelled: macOS's mDNSResponder (/etc/hosts, then the resolvers of scutil --dns)",
+        },
+    )];
+    let main = system::model(snap, inp, files, name, QueryFamily::Unspec);
+    steps.extend(main.steps);
+    let v4 = system::model(snap, inp, files, name, QueryFamily::V4);
+    let v6 = system::model(snap, inp, files, name, QueryFamily::V6);
+    let (system, system_error) = split(libc.unspec.clone());
+    let fam = |m: nss::ModelAnswer, answer: &Result<Vec<IpAddr>, String>| {
+        let (system, system_error) = split(answer.clone());
+        FamilyAnswer {
+            addresses: m.addresses,
+            system,
+            system_error,
+        }
+    };
+    steps.push(step(
+        StepKind::Result,
+        format!(
+            "model: {}; system resolver: {}",
+            list(&main.addresses),
+            system_error.clone().unwrap_or_else(|| list(&system))
+        ),
+    ));
+    let mut report = ResolveReport {
+        version: RESOLVE_VERSION,
+        name: name.to_owned(),
+        unicode: crate::target::unicode_form(name),
+        port,
+        addresses: main.addresses,
+        system,
+        system_error,
+        model_complete: main.complete,
+        ipv4_only: fam(v4, &libc.v4),
+        ipv6_only: fam(v6, &libc.v6),
+        steps,
+        findings: Vec::new(),
+    };
+    report.findings = findings::findings(snap, &report, inp)?;
     Ok(report)
 }
 

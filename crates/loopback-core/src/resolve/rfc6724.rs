@@ -75,6 +75,28 @@ impl Tables {
         }
     }
 
+    /// RFC 6724's default policy table (§2.1), longest prefix first, with glibc's IPv4 scopes
+    /// (RFC 6724 §3.2's): the table Windows ships (`netsh interface ipv6 show prefixpolicies`
+    /// lists it until an administrator changes it).
+    pub fn rfc6724_default() -> Tables {
+        let rows = [
+            ("::1", 128, 50, 0),
+            ("::ffff:0:0", 96, 35, 4),
+            ("::", 96, 1, 3),
+            ("2001::", 32, 5, 5),
+            ("2002::", 16, 30, 2),
+            ("3ffe::", 16, 1, 12),
+            ("fec0::", 10, 1, 11),
+            ("fc00::", 7, 3, 13),
+            ("::", 0, 40, 1),
+        ];
+        Tables {
+            labels: rows.iter().map(|(p, b, _, l)| entry(p, *b, *l)).collect(),
+            precedence: rows.iter().map(|(p, b, pr, _)| entry(p, *b, *pr)).collect(),
+            scopes: Tables::glibc_default().scopes,
+        }
+    }
+
     /// The tables in force with `conf`: each table `gai.conf` sets replaces the built-in one.
     pub fn with(conf: &GaiConf) -> Tables {
         let d = Tables::glibc_default();

@@ -3,17 +3,28 @@
 
 use std::net::IpAddr;
 
-use loopback_model::{Check, CheckId, CheckStatus, Interface};
+use loopback_model::{Check, CheckId, CheckStatus, Interface, Os};
 use loopback_sys::{DefaultRoutes, KernelSettings};
 
 use super::{check, CheckExt};
 use crate::snapshot::Part;
 
 pub(crate) fn route_localnet_check(
+    os: Os,
     kernel: Option<&KernelSettings>,
     interfaces: &[Interface],
 ) -> Check {
     let id = CheckId::LoopbackRouteLocalnet;
+    if os != Os::Linux {
+        return check(
+            id,
+            CheckStatus::Skip,
+            format!(
+                "route_localnet is a Linux setting: {} has none",
+                os.display_name()
+            ),
+        );
+    }
     let mut on = Vec::new();
     let mut read = 0;
     let names = std::iter::once("all").chain(
@@ -99,7 +110,7 @@ pub(crate) fn network_interface_check(interfaces: &[Interface]) -> Check {
     }
 }
 
-pub(crate) fn default_route_check(routes: &Part<DefaultRoutes>) -> Check {
+pub(crate) fn default_route_check(os: Os, routes: &Part<DefaultRoutes>) -> Check {
     let id = CheckId::NetworkDefaultRoute;
     let (v4, v6) = match routes {
         Part::Captured(r) => (&r.ipv4, &r.ipv6),
@@ -117,7 +128,11 @@ pub(crate) fn default_route_check(routes: &Part<DefaultRoutes>) -> Check {
     };
     if v4.is_empty() && v6.is_empty() {
         return check(id, CheckStatus::Warn, "no default route: only directly connected networks are reachable")
-            .fix("add a default route (ip route add default via GATEWAY) if this host should reach other networks");
+            .fix(match os {
+                Os::Linux => "add a default route (ip route add default via GATEWAY) if this host should reach other networks",
+                Os::Macos => "add a default route (sudo route add default GATEWAY, or the network's settings) if this host should reach other networks",
+                Os::Windows => "add a default route (route add 0.0.0.0 mask 0.0.0.0 GATEWAY, or the adapter's settings) if this host should reach other networks",
+            });
     }
     let mut c = check(id, CheckStatus::Pass, "a default route exists");
     if !v4.is_empty() {

@@ -11,8 +11,15 @@ use crate::classify::is_loopback;
 use crate::localhost::LocalhostLines;
 use crate::snapshot::FileCapture;
 
-pub(crate) fn hosts_file_check(hosts: Option<&FileCapture>, ipv6_on: bool) -> Check {
+pub(crate) fn hosts_file_check(
+    os: loopback_model::Os,
+    hosts: Option<&FileCapture>,
+    ipv6_on: bool,
+) -> Check {
     let id = CheckId::LocalhostHostsFile;
+    if os == loopback_model::Os::Windows {
+        return windows_hosts_file_check(hosts);
+    }
     let add_lines = "add `127.0.0.1 localhost` and `::1 localhost` to the hosts file";
     let Some(hosts) = hosts else {
         return check(id, CheckStatus::Skip, "the hosts file was not captured");
@@ -93,6 +100,53 @@ pub(crate) fn hosts_file_check(hosts: Option<&FileCapture>, ipv6_on: bool) -> Ch
         }
     }
     c.fix(format!("add `{missing} localhost` to {path}"))
+}
+
+/// On Windows the DNS client answers `localhost` itself and the hosts file ships with its
+/// localhost lines commented out: only a line that maps localhost elsewhere is worth a word,
+/// since programs that read the hosts file themselves may follow it.
+fn windows_hosts_file_check(hosts: Option<&FileCapture>) -> Check {
+    let id = CheckId::LocalhostHostsFile;
+    let Some(hosts) = hosts else {
+        return check(id, CheckStatus::Skip, "the hosts file was not captured");
+    };
+    let path = &hosts.path;
+    let bytes = match &hosts.contents {
+        Ok(b) => b,
+        Err(e) => {
+            return check(
+                id,
+                CheckStatus::Skip,
+                format!("cannot read {path}; Windows answers localhost without it"),
+            )
+            .evidence(e.clone())
+        }
+    };
+    let (entries, _) = parse_hosts(bytes);
+    let lines = LocalhostLines::of(&entries);
+    let mut c = if lines.not_loopback.is_empty() {
+        check(
+            id,
+            CheckStatus::Pass,
+            "Windows' DNS client answers localhost itself (::1, 127.0.0.1); the hosts file does not need a localhost line",
+        )
+    } else {
+        check(
+            id,
+            CheckStatus::Warn,
+            format!("{path} maps localhost to a non-loopback address: Windows' DNS client answers localhost itself, but programs that read the hosts file themselves may follow the line"),
+        )
+        .fix(format!("remove the localhost lines that name other addresses from {path}"))
+    };
+    for e in &lines.lines {
+        c = c.evidence(format!(
+            "{path}:{}: {} {}",
+            e.line,
+            e.address,
+            e.names.join(" ")
+        ));
+    }
+    c
 }
 
 pub(crate) fn resolves_loopback_check(result: &Result<Vec<IpAddr>, String>) -> Check {

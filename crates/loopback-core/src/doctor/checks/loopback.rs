@@ -24,10 +24,14 @@ pub(crate) fn interface_check(interfaces: &Part<Vec<Interface>>, state: &LoState
             CheckStatus::Fail,
             "no loopback interface (IFF_LOOPBACK) in this network namespace",
         )
-        .fix("every Linux network namespace has lo; this environment is broken or not Linux"),
+        .fix(match state.os {
+            loopback_model::Os::Linux => "every Linux network namespace has lo; this environment is broken or not Linux",
+            loopback_model::Os::Macos => "macOS always has lo0; this environment is broken",
+            loopback_model::Os::Windows => "Windows always has the Loopback Pseudo-Interface; the TCP/IP stack is damaged (`netsh int ip reset` as Administrator, then restart)",
+        }),
         Ok(_) if !state.up => check(id, CheckStatus::Fail, format!("{} is down", state.name))
             .evidence(format!("{}: IFF_LOOPBACK set, IFF_UP not set", state.name))
-            .fix(format!("ip link set {} up", state.name)),
+            .fix(state.fix_up()),
         Ok(_) => check(id, CheckStatus::Pass, format!("{} is up", state.name))
             .evidence(format!("{}: IFF_LOOPBACK and IFF_UP set", state.name)),
     }
@@ -66,7 +70,7 @@ pub(crate) fn ipv4_address_check(lo: Option<&Interface>, state: &LoState) -> Che
             "{} holds 127.0.0.1: local traffic to it still works, but only 127.0.0.1 itself is local, not the rest of 127.0.0.0/8",
             state.v4_elsewhere.join(", ")
         ))
-        .fix(format!("ip addr add 127.0.0.1/8 dev {}", state.name))
+        .fix(state.fix_add_v4())
     } else if lo.is_some_and(|i| {
         i.addresses
             .iter()
@@ -78,7 +82,7 @@ pub(crate) fn ipv4_address_check(lo: Option<&Interface>, state: &LoState) -> Che
             "an address of 127.0.0.0/8 is assigned, but not one that covers 127.0.0.1",
         )
         .evidence(evidence)
-        .fix(format!("ip addr add 127.0.0.1/8 dev {}", state.name))
+        .fix(state.fix_add_v4())
     } else {
         check(
             id,
@@ -86,7 +90,7 @@ pub(crate) fn ipv4_address_check(lo: Option<&Interface>, state: &LoState) -> Che
             "no address of 127.0.0.0/8 is assigned",
         )
         .evidence(evidence)
-        .fix(format!("ip addr add 127.0.0.1/8 dev {}", state.name))
+        .fix(state.fix_add_v4())
     }
 }
 
@@ -98,6 +102,9 @@ pub(crate) fn ipv6_address_check(state: &LoState) -> Check {
             .evidence(why.clone()),
         Ipv6State::Absent => check(id, CheckStatus::Skip, "IPv6 is not available in this kernel")
             .evidence(format!("/proc/sys/net/ipv6/conf/{name} is missing (booted with ipv6.disable=1, or built without IPv6)")),
+        Ipv6State::Disabled if state.os != loopback_model::Os::Linux => check(id, CheckStatus::Warn, format!("::1 is not assigned to {name}: IPv6 is off on the loopback interface"))
+            .evidence(format!("{name} holds no ::1"))
+            .fix(format!("{}; or keep it off and make sure `localhost` does not resolve to ::1", state.fix_add_v6())),
         Ipv6State::Disabled => check(id, CheckStatus::Warn, format!("IPv6 is disabled on {name} by sysctl"))
             .evidence(format!("net.ipv6.conf.{name}.disable_ipv6=1 or net.ipv6.conf.all.disable_ipv6=1"))
             .fix(format!("sysctl -w net.ipv6.conf.{name}.disable_ipv6=0 (and in /etc/sysctl.d); or keep it off and make sure `localhost` does not resolve to ::1")),
@@ -105,9 +112,9 @@ pub(crate) fn ipv6_address_check(state: &LoState) -> Check {
             .evidence(format!("{} holds ::1/128", state.name)),
         Ipv6State::On if !state.up => check(id, CheckStatus::Fail, format!("::1 is not assigned because {} is down", state.name))
             .evidence(format!("the kernel removes ::1 while {} is down", state.name))
-            .fix(format!("ip link set {} up", state.name)),
+            .fix(state.fix_up()),
         Ipv6State::On => check(id, CheckStatus::Fail, "::1 is not assigned")
             .evidence(format!("{} holds no ::1/128", state.name))
-            .fix(format!("ip -6 addr add ::1/128 dev {}", state.name)),
+            .fix(state.fix_add_v6()),
     }
 }

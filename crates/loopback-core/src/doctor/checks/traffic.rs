@@ -22,10 +22,7 @@ fn cause(outcome: &ProbeOutcome, v6: bool, state: &LoState) -> (String, String) 
         );
     }
     if !state.up {
-        return (
-            format!("{} is down", state.name),
-            format!("ip link set {} up", state.name),
-        );
+        return (format!("{} is down", state.name), state.fix_up());
     }
     if !(if v6 { state.has_v6 } else { state.has_v4 }) {
         return (
@@ -171,6 +168,37 @@ fn failed_loopback_probes(p: &Probes) -> usize {
 pub(crate) fn firewall_check(firewall: &Part<FirewallDump>, p: &Probes, state: &LoState) -> Check {
     let id = CheckId::LoopbackFirewall;
     let failed = failed_loopback_probes(p);
+    if state.os != loopback_model::Os::Linux {
+        let mut c = check(
+            id,
+            if failed == 0 {
+                CheckStatus::Pass
+            } else {
+                CheckStatus::Fail
+            },
+            if failed == 0 {
+                "loopback traffic passes: every round trip on the loopback interface succeeded".to_owned()
+            } else {
+                format!("{failed} of the loopback round trips fail while the loopback interface and its addresses are fine: a filter on this host drops them")
+            },
+        )
+        .evidence(format!(
+            "the rules of {}'s packet filter are not read by loopback; the verdict is the round trips'",
+            state.os.display_name()
+        ));
+        if let Part::Captured(d) = firewall {
+            for u in d.unreadable.iter().chain(d.off.iter()) {
+                c = c.evidence(u.clone());
+            }
+        }
+        if failed > 0 {
+            c = c.fix(match state.os {
+                loopback_model::Os::Windows => "look for a security product or a Windows Filtering Platform filter that blocks loopback (`netsh wfp show filters` as Administrator writes them to filters.xml)",
+                _ => "look for a pf anchor or a security product that blocks lo0 (`sudo pfctl -s rules`, `sudo pfctl -a '*' -s rules`)",
+            });
+        }
+        return c;
+    }
     if !(state.healthy_for(false) && (state.ipv6 != Ipv6State::On || state.healthy_for(true))) {
         return check(
             id,
