@@ -435,13 +435,24 @@ pub fn icmp_echo(target: IpAddr, timeout: Duration) -> ProbeOutcome {
         Err(dgram_err) => match Socket::new(domain, Type::RAW, Some(proto)) {
             Ok(s) => (s, true),
             Err(raw_err) => {
-                return ProbeOutcome::Unavailable {
-                    reason: format!(
+                let reason = if cfg!(target_os = "linux") {
+                    format!(
                         "no ICMP socket: unprivileged ping sockets are not allowed for this \
                          group ({dgram_err}: net.ipv4.ping_group_range) and a raw socket needs \
                          CAP_NET_RAW ({raw_err})"
-                    ),
-                }
+                    )
+                } else if cfg!(windows) {
+                    format!(
+                        "no ICMP socket: Windows has no unprivileged ping socket ({dgram_err}) \
+                         and a raw socket needs Administrator ({raw_err})"
+                    )
+                } else {
+                    format!(
+                        "no ICMP socket: the datagram ICMP socket was refused ({dgram_err}) and \
+                         a raw socket needs root ({raw_err})"
+                    )
+                };
+                return ProbeOutcome::Unavailable { reason };
             }
         },
     };

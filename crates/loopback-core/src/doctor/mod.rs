@@ -159,7 +159,7 @@ pub fn judge(snap: &Snapshot, probes: &Probes) -> DoctorReport {
             state.ipv6 == Ipv6State::On,
         ),
         resolves_loopback_check(&probes.localhost),
-        network_interface_check(snap.interface_list()),
+        network_interface_check(snap.os, snap.interface_list()),
         default_route_check(snap.os, &snap.routes),
     ];
     if let Some(r) = &probes.reach {

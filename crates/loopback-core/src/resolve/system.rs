@@ -123,7 +123,11 @@ pub(crate) fn model(
                 ),
             ));
         }
-        found = family_filter(hits.iter().map(|(a, _)| *a).collect(), family);
+        let mut seen = std::collections::HashSet::new();
+        found = family_filter(hits.iter().map(|(a, _)| *a).collect(), family)
+            .into_iter()
+            .filter(|a| seen.insert(*a))
+            .collect();
         if hits.is_empty() {
             steps.push(step(
                 StepKind::Source,

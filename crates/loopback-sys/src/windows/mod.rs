@@ -210,7 +210,7 @@ impl SystemView for WindowsSystem {
     }
     fn default_routes(&self) -> Result<DefaultRoutes, SysError> {
         Err(SysError::Unsupported {
-            what: "reading routes on Windows",
+            what: "reading routes",
         })
     }
     fn read_file(&self, path: &Path) -> Result<Vec<u8>, SysError> {

@@ -21,3 +21,4 @@ mod scale;
 mod services;
 mod snapshot;
 mod support;
+mod windows;

@@ -76,7 +76,7 @@ pub(crate) fn route_localnet_check(
     ))
 }
 
-pub(crate) fn network_interface_check(interfaces: &[Interface]) -> Check {
+pub(crate) fn network_interface_check(os: Os, interfaces: &[Interface]) -> Check {
     let id = CheckId::NetworkInterface;
     let usable: Vec<String> = interfaces
         .iter()
@@ -95,7 +95,11 @@ pub(crate) fn network_interface_check(interfaces: &[Interface]) -> Check {
         .collect();
     if usable.is_empty() {
         check(id, CheckStatus::Warn, "no non-loopback interface is up with an address: this host can only reach itself")
-            .fix("bring an interface up and give it an address (ip link set DEV up; DHCP or ip addr add)")
+            .fix(match os {
+                Os::Linux => "bring an interface up and give it an address (ip link set DEV up; DHCP or ip addr add)",
+                Os::Macos => "bring an interface up and give it an address (System Settings > Network, or sudo ifconfig DEV up)",
+                Os::Windows => "connect an adapter and give it an address (Settings > Network, or netsh interface ip set address)",
+            })
     } else {
         let mut c = check(
             id,

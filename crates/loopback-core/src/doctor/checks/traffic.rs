@@ -87,7 +87,11 @@ pub(crate) fn echo_check(
         ProbeOutcome::Ok { rtt } => check(id, CheckStatus::Pass, format!("echo reply from {addr} in {}", ms(*rtt))),
         ProbeOutcome::Unavailable { reason } => check(id, CheckStatus::Skip, format!("cannot send ICMP echo to {addr} without privileges"))
             .evidence(reason.clone())
-            .fix("run as root, grant CAP_NET_RAW, or allow unprivileged ping sockets: sysctl -w net.ipv4.ping_group_range='0 2147483647'"),
+            .fix(match state.os {
+                loopback_model::Os::Linux => "run as root, grant CAP_NET_RAW, or allow unprivileged ping sockets: sysctl -w net.ipv4.ping_group_range='0 2147483647'",
+                loopback_model::Os::Windows => "run from an Administrator prompt (a raw ICMP socket needs it), or use `ping` there",
+                loopback_model::Os::Macos => "run with sudo (a raw ICMP socket needs root)",
+            }),
         _ => {
             let (ignored, setting) = match kernel {
                 Some(k) if v6 => (k.echo_ignored_v6, "net.ipv6.icmp.echo_ignore_all"),

@@ -1,0 +1,299 @@
+//! The Windows build under Wine: `loopback.exe` and the `lb-listen.exe` listener (built by
+//! `scripts/windows-build`, which `scripts/test` runs) inside a network namespace of the test's
+//! own, with a LAN link to a peer. Wine creates every socket in its `wineserver`, which lives in
+//! the namespace too, and answers the IP Helper tables from the namespace's kernel, so `ss` in
+//! the namespace is the oracle. What Wine does not do as Windows does (owner pids are 0, no
+//! Windows Firewall, no `netsh` tables, its `getaddrinfo` is the host's glibc) is asserted as
+//! such; owners and the firewall's profiles are tested on recorded tables in the libraries.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use loopback_model::{
+    AuditReport, BindScope, DoctorReport, Explanation, ExposureState, Proto, ResolveReport,
+    SocketSourceKind, Verdict,
+};
+
+use crate::support::{require_root, Listeners, Netns};
+
+/// Where scripts/windows-build put the binaries and the prefix.
+struct Wine {
+    dir: PathBuf,
+    prefix: PathBuf,
+}
+
+impl Wine {
+    fn from_env() -> Wine {
+        let get = |var: &str| {
+            PathBuf::from(std::env::var_os(var).unwrap_or_else(|| {
+                panic!("{var} is not set: run the suite with ./scripts/test, which builds the Windows binaries (scripts/windows-build)")
+            }))
+        };
+        Wine {
+            dir: get("LOOPBACK_WINDOWS_DIR"),
+            prefix: get("LOOPBACK_WINE_PREFIX"),
+        }
+    }
+
+    /// `wine PROGRAM` inside `ns`, with this prefix.
+    fn cmd(&self, ns: &Netns, program: &str) -> Command {
+        let mut c = ns.cmd("env");
+        c.arg(format!("WINEPREFIX={}", self.prefix.display()))
+            .arg("WINEDEBUG=-all")
+            .arg("wine")
+            .arg(self.dir.join(program));
+        c
+    }
+
+    fn loopback(&self, ns: &Netns, args: &[&str]) -> Output {
+        self.cmd(ns, "loopback.exe")
+            .args(args)
+            .output()
+            .expect("running loopback.exe under wine")
+    }
+
+    fn server(&self, arg: &str) -> Command {
+        let mut c = Command::new("wineserver");
+        c.arg(arg).env("WINEPREFIX", &self.prefix);
+        c
+    }
+
+    /// The prefix's hosts file, as Windows programs find it under `%SystemRoot%`.
+    fn hosts(&self) -> PathBuf {
+        self.prefix
+            .join("drive_c/windows/system32/drivers/etc/hosts")
+    }
+}
+
+/// Stops the prefix's server when the test ends, and puts the hosts file back.
+struct Cleanup<'a> {
+    wine: &'a Wine,
+    hosts: Option<Vec<u8>>,
+}
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        if let Some(h) = self.hosts.take() {
+            let _ = std::fs::write(self.wine.hosts(), h);
+        }
+        let _ = self.wine.server("-k").status();
+    }
+}
+
+fn json<T: serde::de::DeserializeOwned>(what: &str, out: &Output) -> T {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{what} JSON did not parse ({e}); exit {:?}; stdout: {} stderr: {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn exit(out: &Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+/// A TCP connection from the peer namespace (bash's /dev/tcp, bounded by `timeout`).
+fn peer_connects(ns: &Netns, addr: &str, port: u16) -> bool {
+    Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            ns.peer_name(),
+            "timeout",
+            "5",
+            "bash",
+            "-c",
+        ])
+        .arg(format!("exec 3<>/dev/tcp/{addr}/{port}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+#[test]
+#[ignore = "needs root, network namespaces and the Windows build under Wine: ./scripts/test runs it"]
+fn the_windows_build_audits_doctors_resolves_explains_and_probes_under_wine() {
+    require_root();
+    let wine = Wine::from_env();
+    let ns = Netns::with_lan("wine");
+    // No server of this prefix may run elsewhere: the one the test starts, persistent until the
+    // end, lives in the namespace, and every wine process below talks to it.
+    let _ = wine.server("-k").status();
+    let _ = wine.server("-w").status();
+    // The prefix's file without the test's line (a run killed before its cleanup left it).
+    let original: Vec<u8> =
+        String::from_utf8_lossy(&std::fs::read(wine.hosts()).expect("the prefix's hosts file"))
+            .split_inclusive('\n')
+            .filter(|l| !l.contains("winapp.test"))
+            .collect::<String>()
+            .into_bytes();
+    let _cleanup = Cleanup {
+        wine: &wine,
+        hosts: Some(original.clone()),
+    };
+    let mut hosts = original.clone();
+    if !hosts.ends_with(b"\n") {
+        hosts.extend_from_slice(b"\r\n");
+    }
+    hosts.extend_from_slice(b"127.0.0.5 winapp.test\r\n");
+    std::fs::write(wine.hosts(), hosts).expect("writing the prefix's hosts file");
+    // The server goes to the background holding what it inherited: no pipes, so waiting for
+    // it means waiting for its start, not its end.
+    let started = ns
+        .cmd("env")
+        .arg(format!("WINEPREFIX={}", wine.prefix.display()))
+        .args(["wineserver", "-p"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("starting wineserver");
+    assert!(started.success(), "wineserver -p: {started}");
+
+    let mut listen = wine.cmd(&ns, "lb-listen.exe");
+    listen.args([
+        "tcp:127.0.0.1:41001",
+        "tcp:0.0.0.0:41002",
+        "tcp:[::1]:41003",
+        "udp:127.0.0.1:41004",
+    ]);
+    let held = Listeners::spawn(listen);
+
+    // audit: every socket ss sees, each with its scope and verdict.
+    let out = wine.loopback(&ns, &["audit", "--json", "--uplink", "lan0"]);
+    assert_eq!(
+        exit(&out),
+        1,
+        "0.0.0.0:41002 is a finding: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: AuditReport = json("audit", &out);
+    assert_eq!(r.source, SocketSourceKind::Iphelper);
+    let seen: BTreeSet<(String, String, u16)> = r
+        .listeners
+        .iter()
+        .chain(&r.udp_clients)
+        .map(|l| (l.proto.to_string(), l.address.to_string(), l.port))
+        .collect();
+    let oracle: BTreeSet<(String, String, u16)> = ns
+        .ss()
+        .into_iter()
+        .map(|s| (s.proto, s.address, s.port))
+        .collect();
+    assert_eq!(seen, oracle, "loopback.exe and ss disagree");
+    let at = |proto: Proto, port: u16| {
+        r.listeners
+            .iter()
+            .find(|l| l.proto == proto && l.port == port)
+            .unwrap_or_else(|| panic!("no {proto} {port} in {:#?}", r.listeners))
+    };
+    for (proto, port, scope, verdict) in [
+        (Proto::Tcp, 41001, BindScope::Loopback, Verdict::Ok),
+        (Proto::Tcp, 41002, BindScope::Wildcard, Verdict::Exposed),
+        (Proto::Tcp, 41003, BindScope::Loopback, Verdict::Ok),
+        (Proto::Udp, 41004, BindScope::Loopback, Verdict::Ok),
+    ] {
+        let l = at(proto, port);
+        assert_eq!((l.bind_scope, l.verdict), (scope, verdict), "{l:#?}");
+    }
+    assert_eq!(at(Proto::Tcp, 41003).address.to_string(), "::1");
+    // Wine names no owner, and the tool says so rather than inventing one.
+    assert!(r.listeners.iter().all(|l| l.owners.is_empty()));
+    assert!(
+        r.warnings.iter().any(|w| w.contains("pid 0")),
+        "{:?}",
+        r.warnings
+    );
+    // Wine has no Windows Firewall in its registry: what the peer reaches is unknown, said why.
+    let wildcard = at(Proto::Tcp, 41002);
+    let exposure = wildcard.exposure.as_ref().expect("exposure judged");
+    assert_eq!(exposure.state, ExposureState::Unknown, "{exposure:#?}");
+    assert!(
+        exposure
+            .paths
+            .iter()
+            .any(|p| p.detail.contains("Windows Firewall")),
+        "{exposure:#?}"
+    );
+    // The peer really reaches the wildcard listener over the LAN, and not the loopback one.
+    assert!(peer_connects(&ns, "198.18.0.1", 41002));
+    assert!(!peer_connects(&ns, "198.18.0.1", 41001));
+
+    // doctor: valid JSON, the loopback interface as Wine shows it, Linux-only checks skipped.
+    let out = wine.loopback(&ns, &["doctor", "--json"]);
+    assert!(matches!(exit(&out), 0 | 1), "doctor exit {:?}", out.status);
+    let d: DoctorReport = json("doctor", &out);
+    let check = |id: &str| {
+        d.checks
+            .iter()
+            .find(|c| c.id == id)
+            .unwrap_or_else(|| panic!("no check {id}"))
+    };
+    for id in [
+        "loopback.interface",
+        "loopback.ipv4-address",
+        "loopback.ipv4-tcp",
+        "localhost.hosts-file",
+    ] {
+        assert_eq!(
+            check(id).status,
+            loopback_model::CheckStatus::Pass,
+            "{:#?}",
+            check(id)
+        );
+    }
+    assert_eq!(
+        check("loopback.route-localnet").status,
+        loopback_model::CheckStatus::Skip
+    );
+    assert!(d
+        .checks
+        .iter()
+        .filter_map(|c| c.fix.as_deref())
+        .all(|f| !f.contains("ip addr") && !f.contains("sysctl")));
+
+    // resolve: the model reads the prefix's hosts file; localhost is the DNS client's own.
+    let out = wine.loopback(&ns, &["resolve", "winapp.test", "--json"]);
+    assert!(matches!(exit(&out), 0 | 1), "resolve exit {:?}", out.status);
+    let res: ResolveReport = json("resolve", &out);
+    assert_eq!(
+        res.addresses,
+        vec!["127.0.0.5".parse::<std::net::IpAddr>().expect("ip")]
+    );
+    assert!(
+        res.steps.iter().any(|s| s
+            .detail
+            .to_ascii_lowercase()
+            .contains(r"system32\drivers\etc\hosts")),
+        "{:#?}",
+        res.steps
+    );
+    let out = wine.loopback(&ns, &["resolve", "localhost", "--json"]);
+    assert!(matches!(exit(&out), 0 | 1), "resolve exit {:?}", out.status);
+    let res: ResolveReport = json("resolve", &out);
+    assert_eq!(
+        res.addresses,
+        vec![
+            "::1".parse::<std::net::IpAddr>().expect("ip"),
+            "127.0.0.1".parse().expect("ip")
+        ]
+    );
+
+    // explain and probe.
+    let out = wine.loopback(&ns, &["explain", "127.0.0.1", "--json"]);
+    assert_eq!(exit(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let e: Explanation = json("explain", &out);
+    assert!(!e.addresses[0].assigned.is_empty(), "{e:#?}");
+    let out = wine.loopback(&ns, &["probe", "127.0.0.1:41001", "--json"]);
+    assert_eq!(exit(&out), 0, "{}", String::from_utf8_lossy(&out.stdout));
+    let _: serde_json::Value = json("probe", &out);
+    let out = wine.loopback(&ns, &["probe", "127.0.0.1:41009", "--json"]);
+    assert_eq!(exit(&out), 1, "nothing listens on 41009");
+    let v: serde_json::Value = json("probe", &out);
+    assert!(v.to_string().contains("refused"), "{v}");
+    drop(held);
+}
