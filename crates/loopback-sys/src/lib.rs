@@ -5,8 +5,12 @@
 //!   ([`KernelSettings`]), default routes, IPv6 address flags, host files, files as a process
 //!   sees them, and the packet-filter ruleset. Every method returns typed data; no caller
 //!   builds a `/proc` path or a sysctl name. [`platform()`] is the one place that picks the
-//!   implementation for the running OS (Linux today: netlink `sock_diag` with a `/proc/net`
-//!   fallback, `/proc/PID/fd`, `getifaddrs`; other platforms answer `Unsupported`).
+//!   implementation for the running OS: Linux (netlink `sock_diag` with a `/proc/net`
+//!   fallback, `/proc/PID/fd`, `getifaddrs`), Windows (the IP Helper tables, Tool Help, the
+//!   registry, `netsh`) or macOS (`libproc`, `getifaddrs`, `sysctl`, `pfctl`, `scutil`); any
+//!   other answers `Unsupported`. What a system lacks is an explicit error, never a guess;
+//!   [`SystemView::os`] says which system a view reads, and [`facts`] holds what the Windows and
+//!   macOS backends make of their answers, so that it is tested on every platform.
 //! - [`Prober`] is every live action: ICMP echo, TCP and UDP round trips, connection attempts,
 //!   an HTTP status line, the route's source address, and the C library's `getaddrinfo`. It is
 //!   written once, portably, with `socket2` ([`SocketProber`]).
