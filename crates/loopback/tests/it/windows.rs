@@ -295,5 +295,39 @@ fn the_windows_build_audits_doctors_resolves_explains_and_probes_under_wine() {
     assert_eq!(exit(&out), 1, "nothing listens on 41009");
     let v: serde_json::Value = json("probe", &out);
     assert!(v.to_string().contains("refused"), "{v}");
+
+    // exporter: a real scrape from curl in the namespace sees the listeners.
+    let exporter = crate::support::Proc(
+        wine.cmd(&ns, "loopback.exe")
+            .args(["exporter", "--listen", "127.0.0.1:10127"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starting the exporter under wine"),
+    );
+    // Poll until it answers: a bounded wait on the condition (30 s), not a timed sleep.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let metrics = loop {
+        let out = ns
+            .cmd("curl")
+            .args(["-s", "-m", "2", "http://127.0.0.1:10127/metrics"])
+            .output()
+            .expect("curl");
+        if out.status.success() && !out.stdout.is_empty() {
+            break String::from_utf8_lossy(&out.stdout).into_owned();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the exporter under wine did not answer within 30 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(
+        metrics.contains(r#"address="0.0.0.0",port="41002""#)
+            && metrics.contains(r#"verdict="exposed""#),
+        "{metrics}"
+    );
+    drop(exporter);
     drop(held);
 }
