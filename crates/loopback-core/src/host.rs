@@ -234,6 +234,16 @@ pub(crate) fn capture_bare(
     req: &Request,
 ) -> Result<HostSnapshot, String> {
     let mut host = HostSnapshot::default();
+    // Only Linux has network namespaces: elsewhere every namespace is this host.
+    let scope = if matches!(scope, Scope::All) && sys.os() != loopback_model::Os::Linux {
+        host.warnings.push(format!(
+            "network namespaces exist only on Linux: on {} -A audits this host",
+            sys.os().display_name()
+        ));
+        &Scope::Current
+    } else {
+        scope
+    };
     let found = if matches!(scope, Scope::Current) {
         None
     } else {
@@ -674,6 +684,27 @@ mod tests {
         let report = audit_host(h, &AuditOptions::default()).expect("audit");
         assert_eq!(report.publications.len(), 1, "{:?}", report.publications);
         report.publications[0].clone()
+    }
+
+    #[test]
+    fn every_namespace_on_windows_is_this_host() {
+        let mut sys = FakeSystem::lan();
+        sys.os = loopback_model::Os::Windows;
+        sys.add_socket(loopback_model::Proto::Tcp, "127.0.0.1", 3000, None, 7);
+        let h = capture_host(
+            &sys,
+            &Scope::All,
+            &crate::snapshot::Request::of(crate::snapshot::Parts::LISTENERS),
+        )
+        .expect("captured");
+        assert_eq!(h.namespaces.len(), 1);
+        assert!(
+            h.warnings.iter().any(|w| w.contains("exist only on Linux")),
+            "{:?}",
+            h.warnings
+        );
+        let r = audit_host(&h, &AuditOptions::default()).expect("audit");
+        assert_eq!(r.listeners.len(), 1);
     }
 
     #[test]

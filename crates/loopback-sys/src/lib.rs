@@ -228,7 +228,7 @@ pub enum SysError {
     /// A bench path could not be set up or measured.
     #[error("{what}: {detail}")]
     Bench { what: String, detail: String },
-    #[error("{what} is not supported on this platform yet")]
+    #[error("{what}: not available on this system")]
     Unsupported { what: &'static str },
 }
 

@@ -58,7 +58,7 @@ pub fn judge(snap: &Snapshot, tried: Tried) -> Result<ProbeReport, MissingPart> 
     } else {
         Vec::new()
     };
-    let clients = if tried.proto == Proto::Tcp {
+    let mut clients = if tried.proto == Proto::Tcp {
         super::clients::predict(
             &tried.host,
             tried.port,
@@ -69,6 +69,19 @@ pub fn judge(snap: &Snapshot, tried: Tried) -> Result<ProbeReport, MissingPart> 
     } else {
         Vec::new()
     };
+    // The profiles were checked against the real programs on Linux only.
+    if snap.os != loopback_model::Os::Linux {
+        for c in &mut clients {
+            if c.tested {
+                c.tested = false;
+                c.label = format!(
+                    "{} (tested on Linux; a hypothesis on {})",
+                    c.label,
+                    snap.os.display_name()
+                );
+            }
+        }
+    }
     // The packet filter, read once, when it was captured (a failed attempt to this host).
     let filter = snap
         .firewall

@@ -345,6 +345,31 @@ mod tests {
         assert_eq!(r.attempts[1].result, "connected");
     }
 
+    #[test]
+    fn client_profiles_are_hypotheses_off_linux() {
+        let mut sys = FakeSystem::lan();
+        sys.os = loopback_model::Os::Windows;
+        sys.names.insert(
+            "localhost".into(),
+            vec!["::1".parse().expect("ip"), "127.0.0.1".parse().expect("ip")],
+        );
+        sys.add_socket(Proto::Tcp, "127.0.0.1", 3000, None, 5);
+        sys.connect_ok.push("127.0.0.1:3000".parse().expect("sa"));
+        let r = probe(&sys, "localhost:3000");
+        assert_eq!(r.diagnosis.code, "mismatch");
+        assert!(!r.clients.is_empty());
+        assert!(r.clients.iter().all(|c| !c.tested), "{:?}", r.clients);
+        assert!(r
+            .clients
+            .iter()
+            .any(|c| c.label.contains("a hypothesis on Windows")));
+        assert!(
+            !r.diagnosis.summary.contains("Node.js"),
+            "{}",
+            r.diagnosis.summary
+        );
+    }
+
     /// A static musl build's getaddrinfo is not the host's glibc: the model of glibc orders the
     /// addresses, and the linked resolver's answer is not used.
     #[test]
