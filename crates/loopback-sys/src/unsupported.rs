@@ -4,7 +4,22 @@
 //! host half (CPU placement, lab namespaces) is Linux's alone, so every other system uses
 //! [`UnsupportedBench`].
 
-use crate::SysError;
+use crate::{NamespaceScan, SysError};
+
+/// What every system but Linux answers when asked for its network namespaces: none, and why.
+pub(crate) fn no_namespaces() -> NamespaceScan {
+    NamespaceScan {
+        namespaces: Vec::new(),
+        warnings: vec!["network namespaces exist only on Linux".into()],
+    }
+}
+
+/// What every system but Linux answers when asked to find or enter a network namespace.
+pub(crate) fn no_netns<T>() -> Result<T, SysError> {
+    Err(SysError::Unsupported {
+        what: "network namespaces (Linux only)",
+    })
+}
 
 #[cfg(not(any(windows, target_os = "macos")))]
 pub(crate) use view::Unsupported;
@@ -77,18 +92,13 @@ mod view {
             crate::probe::source_address(dest)
         }
         fn namespaces(&self) -> NamespaceScan {
-            NamespaceScan {
-                namespaces: Vec::new(),
-                warnings: vec!["network namespaces exist only on Linux".into()],
-            }
+            super::no_namespaces()
         }
         fn current_netns(&self) -> Option<u64> {
             None
         }
         fn netns_inode(&self, _: &NetnsTarget) -> Result<u64, SysError> {
-            Err(SysError::Unsupported {
-                what: "network namespaces",
-            })
+            super::no_netns()
         }
         fn in_netns(
             &self,
@@ -96,9 +106,7 @@ mod view {
             _: Option<u64>,
             _: &mut (dyn FnMut() + Send),
         ) -> Result<(), SysError> {
-            Err(SysError::Unsupported {
-                what: "network namespaces",
-            })
+            super::no_netns()
         }
     }
 }

@@ -259,65 +259,29 @@ pub fn judge(
             ),
         ));
     }
-    let main = nss::model(snap, &inp, name, QueryFamily::Unspec);
-    steps.extend(main.steps);
-    let v4 = nss::model(snap, &inp, name, QueryFamily::V4);
-    let v6 = nss::model(snap, &inp, name, QueryFamily::V6);
-    let (system, system_error) = split(libc.unspec.clone());
-    let fam = |m: nss::ModelAnswer, answer: &Result<Vec<IpAddr>, String>| {
-        let (system, system_error) = split(answer.clone());
-        FamilyAnswer {
-            addresses: m.addresses,
-            system,
-            system_error,
-        }
-    };
-    steps.push(step(
-        StepKind::Result,
-        format!(
-            "model: {}; C library: {}",
-            list(&main.addresses),
-            system_error.clone().unwrap_or_else(|| list(&system))
-        ),
-    ));
-    let mut report = ResolveReport {
-        version: RESOLVE_VERSION,
-        name: name.to_owned(),
-        unicode: crate::target::unicode_form(name),
-        port,
-        addresses: main.addresses,
-        system,
-        system_error,
-        model_complete: main.complete,
-        ipv4_only: fam(v4, &libc.v4),
-        ipv6_only: fam(v6, &libc.v6),
-        steps,
-        findings: Vec::new(),
-    };
-    report.findings = findings::findings(snap, &report, &inp)?;
-    Ok(report)
+    let model = |family| nss::model(snap, &inp, name, family);
+    let answers = [
+        model(QueryFamily::Unspec),
+        model(QueryFamily::V4),
+        model(QueryFamily::V6),
+    ];
+    finish(snap, &inp, name, port, libc, steps, answers, "C library")
 }
 
-/// [`judge`] for Windows and macOS, whose resolvers are not glibc ([`system`]).
-fn judge_system(
+/// The report from the three queries' model answers (`AF_UNSPEC`, `AF_INET`, `AF_INET6`) and
+/// the system's (`resolver` names it in the result step), with its findings.
+#[allow(clippy::too_many_arguments)] // the parts of one report, each used once
+fn finish(
     snap: &Snapshot,
-    files: &crate::snapshot::ResolverFiles,
     inp: &nss::Inputs,
     name: &str,
     port: Option<u16>,
     libc: &LibcAnswers,
+    mut steps: Vec<loopback_model::ResolveStep>,
+    [main, v4, v6]: [nss::ModelAnswer; 3],
+    resolver: &str,
 ) -> Result<ResolveReport, MissingPart> {
-    let mut steps = vec![step(
-        StepKind::Source,
-        match snap.os {
-            Os::Windows => "the resolver modelled: Windows' DNS client (hosts file, its own localhost answer, then DNS)",
-            _ => "the resolver modelled: macOS's mDNSResponder (/etc/hosts, then the resolvers of scutil --dns)",
-        },
-    )];
-    let main = system::model(snap, inp, files, name, QueryFamily::Unspec);
     steps.extend(main.steps);
-    let v4 = system::model(snap, inp, files, name, QueryFamily::V4);
-    let v6 = system::model(snap, inp, files, name, QueryFamily::V6);
     let (system, system_error) = split(libc.unspec.clone());
     let fam = |m: nss::ModelAnswer, answer: &Result<Vec<IpAddr>, String>| {
         let (system, system_error) = split(answer.clone());
@@ -330,7 +294,7 @@ fn judge_system(
     steps.push(step(
         StepKind::Result,
         format!(
-            "model: {}; system resolver: {}",
+            "model: {}; {resolver}: {}",
             list(&main.addresses),
             system_error.clone().unwrap_or_else(|| list(&system))
         ),
@@ -351,6 +315,40 @@ fn judge_system(
     };
     report.findings = findings::findings(snap, &report, inp)?;
     Ok(report)
+}
+
+/// [`judge`] for Windows and macOS, whose resolvers are not glibc ([`system`]).
+fn judge_system(
+    snap: &Snapshot,
+    files: &crate::snapshot::ResolverFiles,
+    inp: &nss::Inputs,
+    name: &str,
+    port: Option<u16>,
+    libc: &LibcAnswers,
+) -> Result<ResolveReport, MissingPart> {
+    let steps = vec![step(
+        StepKind::Source,
+        match snap.os {
+            Os::Windows => "the resolver modelled: Windows' DNS client (hosts file, its own localhost answer, then DNS)",
+            _ => "the resolver modelled: macOS's mDNSResponder (/etc/hosts, then the resolvers of scutil --dns)",
+        },
+    )];
+    let model = |family| system::model(snap, inp, files, name, family);
+    let answers = [
+        model(QueryFamily::Unspec),
+        model(QueryFamily::V4),
+        model(QueryFamily::V6),
+    ];
+    finish(
+        snap,
+        inp,
+        name,
+        port,
+        libc,
+        steps,
+        answers,
+        "system resolver",
+    )
 }
 
 fn split(r: Result<Vec<IpAddr>, String>) -> (Vec<IpAddr>, Option<String>) {

@@ -261,18 +261,13 @@ impl SystemView for MacSystem {
         )
     }
     fn namespaces(&self) -> NamespaceScan {
-        NamespaceScan {
-            namespaces: Vec::new(),
-            warnings: vec!["network namespaces exist only on Linux".into()],
-        }
+        crate::unsupported::no_namespaces()
     }
     fn current_netns(&self) -> Option<u64> {
         None
     }
     fn netns_inode(&self, _: &NetnsTarget) -> Result<u64, SysError> {
-        Err(SysError::Unsupported {
-            what: "network namespaces (Linux only)",
-        })
+        crate::unsupported::no_netns()
     }
     fn in_netns(
         &self,
@@ -280,8 +275,6 @@ impl SystemView for MacSystem {
         _: Option<u64>,
         _: &mut (dyn FnMut() + Send),
     ) -> Result<(), SysError> {
-        Err(SysError::Unsupported {
-            what: "network namespaces (Linux only)",
-        })
+        crate::unsupported::no_netns()
     }
 }

@@ -241,18 +241,13 @@ impl SystemView for WindowsSystem {
         crate::probe::source_address(dest)
     }
     fn namespaces(&self) -> NamespaceScan {
-        NamespaceScan {
-            namespaces: Vec::new(),
-            warnings: vec!["network namespaces exist only on Linux".into()],
-        }
+        crate::unsupported::no_namespaces()
     }
     fn current_netns(&self) -> Option<u64> {
         None
     }
     fn netns_inode(&self, _: &NetnsTarget) -> Result<u64, SysError> {
-        Err(SysError::Unsupported {
-            what: "network namespaces (Linux only)",
-        })
+        crate::unsupported::no_netns()
     }
     fn in_netns(
         &self,
@@ -260,8 +255,6 @@ impl SystemView for WindowsSystem {
         _: Option<u64>,
         _: &mut (dyn FnMut() + Send),
     ) -> Result<(), SysError> {
-        Err(SysError::Unsupported {
-            what: "network namespaces (Linux only)",
-        })
+        crate::unsupported::no_netns()
     }
 }
