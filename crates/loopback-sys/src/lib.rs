@@ -328,7 +328,8 @@ pub trait SystemView: Send + Sync {
         loopback_model::Os::current()
     }
     /// What the system's own resolver says of itself, where it is not a C library that reads
-    /// files (macOS's `scutil --dns`); `None` where there is none.
+    /// files (macOS's `scutil --dns`, Windows' prefix policy table from `netsh interface ipv6
+    /// show prefixpolicies`); `None` where there is none.
     fn resolver_config(&self) -> Option<Result<String, SysError>> {
         None
     }

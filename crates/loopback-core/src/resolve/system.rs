@@ -6,8 +6,8 @@
 //!   hosts file says "localhost name resolution is handled within DNS itself", its localhost
 //!   lines commented out); other names come from the hosts file
 //!   (`%SystemRoot%\System32\drivers\etc\hosts`), then DNS (not modelled). Several addresses
-//!   are ordered by RFC 6724 with the default prefix policy table Windows ships (the table in
-//!   force is not read).
+//!   are ordered by RFC 6724 with the prefix policy table in force (`netsh interface ipv6 show
+//!   prefixpolicies`), or the default one Windows ships when it cannot be read.
 //! - macOS: mDNSResponder answers from `/etc/hosts` first, then asks the resolver `scutil --dns`
 //!   lists for the name's domain (multicast DNS for `.local`), which is named, not modelled.
 //!   The order of several addresses is modelled as RFC 6724 with its default table: a
@@ -17,6 +17,7 @@ use std::net::IpAddr;
 
 use loopback_model::{Os, StepKind};
 use loopback_sys::parse::macos::{parse_scutil_dns, ScutilResolver};
+use loopback_sys::parse::netsh::parse_prefix_policies;
 use loopback_sys::QueryFamily;
 
 use super::addrconfig::destinations;
@@ -148,7 +149,7 @@ pub(crate) fn model(
         steps.push(step(StepKind::Source, next_source(snap.os, files, name)));
     }
     if found.len() > 1 {
-        let tables = Tables::rfc6724_default();
+        let (tables, which) = policy_tables(snap.os, files);
         let dests = destinations(snap, &found, &inp.cfg);
         let sorted = sort(dests, &tables);
         for w in sorted.windows(2) {
@@ -159,19 +160,56 @@ pub(crate) fn model(
             ));
         }
         found = sorted.into_iter().map(|d| d.addr).collect();
-        steps.push(step(
-            StepKind::Sort,
-            match snap.os {
-                Os::Macos => "ordered as RFC 6724 with its default policy table: a hypothesis for macOS, not checked on a Mac",
-                _ => "ordered as RFC 6724 with the default prefix policy table Windows ships (`netsh interface ipv6 show prefixpolicies` shows the one in force; it was not read)",
-            },
-        ));
+        steps.push(step(StepKind::Sort, which));
     }
     ModelAnswer {
         addresses: found,
         complete,
         steps,
     }
+}
+
+/// The RFC 6724 tables the sort uses, and a sentence saying which: on Windows the prefix
+/// policy table in force when `netsh` printed it, else the default one Windows ships.
+fn policy_tables(os: Os, files: &ResolverFiles) -> (Tables, String) {
+    if os == Os::Macos {
+        return (
+            Tables::rfc6724_default(),
+            "ordered as RFC 6724 with its default policy table: a hypothesis for macOS, not checked on a Mac".into(),
+        );
+    }
+    let read = files.system.as_ref().map(|c| (&c.path, &c.contents));
+    let why = match read {
+        Some((path, Ok(bytes))) => match parse_prefix_policies(bytes) {
+            Some(mut rows) => {
+                // The longest prefix matches first.
+                rows.sort_by_key(|r| std::cmp::Reverse(r.bits));
+                let entry = |r: &loopback_sys::parse::netsh::PrefixPolicy, value| {
+                    loopback_sys::parse::gai::PrefixEntry {
+                        prefix: r.prefix,
+                        bits: r.bits,
+                        value,
+                    }
+                };
+                let tables = Tables {
+                    labels: rows.iter().map(|r| entry(r, r.label)).collect(),
+                    precedence: rows.iter().map(|r| entry(r, r.precedence)).collect(),
+                    scopes: Tables::rfc6724_default().scopes,
+                };
+                return (
+                    tables,
+                    format!("ordered as RFC 6724 with the prefix policy table in force ({path}, {} rows)", rows.len()),
+                );
+            }
+            None => format!("{path} printed no table"),
+        },
+        Some((path, Err(e))) => format!("{path}: {e}"),
+        None => "the table in force was not captured".to_owned(),
+    };
+    (
+        Tables::rfc6724_default(),
+        format!("ordered as RFC 6724 with the default prefix policy table Windows ships ({why})"),
+    )
 }
 
 /// What the system asks after the hosts file, named since it is not modelled.
@@ -227,6 +265,16 @@ mod tests {
     const WINDOWS_HOSTS: &str = "# Copyright (c) 1993-2009 Microsoft Corp.\r\n#\r\n# localhost name resolution is handled within DNS itself.\r\n#\t127.0.0.1       localhost\r\n#\t::1             localhost\r\n127.0.0.1 app.test\r\n";
 
     fn resolve_on(os: Os, hosts: &str, name: &str, answer: &[&str]) -> ResolveReport {
+        resolve_with(os, hosts, name, answer, None)
+    }
+
+    fn resolve_with(
+        os: Os,
+        hosts: &str,
+        name: &str,
+        answer: &[&str],
+        policies: Option<&str>,
+    ) -> ResolveReport {
         let mut sys = FakeSystem::lan();
         sys.os = os;
         let paths = ResolverPaths {
@@ -234,9 +282,10 @@ mod tests {
             ..ResolverPaths::default()
         };
         sys.files.insert("HOSTS".into(), hosts.as_bytes().to_vec());
-        sys.resolver_config = (os == Os::Macos).then(|| {
-            "DNS configuration\n\nresolver #1\n  nameserver[0] : 192.0.2.53\n\nresolver #2\n  domain   : local\n  options  : mdns\n".to_owned()
-        });
+        sys.resolver_config = match os {
+            Os::Macos => Some("DNS configuration\n\nresolver #1\n  nameserver[0] : 192.0.2.53\n\nresolver #2\n  domain   : local\n  options  : mdns\n".to_owned()),
+            _ => policies.map(str::to_owned),
+        };
         sys.names.insert(
             name.to_owned(),
             answer.iter().map(|a| a.parse().expect("address")).collect(),
@@ -300,6 +349,38 @@ mod tests {
                 .is_some_and(|f| f.contains("ipconfig /flushdns")),
             "{:?}",
             r.findings
+        );
+    }
+
+    /// "Prefer IPv4 over IPv6" is done on Windows by raising ::ffff:0:0/96 in the policy table.
+    #[test]
+    fn windows_orders_by_the_prefix_policy_table_in_force() {
+        let hosts = "127.0.0.1 both.test\r\n::1 both.test\r\n";
+        let v6first: Vec<IpAddr> = vec!["::1".parse().expect("a"), "127.0.0.1".parse().expect("a")];
+        let r = resolve_on(Os::Windows, hosts, "both.test", &["::1", "127.0.0.1"]);
+        assert_eq!(r.addresses, v6first);
+        assert!(r
+            .steps
+            .iter()
+            .any(|s| s.detail.contains("default prefix policy table")));
+        let prefer_v4 = "Precedence  Label  Prefix\r\n----------  -----  ----------\r\n        50      0  ::1/128\r\n        40      1  ::/0\r\n       100      4  ::ffff:0:0/96\r\n        30      2  2002::/16\r\n";
+        let r = resolve_with(
+            Os::Windows,
+            hosts,
+            "both.test",
+            &["127.0.0.1", "::1"],
+            Some(prefer_v4),
+        );
+        assert_eq!(
+            r.addresses,
+            v6first.iter().rev().copied().collect::<Vec<_>>()
+        );
+        assert!(
+            r.steps.iter().any(|s| s
+                .detail
+                .contains("table in force (netsh interface ipv6 show prefixpolicies, 4 rows)")),
+            "{:#?}",
+            r.steps
         );
     }
 

@@ -182,7 +182,11 @@ fn resolver_files(sys: &dyn SystemView, paths: &ResolverPaths) -> ResolverFiles 
         nsswitch: glibc(&paths.nsswitch),
         gai: glibc(&paths.gai),
         system: sys.resolver_config().map(|r| FileCapture {
-            path: "scutil --dns".into(),
+            path: match os {
+                Os::Windows => "netsh interface ipv6 show prefixpolicies",
+                _ => "scutil --dns",
+            }
+            .into(),
             contents: r.map(String::into_bytes).map_err(|e| e.to_string()),
         }),
     }

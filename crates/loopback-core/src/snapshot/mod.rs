@@ -182,7 +182,7 @@ pub struct ResolverFiles {
     /// `gai.conf` (Linux only, likewise).
     pub gai: FileCapture,
     /// What the system's own resolver says of itself, where that is not files a C library reads
-    /// (macOS: `scutil --dns`).
+    /// (macOS: `scutil --dns`; Windows: `netsh interface ipv6 show prefixpolicies`).
     #[serde(default)]
     pub system: Option<FileCapture>,
 }

@@ -44,6 +44,46 @@ pub fn parse_dynamic_range(out: &[u8]) -> Option<(u16, u16)> {
     Some((u16::try_from(start).ok()?, u16::try_from(last).ok()?))
 }
 
+/// One row of `netsh interface ipv6 show prefixpolicies`: precedence, label, prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrefixPolicy {
+    /// Its precedence.
+    pub precedence: i32,
+    /// Its label.
+    pub label: i32,
+    /// The prefix.
+    pub prefix: std::net::Ipv6Addr,
+    /// Its length.
+    pub bits: u8,
+}
+
+/// The prefix policy table, rows of `PRECEDENCE LABEL PREFIX/BITS` after the dashed rule;
+/// `None` when the output has no such table (or no row).
+pub fn parse_prefix_policies(out: &[u8]) -> Option<Vec<PrefixPolicy>> {
+    let text = String::from_utf8_lossy(out);
+    let mut lines = text.lines();
+    lines.find(|l| {
+        let t = l.trim();
+        !t.is_empty() && t.chars().all(|c| c == '-' || c.is_whitespace())
+    })?;
+    let rows: Vec<PrefixPolicy> = lines
+        .filter_map(|line| {
+            let mut w = line.split_whitespace();
+            let precedence = w.next()?.parse().ok()?;
+            let label = w.next()?.parse().ok()?;
+            let (prefix, bits) = w.next()?.split_once('/')?;
+            let bits: u8 = bits.parse().ok().filter(|b| *b <= 128)?;
+            Some(PrefixPolicy {
+                precedence,
+                label,
+                prefix: prefix.parse().ok()?,
+                bits,
+            })
+        })
+        .collect();
+    (!rows.is_empty()).then_some(rows)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,6 +111,23 @@ mod tests {
             parse_excluded_ranges(b"----\n70000 1\n5 3\n"),
             Some(Vec::new())
         );
+    }
+
+    #[test]
+    fn prefix_policies() {
+        let out = b"Querying active state...\r\n\r\nPrecedence  Label  Prefix\r\n----------  -----  --------------------------------\r\n        50      0  ::1/128\r\n        40      1  ::/0\r\n        35      4  ::ffff:0:0/96\r\n        30      2  2002::/16\r\n         5      5  2001::/32\r\n         3     13  fc00::/7\r\n         1     11  fec0::/10\r\n         1     12  3ffe::/16\r\n         1      3  ::/96\r\n\r\n";
+        let rows = parse_prefix_policies(out).expect("table");
+        assert_eq!(rows.len(), 9);
+        assert_eq!(
+            (rows[2].precedence, rows[2].label, rows[2].bits),
+            (35, 4, 96)
+        );
+        assert_eq!(
+            rows[2].prefix,
+            "::ffff:0:0".parse::<std::net::Ipv6Addr>().expect("v6")
+        );
+        assert_eq!(parse_prefix_policies(b"----\n50 0 ::1/129\nx y z\n"), None);
+        assert_eq!(parse_prefix_policies(b"nothing"), None);
     }
 
     #[test]

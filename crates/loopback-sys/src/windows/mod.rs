@@ -98,6 +98,9 @@ const PROFILES: [(&str, &str, &str); 3] = [
     ),
 ];
 
+/// The command whose output is the Windows resolver's `system` capture.
+pub const PREFIX_POLICIES: &str = "netsh interface ipv6 show prefixpolicies";
+
 fn ranges(proto: Proto, out: &[u8]) -> Option<Vec<PortRange>> {
     netsh::parse_excluded_ranges(out).map(|v| {
         v.into_iter()
@@ -236,6 +239,16 @@ impl SystemView for WindowsSystem {
             })
             .collect();
         firewall_from_profiles(&states)
+    }
+    fn resolver_config(&self) -> Option<Result<String, SysError>> {
+        Some(
+            crate::command::run("netsh", &["interface", "ipv6", "show", "prefixpolicies"])
+                .map(|o| String::from_utf8_lossy(&o).into_owned())
+                .map_err(|e| SysError::Refused {
+                    path: PREFIX_POLICIES.into(),
+                    reason: e.to_string(),
+                }),
+        )
     }
     fn route_source(&self, dest: IpAddr) -> Option<IpAddr> {
         crate::probe::source_address(dest)
