@@ -28,6 +28,17 @@ pub struct AuditOptions {
 pub const OWNER_PRIVILEGE_HINT: &str = "run as root, or grant the binary CAP_SYS_PTRACE and \
      CAP_DAC_READ_SEARCH: sudo setcap cap_sys_ptrace,cap_dac_read_search+ep \"$(command -v loopback)\"";
 
+/// What lets this system's user see every socket's owner.
+pub fn owner_privilege_hint(os: loopback_model::Os) -> &'static str {
+    match os {
+        loopback_model::Os::Linux => OWNER_PRIVILEGE_HINT,
+        loopback_model::Os::Macos => "run with sudo: only root may inspect other users' processes",
+        loopback_model::Os::Windows => {
+            "run from an Administrator prompt to name the accounts of other users' processes"
+        }
+    }
+}
+
 /// Why pid 4 holds a port on Windows.
 pub const WINDOWS_SYSTEM_NOTE: &str = "pid 4 is the Windows kernel (System): a TCP port it holds \
      is usually HTTP.sys serving a URL reservation for another process (`netsh http show \
@@ -92,7 +103,8 @@ pub fn audit(snap: &Snapshot, options: &AuditOptions) -> Result<AuditReport, Mis
     if owners.unreadable > 0 {
         warnings.push(format!(
             "the descriptors of {} processes could not be read, so some owners are missing; {}",
-            owners.unreadable, OWNER_PRIVILEGE_HINT
+            owners.unreadable,
+            owner_privilege_hint(snap.os)
         ));
     }
     if source == SocketSourceKind::Proc {
@@ -174,7 +186,7 @@ pub fn audit(snap: &Snapshot, options: &AuditOptions) -> Result<AuditReport, Mis
             owners,
             &by_pid,
             &mut shared,
-            privileged,
+            (!privileged).then(|| owner_privilege_hint(snap.os)),
             options,
         );
         listener.netns = snap.netns.unwrap_or(0);
@@ -260,7 +272,8 @@ fn classify_socket(
     owners: &OwnerScan,
     by_pid: &HashMap<u32, Owner>,
     shared: &mut Interner,
-    privileged: bool,
+    // What would show the owners this user cannot see; `None` when it sees every one.
+    unprivileged: Option<&str>,
     options: &AuditOptions,
 ) -> Listener {
     let scope = bind_scope(sock, links);
@@ -280,8 +293,8 @@ fn classify_socket(
             notes.push(format!("owner unknown: {why}"));
         } else if sock.inode == 0 {
             notes.push("a kernel socket: no process holds it".into());
-        } else if owners.unreadable > 0 && !privileged {
-            notes.push(format!("owner not visible: {OWNER_PRIVILEGE_HINT}"));
+        } else if let Some(hint) = unprivileged.filter(|_| owners.unreadable > 0) {
+            notes.push(format!("owner not visible: {hint}"));
         } else {
             notes.push(
                 "no process holds this socket now (it exited during the scan, or the socket \
@@ -559,6 +572,16 @@ mod tests {
             .expect("wg");
         assert!(wg.notes[0].contains("kernel socket"));
         assert!(report.warnings.iter().any(|w| w.contains("3 processes")));
+        // On macOS the way to see them is sudo, not setcap.
+        sys.os = loopback_model::Os::Macos;
+        let report = audit(&sys.snapshot(), &AuditOptions::default()).expect("audit");
+        let http = report.listeners.iter().find(|l| l.port == 80).expect("80");
+        assert!(http.notes[0].contains("run with sudo"), "{:?}", http.notes);
+        assert!(
+            !report.warnings.iter().any(|w| w.contains("setcap")),
+            "{:?}",
+            report.warnings
+        );
     }
 
     #[test]

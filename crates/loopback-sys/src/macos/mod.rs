@@ -1,5 +1,6 @@
 //! The macOS backend: every process's socket descriptors through `libproc`
-//! (`proc_pidfdinfo`, the way `lsof` sees them: one pass yields sockets and owners), `lo0`
+//! (`proc_pidfdinfo`, the way `lsof` sees them; the trait asks for sockets and owners apart, so
+//! the walk is made once for each, as Linux reads sockets and then `/proc`), `lo0`
 //! and its aliases from `getifaddrs(3)`, the port range and `v6only` default from `sysctl`, the
 //! default routes from `route -n get`, pf (`pfctl -s info`, root) and the application
 //! firewall, and the resolver as the system has it (`scutil --dns`).
