@@ -6,15 +6,21 @@
 //! the words: excluded ranges are the rows of two numbers after the dashed rule; the dynamic
 //! range is the first two `label : number` lines (start, then count).
 
-/// The excluded ranges, `(first, last)`, in the order listed. `None` when the output has no
-/// dashed rule (not the table this parser knows).
-pub fn parse_excluded_ranges(out: &[u8]) -> Option<Vec<(u16, u16)>> {
-    let text = String::from_utf8_lossy(out);
+/// The lines after the dashed rule under a table's header; `None` when there is no rule.
+fn after_rule(text: &str) -> Option<std::str::Lines<'_>> {
     let mut lines = text.lines();
     lines.find(|l| {
         let t = l.trim();
         !t.is_empty() && t.chars().all(|c| c == '-' || c.is_whitespace())
     })?;
+    Some(lines)
+}
+
+/// The excluded ranges, `(first, last)`, in the order listed. `None` when the output has no
+/// dashed rule (not the table this parser knows).
+pub fn parse_excluded_ranges(out: &[u8]) -> Option<Vec<(u16, u16)>> {
+    let text = String::from_utf8_lossy(out);
+    let lines = after_rule(&text)?;
     let mut ranges = Vec::new();
     for line in lines {
         let mut words = line.split_whitespace();
@@ -61,11 +67,7 @@ pub struct PrefixPolicy {
 /// `None` when the output has no such table (or no row).
 pub fn parse_prefix_policies(out: &[u8]) -> Option<Vec<PrefixPolicy>> {
     let text = String::from_utf8_lossy(out);
-    let mut lines = text.lines();
-    lines.find(|l| {
-        let t = l.trim();
-        !t.is_empty() && t.chars().all(|c| c == '-' || c.is_whitespace())
-    })?;
+    let lines = after_rule(&text)?;
     let rows: Vec<PrefixPolicy> = lines
         .filter_map(|line| {
             let mut w = line.split_whitespace();
