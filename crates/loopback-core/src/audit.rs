@@ -46,7 +46,7 @@ pub const WINDOWS_SYSTEM_NOTE: &str = "pid 4 is the Windows kernel (System): a T
      on 445 and 139";
 
 /// The kernel's default ephemeral port range, used when the setting was not captured.
-const DEFAULT_EPHEMERAL: (u16, u16) = (32768, 60999);
+pub(crate) const DEFAULT_EPHEMERAL: (u16, u16) = (32768, 60999);
 
 /// A UDP socket on a wildcard address holding a port from the ephemeral range got that port from
 /// the kernel: a client that called `sendto()` without `bind()` (autobind), not a service. The
@@ -358,6 +358,7 @@ mod tests {
             port,
             state: (proto == Proto::Tcp).then_some(MIB_TCP_STATE_LISTEN),
             pid,
+            remote: None,
         };
         let tables = vec![
             (

@@ -99,7 +99,14 @@ pub fn container_of(cgroup: &str) -> Option<(Runtime, String)> {
 /// read.
 pub fn identify(sys: &dyn SystemView, cgroup: &str) -> Option<Container> {
     let (runtime, id) = container_of(cgroup)?;
-    let name = match runtime {
+    let name = name_of(sys, runtime, &id);
+    Some(Container { runtime, id, name })
+}
+
+/// The name `runtime` gives container `id`, from the runtime's own files.
+pub fn name_of(sys: &dyn SystemView, runtime: Runtime, id: &str) -> Option<String> {
+    let id = id.to_owned();
+    match runtime {
         Runtime::Docker => docker_name(sys, &id),
         Runtime::Podman => read_json(sys, PODMAN_CONTAINERS).and_then(|v| podman_name(&v, &id)),
         Runtime::Kubernetes | Runtime::Containerd => ["k8s.io", "default"]
@@ -110,8 +117,7 @@ pub fn identify(sys: &dyn SystemView, cgroup: &str) -> Option<Container> {
         Runtime::CriO => read_json(sys, &format!("{CRIO_CONTAINERS}/{id}/userdata/config.json"))
             .and_then(|v| oci_name(&v)),
         Runtime::Lxc => Some(id.clone()),
-    };
-    Some(Container { runtime, id, name })
+    }
 }
 
 const PODMAN_CONTAINERS: &str = "/var/lib/containers/storage/overlay-containers/containers.json";

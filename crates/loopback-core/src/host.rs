@@ -178,8 +178,7 @@ fn per_namespace(req: &Request) -> Request {
 fn owners_of_all(sys: &dyn SystemView, snaps: &[&Snapshot]) -> Owners {
     let inodes: HashSet<u64> = snaps
         .iter()
-        .filter_map(|s| s.sockets.ok())
-        .flat_map(crate::snapshot::socket_inodes)
+        .flat_map(|s| crate::snapshot::snapshot_inodes(s))
         .collect();
     crate::snapshot::owners_of(sys, &inodes)
 }

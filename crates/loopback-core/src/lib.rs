@@ -34,6 +34,7 @@
 #![warn(missing_docs)]
 
 pub mod audit;
+pub mod bind;
 pub mod bench;
 pub mod classify;
 pub mod containers;

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use crate::host::{capture_bare, walk_owners, wants_owners, HostSnapshot, Scope};
-use crate::snapshot::{socket_inodes, split_owners, Owners, Part, Request, ServiceFiles};
+use crate::snapshot::{snapshot_inodes, split_owners, Owners, Part, Request, ServiceFiles};
 use loopback_sys::SystemView;
 
 /// Owners reused across captures.
@@ -54,8 +54,7 @@ impl Recapture {
         let inodes: HashSet<u64> = host
             .namespaces
             .iter()
-            .filter_map(|n| n.snapshot.sockets.ok())
-            .flat_map(socket_inodes)
+            .flat_map(|n| snapshot_inodes(&n.snapshot))
             .collect();
         let young = self
             .scanned_at

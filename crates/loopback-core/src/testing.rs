@@ -25,6 +25,10 @@ pub const FAKE_NETNS: u64 = 4_026_531_840;
 #[derive(Debug)]
 pub struct FakeSystem {
     pub sockets: Vec<BoundSocket>,
+    /// What `held_sockets` answers.
+    pub held: loopback_sys::HeldScan,
+    /// What `try_bind` answers per address; elsewhere it binds.
+    pub bind_outcomes: HashMap<std::net::SocketAddr, loopback_sys::trybind::BindOutcome>,
     /// The system it pretends to be (Linux unless a test says otherwise).
     pub os: loopback_model::Os,
     /// What `resolver_config` answers (macOS's `scutil --dns`).
@@ -121,6 +125,8 @@ impl FakeSystem {
     pub fn with_interfaces(interfaces: Vec<Interface>) -> Self {
         FakeSystem {
             sockets: vec![],
+            held: loopback_sys::HeldScan::default(),
+            bind_outcomes: HashMap::new(),
             os: loopback_model::Os::Linux,
             resolver_config: None,
             interfaces,
@@ -205,6 +211,9 @@ impl SystemView for FakeSystem {
             source: Some(self.source),
             warnings: vec![],
         })
+    }
+    fn held_sockets(&self) -> loopback_sys::HeldScan {
+        self.held.clone()
     }
     fn interfaces(&self) -> Result<Vec<Interface>, SysError> {
         Ok(self.interfaces.clone())
@@ -368,6 +377,19 @@ impl FakeSystem {
 }
 
 impl Prober for FakeSystem {
+    fn try_bind(
+        &self,
+        addr: std::net::SocketAddr,
+        _: Proto,
+        _: loopback_model::bind::BindOptions,
+    ) -> loopback_sys::trybind::BindOutcome {
+        self.bind_outcomes
+            .get(&addr)
+            .cloned()
+            .unwrap_or(loopback_sys::trybind::BindOutcome::Bound {
+                v6only: addr.is_ipv6().then_some(false),
+            })
+    }
     fn icmp_echo(&self, _: IpAddr, _: Duration) -> ProbeOutcome {
         self.echo.clone().unwrap_or_else(|| self.probe.clone())
     }

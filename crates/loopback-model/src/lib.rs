@@ -12,6 +12,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 mod address;
+pub mod bind;
 pub mod bench;
 mod codes;
 pub mod watch;

@@ -44,6 +44,7 @@ pub mod probe;
 mod prober;
 
 pub mod command;
+pub mod trybind;
 pub mod facts;
 /// The Linux backend; public for the fixture recorder in `examples/`.
 #[cfg(target_os = "linux")]
@@ -79,6 +80,28 @@ pub struct SocketScan {
     pub source: Option<SocketSourceKind>,
     /// Why a fallback was taken, or what could not be read.
     pub warnings: Vec<String>,
+}
+
+/// A socket that holds a port without being in [`SocketScan`]: a TCP socket bound and not
+/// listening, a connection (TCP, or connected UDP), or a TCP connection in TIME_WAIT.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldSocket {
+    /// The local end: address, port, uid, inode (0 for TIME_WAIT, which no process holds).
+    pub socket: BoundSocket,
+    /// What it is doing (never `listen`).
+    pub state: loopback_model::bind::HolderState,
+    /// The far end of a connection.
+    pub remote: Option<SocketAddr>,
+}
+
+/// The sockets that hold ports besides the listening ones.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldScan {
+    /// Bound-not-listening TCP sockets, connections and TIME_WAIT.
+    pub sockets: Vec<HeldSocket>,
+    /// The kinds this system could not show, each with why (a kernel without sock_diag's
+    /// bound-inactive dump; no TIME_WAIT table on macOS).
+    pub unseen: Vec<String>,
 }
 
 /// A process as read from `/proc/PID`.
@@ -304,6 +327,11 @@ pub struct KernelSettings {
     /// has none or they could not be read (see [`KernelSettings::unread`]).
     #[serde(default)]
     pub excluded_ports: Option<Vec<PortRange>>,
+    /// The first port a process without the privilege may bind
+    /// (`net.ipv4.ip_unprivileged_port_start`, shared by IPv6; binding below it needs
+    /// `CAP_NET_BIND_SERVICE`); `None` where the system has no such limit or it was not read.
+    #[serde(default)]
+    pub unprivileged_port_start: Option<u16>,
     /// Settings that exist on this system but could not be read, each with why.
     #[serde(default)]
     pub unread: Vec<String>,
@@ -335,6 +363,9 @@ pub trait SystemView: Send + Sync {
     }
     /// Listening TCP sockets and bound, unconnected UDP sockets, IPv4 and IPv6.
     fn sockets(&self, preference: SourcePreference) -> Result<SocketScan, SysError>;
+    /// The sockets that hold a port without listening ([`HeldScan`]): what `bind` names as a
+    /// holder besides the listeners, and `audit --bound` lists.
+    fn held_sockets(&self) -> HeldScan;
     /// Interfaces of the current network namespace with their addresses.
     fn interfaces(&self) -> Result<Vec<Interface>, SysError>;
     /// IPv6 addresses with the flags the C library reads (tentative, deprecated, ...).

@@ -40,6 +40,14 @@ pub trait Prober: Send + Sync {
     /// Resolve a host name with the system resolver, addresses in the resolver's order, each
     /// once.
     fn resolve(&self, host: &str) -> Result<Vec<IpAddr>, SysError>;
+    /// Bind a socket of `proto` to `addr` with `options` and close it at once, never
+    /// listening ([`crate::trybind`]).
+    fn try_bind(
+        &self,
+        addr: SocketAddr,
+        proto: loopback_model::Proto,
+        options: loopback_model::bind::BindOptions,
+    ) -> crate::trybind::BindOutcome;
     /// Why [`Prober::getaddrinfo`] is not the resolver this host's programs load, when it is
     /// not: its answer then cannot stand beside the model of glibc.
     fn foreign_resolver(&self) -> Option<&'static str> {
@@ -97,6 +105,14 @@ impl Prober for SocketProber {
     }
     fn foreign_resolver(&self) -> Option<&'static str> {
         LINKED_RESOLVER
+    }
+    fn try_bind(
+        &self,
+        addr: SocketAddr,
+        proto: loopback_model::Proto,
+        options: loopback_model::bind::BindOptions,
+    ) -> crate::trybind::BindOutcome {
+        crate::trybind::try_bind(addr, proto, options)
     }
 }
 

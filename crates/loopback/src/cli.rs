@@ -49,6 +49,12 @@ pub enum Command {
     /// Explain an address, CIDR, host name or HOST:PORT: what it is and who can reach a service
     /// bound to it.
     Explain(ExplainArgs),
+    /// Whether a server could bind ADDR:PORT (a bare PORT: 127.0.0.1, ::1, 0.0.0.0 and ::; a
+    /// NAME:PORT: every address the name resolves to): each bind is really made with the
+    /// options given and closed at once (never listening), and a failure is explained with the
+    /// socket that holds the port, its owner and what to do. Exits 0 when every address would
+    /// bind, 1 when one would not.
+    Bind(BindArgs),
     /// Measure what loopback costs next to a LAN link and a Unix socket: round trips, new
     /// connections and streams over 127.0.0.1, ::1, another 127/8 address, this host's own
     /// address, a veth link and a bridge with NAT (namespaces the bench makes and removes; root),
@@ -426,6 +432,52 @@ pub struct ProbeArgs {
     /// namespace), or a path to a namespace file. Needs CAP_SYS_ADMIN.
     #[arg(long, value_name = "TARGET")]
     pub netns: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BindArgs {
+    /// ADDR:PORT, [V6]:PORT, PORT or NAME:PORT.
+    pub target: String,
+    /// The protocol of the socket.
+    #[arg(long, value_enum, default_value = "tcp")]
+    pub proto: ProtoArg,
+    /// Set SO_REUSEADDR before binding, as most servers do (the default, except on Windows,
+    /// where SO_REUSEADDR lets a socket take over a port another holds).
+    #[arg(long, overrides_with = "no_reuseaddr")]
+    pub reuseaddr: bool,
+    /// Do not set SO_REUSEADDR.
+    #[arg(long, overrides_with = "reuseaddr")]
+    pub no_reuseaddr: bool,
+    /// Set SO_REUSEPORT (join a group of sockets sharing the port; Unix only).
+    #[arg(long)]
+    pub reuseport: bool,
+    /// Set IPV6_V6ONLY on the IPv6 sockets (without it, the system's default applies).
+    #[arg(long)]
+    pub v6only: bool,
+    /// Print the JSON document (docs/json.md).
+    #[arg(long)]
+    pub json: bool,
+    /// Run in another network namespace: a name under /run/netns, a PID (that process's
+    /// namespace), or a path to a namespace file. Needs CAP_SYS_ADMIN.
+    #[arg(long, value_name = "TARGET")]
+    pub netns: Option<String>,
+}
+
+impl BindArgs {
+    /// The socket options asked for.
+    pub fn options(&self) -> loopback_model::bind::BindOptions {
+        loopback_model::bind::BindOptions {
+            reuseaddr: if self.reuseaddr {
+                true
+            } else if self.no_reuseaddr {
+                false
+            } else {
+                !cfg!(windows)
+            },
+            reuseport: self.reuseport,
+            v6only: self.v6only.then_some(true),
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]

@@ -55,9 +55,12 @@ pub fn extend(snap: &mut Snapshot, sys: &dyn SystemView, req: &Request) {
     if (want.sockets || want.owners || want.service_files) && !snap.sockets.is_requested() {
         snap.sockets = Part::from_result(sys.sockets(req.source));
     }
+    if want.held && !snap.held.is_requested() {
+        snap.held = Part::Captured(sys.held_sockets());
+    }
     if (want.owners || want.service_files) && !snap.owners.is_requested() {
         snap.owners = match &snap.sockets {
-            Part::Captured(scan) => Part::Captured(owners_of(sys, &socket_inodes(scan))),
+            Part::Captured(_) => Part::Captured(owners_of(sys, &snapshot_inodes(snap))),
             _ => Part::Failed("the sockets could not be read".into()),
         };
     }
@@ -65,6 +68,21 @@ pub fn extend(snap: &mut Snapshot, sys: &dyn SystemView, req: &Request) {
     if want.firewall && !snap.firewall.is_requested() {
         snap.firewall = Part::Captured(sys.firewall());
     }
+}
+
+/// The inodes of every socket `snap` holds, listening or not: what its owners are looked up
+/// for.
+pub(crate) fn snapshot_inodes(snap: &Snapshot) -> HashSet<u64> {
+    let mut inodes = snap.sockets.ok().map(socket_inodes).unwrap_or_default();
+    if let Some(held) = snap.held.ok() {
+        inodes.extend(
+            held.sockets
+                .iter()
+                .map(|h| h.socket.inode)
+                .filter(|i| *i != 0),
+        );
+    }
+    inodes
 }
 
 /// The inodes of the captured sockets (0, a kernel socket, is held by no process).
@@ -106,13 +124,13 @@ fn finish_owners(snap: &mut Snapshot, sys: &dyn SystemView, service_files: bool)
 /// The part of one host-wide owner scan that holds `snap`'s sockets: one walk of `/proc`
 /// serves every namespace, since socket inodes are unique across namespaces.
 pub fn split_owners(all: &Owners, snap: &Snapshot) -> Option<Owners> {
-    let scan = snap.sockets.ok()?;
+    snap.sockets.ok()?;
     let mut part = OwnerScan {
         unreadable: all.scan.unreadable,
         unavailable: all.scan.unavailable.clone(),
         ..OwnerScan::default()
     };
-    for inode in socket_inodes(scan) {
+    for inode in snapshot_inodes(snap) {
         if let Some(pids) = all.scan.holders.get(&inode) {
             part.holders.insert(inode, pids.clone());
             for pid in pids {

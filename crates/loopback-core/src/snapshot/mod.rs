@@ -21,7 +21,7 @@ mod capture;
 mod fixture;
 
 pub use capture::{attach_owners, capture, extend, split_owners};
-pub(crate) use capture::{owners_of, socket_inodes};
+pub(crate) use capture::{owners_of, snapshot_inodes};
 
 /// The version of the snapshot's JSON form (2 added `netns` and each process's `cgroup`;
 /// version 1 files are still read, with those unknown).
@@ -224,6 +224,10 @@ pub struct Parts {
     pub resolver: bool,
     /// The packet-filter ruleset.
     pub firewall: bool,
+    /// The sockets that hold ports without listening: bound, connected, TIME_WAIT (`bind`,
+    /// `audit --bound`).
+    #[serde(default)]
+    pub held: bool,
 }
 
 impl Parts {
@@ -237,6 +241,7 @@ impl Parts {
         routes: true,
         resolver: true,
         firewall: true,
+        held: true,
     };
     /// What `audit` and the listener half of `explain`, `probe` and `resolve` judge.
     pub const LISTENERS: Parts = Parts {
@@ -248,6 +253,7 @@ impl Parts {
         routes: false,
         resolver: false,
         firewall: false,
+        held: false,
     };
     /// Interfaces and kernel settings only.
     pub const LINKS: Parts = Parts {
@@ -259,6 +265,7 @@ impl Parts {
         routes: false,
         resolver: false,
         firewall: false,
+        held: false,
     };
 
     /// Both sets of parts.
@@ -272,6 +279,7 @@ impl Parts {
             routes: self.routes || o.routes,
             resolver: self.resolver || o.resolver,
             firewall: self.firewall || o.firewall,
+            held: self.held || o.held,
         }
     }
 }
@@ -306,6 +314,9 @@ pub struct Snapshot {
     pub version: u32,
     /// Listening TCP and bound UDP sockets.
     pub sockets: Part<SocketScan>,
+    /// The sockets that hold ports without listening (their owners are in `owners` too).
+    #[serde(default)]
+    pub held: Part<loopback_sys::HeldScan>,
     /// Their owners.
     pub owners: Part<Owners>,
     /// The configuration files of the services behind them.

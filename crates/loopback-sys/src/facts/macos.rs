@@ -3,11 +3,12 @@
 //! [`BoundSocket`]; the settings `sysctl` prints become [`KernelSettings`]; pf and the
 //! application firewall become a [`FirewallDump`]. Pure, so tested on every platform.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use loopback_model::bind::HolderState;
 use loopback_model::{BoundSocket, Proto};
 
-use crate::{FirewallDump, KernelSettings};
+use crate::{FirewallDump, HeldSocket, KernelSettings};
 
 /// `INI_IPV4` in `insi_vflag`.
 pub const INI_IPV4: u8 = 0x1;
@@ -15,6 +16,8 @@ pub const INI_IPV4: u8 = 0x1;
 pub const INI_IPV6: u8 = 0x2;
 /// `IN6P_IPV6_V6ONLY` in `insi_flags`.
 pub const IN6P_IPV6_V6ONLY: u32 = 0x0000_8000;
+/// `TSI_S_CLOSED`: a TCP socket neither listening nor connected.
+pub const TSI_S_CLOSED: i32 = 0;
 /// `TSI_S_LISTEN`, the TCP state of a listening socket.
 pub const TSI_S_LISTEN: i32 = 1;
 /// `IPPROTO_UDP`.
@@ -41,6 +44,10 @@ pub struct SocketRecord {
     pub laddr4: [u8; 4],
     /// The local IPv6 address's bytes (`ina_6`).
     pub laddr6: [u8; 16],
+    /// The foreign IPv4 address's bytes.
+    pub faddr4: [u8; 4],
+    /// The foreign IPv6 address's bytes.
+    pub faddr6: [u8; 16],
     /// `tcpsi_state`, for TCP.
     pub tcp_state: i32,
     /// `soi_stat.vst_uid`: who created it.
@@ -68,6 +75,48 @@ pub fn socket_of(r: &SocketRecord) -> Option<BoundSocket> {
     } else {
         return None;
     };
+    local_of(r, proto)
+}
+
+/// The socket a record describes when it holds a port without listening: a TCP socket bound
+/// and never listened on or connected (`TSI_S_CLOSED` with a port), a TCP connection, or a
+/// connected UDP socket. TIME_WAIT belongs to no process, so no record shows it.
+pub fn held_of(r: &SocketRecord) -> Option<HeldSocket> {
+    let (proto, state) = if r.tcp {
+        match r.tcp_state {
+            TSI_S_LISTEN => return None,
+            TSI_S_CLOSED => (Proto::Tcp, HolderState::Bound),
+            _ => (Proto::Tcp, HolderState::Connected),
+        }
+    } else if r.protocol == IPPROTO_UDP && port(r.fport) != 0 {
+        (Proto::Udp, HolderState::Connected)
+    } else {
+        return None;
+    };
+    let socket = local_of(r, proto)?;
+    let remote = (state == HolderState::Connected).then(|| {
+        let ip = if r.vflag & INI_IPV6 != 0 {
+            IpAddr::V6(Ipv6Addr::from(r.faddr6))
+        } else {
+            IpAddr::V4(Ipv4Addr::from(r.faddr4))
+        };
+        SocketAddr::new(ip, port(r.fport))
+    });
+    Some(HeldSocket {
+        socket,
+        state,
+        remote,
+    })
+}
+
+/// What the macOS backend cannot show of the sockets that hold ports.
+pub fn unseen_on_macos() -> Vec<String> {
+    vec!["TCP connections in TIME_WAIT are not read on macOS (no process holds them, and \
+          libproc lists processes' descriptors)"
+        .into()]
+}
+
+fn local_of(r: &SocketRecord, proto: Proto) -> Option<BoundSocket> {
     let lport = port(r.lport);
     if lport == 0 {
         return None;
@@ -175,6 +224,26 @@ mod tests {
         assert_eq!(socket_of(&v6).expect("v6").v6only, Some(true));
         let udp = socket_of(&record(false, false, "127.0.0.1", 53)).expect("udp");
         assert_eq!(udp.proto, Proto::Udp);
+    }
+
+    #[test]
+    fn bound_and_connected_sockets_hold_ports() {
+        let mut bound = record(true, false, "127.0.0.1", 3000);
+        bound.tcp_state = TSI_S_CLOSED;
+        assert!(socket_of(&bound).is_none());
+        let h = held_of(&bound).expect("bound");
+        assert_eq!((h.state, h.socket.port, h.remote), (HolderState::Bound, 3000, None));
+        let mut conn = record(true, false, "127.0.0.1", 50000);
+        conn.tcp_state = 4; // TSI_S_ESTABLISHED
+        conn.faddr4 = [127, 0, 0, 1];
+        conn.fport = i32::from(3000u16.to_be());
+        let h = held_of(&conn).expect("connection");
+        assert_eq!(h.state, HolderState::Connected);
+        assert_eq!(h.remote, Some("127.0.0.1:3000".parse().expect("remote")));
+        assert!(held_of(&record(true, false, "127.0.0.1", 80)).is_none(), "a listener");
+        let mut unbound = record(true, false, "0.0.0.0", 0);
+        unbound.tcp_state = TSI_S_CLOSED;
+        assert!(held_of(&unbound).is_none());
     }
 
     #[test]

@@ -7,7 +7,8 @@ use std::collections::{HashMap, HashSet};
 use loopback_model::{BoundSocket, Proto};
 
 use crate::parse::iphlp::{self, Table};
-use crate::{FirewallDump, OwnerScan, ProcessInfo};
+use crate::{FirewallDump, HeldSocket, OwnerScan, ProcessInfo};
+use loopback_model::bind::HolderState;
 
 /// Rows of the four tables as sockets, keyed by [`iphlp::socket_key`]; `rows` are what each
 /// table held (the Windows backend reads them live, tests pass recorded ones).
@@ -33,6 +34,50 @@ pub fn sockets_from_tables(tables: &[(Table, Vec<iphlp::Row>)]) -> Vec<BoundSock
         }
     }
     out
+}
+
+/// The sockets of whole TCP tables (`TCP_TABLE_OWNER_PID_ALL`) that hold a port without
+/// listening: connections, and TIME_WAIT (which no process holds). The tables list no
+/// bound-but-not-listening socket, which [`unseen_on_windows`] says.
+pub fn held_from_tables(tables: &[(Table, Vec<iphlp::Row>)]) -> Vec<HeldSocket> {
+    let mut out = Vec::new();
+    for (table, rows) in tables {
+        for (i, r) in rows.iter().enumerate() {
+            let state = match r.state {
+                Some(iphlp::MIB_TCP_STATE_TIME_WAIT) => HolderState::TimeWait,
+                Some(iphlp::MIB_TCP_STATE_LISTEN | iphlp::MIB_TCP_STATE_CLOSED) | None => continue,
+                Some(_) => HolderState::Connected,
+            };
+            if r.proto != Proto::Tcp || r.port == 0 {
+                continue;
+            }
+            let pid = if state == HolderState::TimeWait { 0 } else { r.pid };
+            out.push(HeldSocket {
+                socket: BoundSocket {
+                    proto: r.proto,
+                    address: r.address,
+                    port: r.port,
+                    v6only: None,
+                    bound_ifindex: None,
+                    ifindex_known: false,
+                    uid: 0,
+                    inode: if pid == 0 { 0 } else { iphlp::held_key(*table, i, pid) },
+                },
+                state,
+                remote: r.remote,
+            });
+        }
+    }
+    out
+}
+
+/// What the Windows backend cannot show of the sockets that hold ports.
+pub fn unseen_on_windows() -> Vec<String> {
+    vec![
+        "TCP sockets bound and not listening are not read on Windows (the IP Helper tables \
+         loopback reads list listeners, connections and TIME_WAIT), nor connected UDP sockets"
+            .into(),
+    ]
 }
 
 /// The owners of `keys`: the pid each key carries, named from `names` (the Tool Help
@@ -115,7 +160,31 @@ mod tests {
             port,
             state,
             pid,
+            remote: (proto == Proto::Tcp).then(|| "127.0.0.1:40000".parse().expect("remote")),
         }
+    }
+
+    #[test]
+    fn whole_tables_give_connections_and_time_wait_not_listeners() {
+        let held = held_from_tables(&tables());
+        let tw: Vec<_> = held
+            .iter()
+            .filter(|h| h.state == HolderState::TimeWait)
+            .collect();
+        assert_eq!(tw.len(), 1);
+        assert_eq!(tw[0].socket.port, 50123);
+        assert_eq!(tw[0].socket.inode, 0, "the kernel holds TIME_WAIT");
+        assert!(held.iter().all(|h| h.state != HolderState::Listen));
+        assert!(!held.iter().any(|h| h.socket.port == 3000));
+        let est = vec![(
+            Table::Tcp4,
+            vec![row(Proto::Tcp, "127.0.0.1", 3000, Some(5), 77)],
+        )];
+        let held = held_from_tables(&est);
+        assert_eq!(held[0].state, HolderState::Connected);
+        assert_eq!(iphlp::pid_of_key(held[0].socket.inode), Some(77));
+        let listeners = sockets_from_tables(&est);
+        assert!(listeners.is_empty());
     }
 
     /// Tables as a Windows host with a dev server, HTTP.sys and a UDP service would fill them.

@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use loopback_model::bind::HolderState;
 use loopback_model::{BoundSocket, Interface, InterfaceAddress, SocketSourceKind};
 use netlink_sys::{
     protocols::{NETLINK_ROUTE, NETLINK_SOCK_DIAG},
@@ -16,10 +17,12 @@ use netlink_sys::{
 use crate::parse::if_inet6::parse_if_inet6;
 use crate::parse::links::{decode_link_chunk, link_dump_request, LinkFacts};
 use crate::parse::route::{ipv4_default_routes, ipv6_default_routes};
-use crate::parse::sock_diag::{decode_chunk, DumpError, DumpRequest};
+use crate::parse::sock_diag::{
+    decode_chunk, decode_held_chunk, DumpError, DumpRequest, HeldRequest,
+};
 use crate::parse::{procfs, procnet};
 use crate::{
-    DefaultRoutes, FirewallDump, Inet6Addr, KernelSettings, OwnerScan, ProcessInfo, SocketScan,
+    DefaultRoutes, FirewallDump, HeldScan, HeldSocket, Inet6Addr, KernelSettings, OwnerScan, ProcessInfo, SocketScan,
     SourcePreference, SysError, SystemView,
 };
 
@@ -57,31 +60,52 @@ pub fn dump_raw(req: DumpRequest) -> Result<Vec<Vec<u8>>, SysError> {
 /// when `raw` is given.
 fn dump(
     req: DumpRequest,
-    mut raw: Option<&mut Vec<Vec<u8>>>,
+    raw: Option<&mut Vec<Vec<u8>>>,
 ) -> Result<Vec<BoundSocket>, SysError> {
+    let mut sockets = Vec::new();
+    dump_with(&req.name(), &req.to_bytes(1), raw, |buf| {
+        decode_chunk(buf, req.proto, &mut sockets)
+    })?;
+    Ok(sockets)
+}
+
+/// One dump of the sockets that hold ports without listening.
+fn dump_held(req: HeldRequest) -> Result<Vec<HeldSocket>, SysError> {
+    let mut sockets = Vec::new();
+    dump_with(&req.0.name(), &req.to_bytes(1), None, |buf| {
+        decode_held_chunk(buf, req.0.proto, &mut sockets)
+    })?;
+    Ok(sockets)
+}
+
+fn dump_with(
+    name: &str,
+    request: &[u8],
+    mut raw: Option<&mut Vec<Vec<u8>>>,
+    mut decode: impl FnMut(&[u8]) -> Result<bool, DumpError>,
+) -> Result<(), SysError> {
     let err = |source: std::io::Error| SysError::Netlink {
-        request: req.name(),
+        request: name.to_owned(),
         source,
     };
     let mut socket = Socket::new(NETLINK_SOCK_DIAG).map_err(err)?;
     socket.bind_auto().map_err(err)?;
     socket.connect(&SocketAddr::new(0, 0)).map_err(err)?;
-    socket.send(&req.to_bytes(1), 0).map_err(err)?;
-    let mut sockets = Vec::new();
+    socket.send(request, 0).map_err(err)?;
     loop {
         let (buf, _) = socket.recv_from_full().map_err(err)?;
         if buf.is_empty() {
             return Err(SysError::NetlinkDecode {
-                request: req.name(),
+                request: name.to_owned(),
                 detail: "the kernel closed the dump without NLMSG_DONE".into(),
             });
         }
-        let done = match decode_chunk(&buf, req.proto, &mut sockets) {
+        let done = match decode(&buf) {
             Ok(done) => done,
             Err(DumpError::Kernel(source)) => return Err(err(source)),
             Err(DumpError::Decode(detail)) => {
                 return Err(SysError::NetlinkDecode {
-                    request: req.name(),
+                    request: name.to_owned(),
                     detail,
                 })
             }
@@ -90,9 +114,63 @@ fn dump(
             raw.push(buf);
         }
         if done {
-            return Ok(sockets);
+            return Ok(());
         }
     }
+}
+
+/// The sockets holding ports without listening, from four `sock_diag` dumps. Whether this
+/// kernel reports bound-but-inactive sockets at all (Linux 6.9 and later) is checked with one
+/// of our own: a TCP socket bound to a port the kernel picks on 127.0.0.1, never listened on.
+fn held_sockets() -> HeldScan {
+    let mut scan = HeldScan::default();
+    let probe = bound_probe();
+    for req in HeldRequest::ALL {
+        match dump_held(req) {
+            Ok(s) => scan.sockets.extend(s),
+            Err(e) => scan.unseen.push(format!(
+                "{e}: the {} sockets that hold ports without listening cannot be seen",
+                req.0.name()
+            )),
+        }
+    }
+    match &probe {
+        Ok((_, port)) => {
+            let is_probe = |h: &HeldSocket| {
+                h.state == HolderState::Bound
+                    && h.socket.port == *port
+                    && h.socket.address == IpAddr::from([127, 0, 0, 1])
+            };
+            if scan.sockets.iter().any(is_probe) {
+                scan.sockets.retain(|h| !is_probe(h));
+            } else {
+                scan.sockets.retain(|h| h.state != HolderState::Bound);
+                scan.unseen.push(
+                    "this kernel does not report TCP sockets that are bound and not listening \
+                     (sock_diag's bound-inactive dump came with Linux 6.9): such a holder cannot be seen"
+                        .into(),
+                );
+            }
+        }
+        Err(e) => scan.unseen.push(format!(
+            "whether this kernel reports TCP sockets that are bound and not listening could not be \
+             checked ({e}): such a holder may not be seen"
+        )),
+    }
+    drop(probe);
+    scan
+}
+
+/// A TCP socket bound to 127.0.0.1 on a port the kernel picks, and that port.
+fn bound_probe() -> std::io::Result<(socket2::Socket, u16)> {
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    s.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())?;
+    let port = s
+        .local_addr()?
+        .as_socket()
+        .map(|a| a.port())
+        .ok_or_else(|| std::io::Error::other("no local address"))?;
+    Ok((s, port))
 }
 
 /// Every interface's device facts, from one `RTM_GETLINK` dump.
@@ -200,6 +278,10 @@ impl SystemView for LinuxSystem {
         Ok(scan)
     }
 
+    fn held_sockets(&self) -> HeldScan {
+        held_sockets()
+    }
+
     fn interfaces(&self) -> Result<Vec<Interface>, SysError> {
         use nix::net::if_::InterfaceFlags;
         let addrs = nix::ifaddrs::getifaddrs().map_err(|e| SysError::Interfaces(e.to_string()))?;
@@ -297,6 +379,8 @@ impl SystemView for LinuxSystem {
             echo_ignored_v4: flag("net/ipv4/icmp_echo_ignore_all"),
             echo_ignored_v6: flag("net/ipv6/icmp/echo_ignore_all"),
             forwarding_v6: flag("net/ipv6/conf/all/forwarding"),
+            unprivileged_port_start: sysctl("net/ipv4/ip_unprivileged_port_start")
+                .and_then(|v| v.trim().parse().ok()),
             ..KernelSettings::default()
         };
         if let Some(v) = flag("net/ipv4/conf/all/route_localnet") {

@@ -42,10 +42,12 @@ pub(crate) fn socket_records(pid: i32) -> Result<Vec<SocketRecord>, String> {
             }
         };
         // SAFETY: both members of the address union are plain bytes of the same storage.
-        let (laddr4, laddr6) = unsafe {
+        let (laddr4, laddr6, faddr4, faddr6) = unsafe {
             (
                 ini.insi_laddr.ina_46.i46a_addr4.s_addr.to_ne_bytes(),
                 ini.insi_laddr.ina_6.s6_addr,
+                ini.insi_faddr.ina_46.i46a_addr4.s_addr.to_ne_bytes(),
+                ini.insi_faddr.ina_6.s6_addr,
             )
         };
         out.push(SocketRecord {
@@ -58,6 +60,8 @@ pub(crate) fn socket_records(pid: i32) -> Result<Vec<SocketRecord>, String> {
             fport: ini.insi_fport,
             laddr4,
             laddr6,
+            faddr4,
+            faddr6,
             tcp_state: state,
             uid: psi.soi_stat.vst_uid,
         });

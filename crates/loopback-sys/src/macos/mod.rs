@@ -113,6 +113,26 @@ impl SystemView for MacSystem {
             warnings,
         })
     }
+    fn held_sockets(&self) -> crate::HeldScan {
+        let mut scan = crate::HeldScan {
+            unseen: crate::facts::macos::unseen_on_macos(),
+            ..crate::HeldScan::default()
+        };
+        match walk() {
+            Ok((records, _)) => {
+                let mut seen = HashSet::new();
+                scan.sockets = records
+                    .iter()
+                    .filter_map(|(_, r)| crate::facts::macos::held_of(r))
+                    .filter(|h| seen.insert(h.socket.inode))
+                    .collect();
+            }
+            Err(e) => scan.unseen.push(format!(
+                "{e}: no socket that holds a port without listening can be seen"
+            )),
+        }
+        scan
+    }
     fn interfaces(&self) -> Result<Vec<Interface>, SysError> {
         let addrs = nix::ifaddrs::getifaddrs().map_err(|e| SysError::Interfaces(e.to_string()))?;
         let mut by: BTreeMap<String, Interface> = BTreeMap::new();

@@ -23,6 +23,8 @@ pub const UDP6_ROW: usize = 28;
 
 /// `MIB_TCP_STATE_LISTEN`.
 pub const MIB_TCP_STATE_LISTEN: u32 = 2;
+/// `MIB_TCP_STATE_CLOSED`.
+pub const MIB_TCP_STATE_CLOSED: u32 = 1;
 /// `MIB_TCP_STATE_TIME_WAIT`.
 pub const MIB_TCP_STATE_TIME_WAIT: u32 = 11;
 
@@ -82,6 +84,8 @@ pub struct Row {
     pub state: Option<u32>,
     /// The owning process (0: none that can be named; 4: the kernel, `System`).
     pub pid: u32,
+    /// The far end of a TCP row (`0.0.0.0:0` for a listener); `None` for UDP.
+    pub remote: Option<std::net::SocketAddr>,
 }
 
 /// Why a table could not be read.
@@ -159,6 +163,7 @@ pub fn parse_table(table: Table, buf: &[u8]) -> Result<Vec<Row>, TableError> {
                 scope_id: 0,
                 port: port_at(r, 8),
                 pid: u32_at(r, 20),
+                remote: Some(std::net::SocketAddr::new(v4_at(r, 12), port_at(r, 16))),
             },
             Table::Tcp6 => Row {
                 proto,
@@ -167,6 +172,7 @@ pub fn parse_table(table: Table, buf: &[u8]) -> Result<Vec<Row>, TableError> {
                 port: port_at(r, 20),
                 state: Some(u32_at(r, 48)),
                 pid: u32_at(r, 52),
+                remote: Some(std::net::SocketAddr::new(v6_at(r, 24), port_at(r, 44))),
             },
             Table::Udp4 => Row {
                 proto,
@@ -175,6 +181,7 @@ pub fn parse_table(table: Table, buf: &[u8]) -> Result<Vec<Row>, TableError> {
                 port: port_at(r, 4),
                 state: None,
                 pid: u32_at(r, 8),
+                remote: None,
             },
             Table::Udp6 => Row {
                 proto,
@@ -183,6 +190,7 @@ pub fn parse_table(table: Table, buf: &[u8]) -> Result<Vec<Row>, TableError> {
                 port: port_at(r, 20),
                 state: None,
                 pid: u32_at(r, 24),
+                remote: None,
             },
         })
         .collect();
@@ -201,6 +209,13 @@ pub fn socket_key(table: Table, index: usize, pid: u32) -> u64 {
         Table::Udp6 => 3,
     };
     (u64::from(pid) << 32) | (t << 28) | ((index as u64 + 1) & 0x0fff_ffff)
+}
+
+/// The key of a row of a TCP table read whole (`TCP_TABLE_OWNER_PID_ALL`, for the sockets that
+/// hold ports without listening): [`socket_key`]'s, with row indexes from 2^27 so that it
+/// never equals a listener's key in the same snapshot.
+pub fn held_key(table: Table, index: usize, pid: u32) -> u64 {
+    socket_key(table, index + (1 << 27), pid)
 }
 
 /// The owning pid packed into a [`socket_key`]; `None` for pid 0, which names no process.

@@ -5,6 +5,9 @@
 //! replies into [`BoundSocket`]s. Decoding takes the raw bytes the kernel returned, so tests
 //! replay recorded dumps.
 
+use std::net::SocketAddr;
+
+use loopback_model::bind::HolderState;
 use loopback_model::{BoundSocket, Proto};
 use netlink_packet_core::{NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST};
 use netlink_packet_sock_diag::{
@@ -14,6 +17,7 @@ use netlink_packet_sock_diag::{
 };
 
 use super::{TCP_CLOSE, TCP_LISTEN};
+use crate::HeldSocket;
 
 /// One dump request: a family and a protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +26,43 @@ pub struct DumpRequest {
     pub proto: Proto,
     /// IPv6 rather than IPv4.
     pub ipv6: bool,
+}
+
+/// `TCP_BOUND_INACTIVE` (`include/net/tcp_states.h`, Linux 6.9): a state no socket is in,
+/// only a bit in a dump request that asks for the sockets bound to a port and doing nothing
+/// with it. Kernels before 6.9 ignore the bit and return none; the caller checks with a socket
+/// of its own. `netlink-packet-sock-diag` does not name it yet.
+pub const TCP_BOUND_INACTIVE: u8 = 13;
+/// `TCP_TIME_WAIT`.
+pub const TCP_TIME_WAIT: u8 = 6;
+/// `TCP_ESTABLISHED`.
+pub const TCP_ESTABLISHED: u8 = 1;
+
+/// A dump of the sockets that hold a port without listening: TCP in every state but
+/// `LISTEN` (with the bound-inactive ones), UDP connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeldRequest(pub DumpRequest);
+
+impl HeldRequest {
+    /// The four dumps `bind` needs.
+    pub const ALL: [HeldRequest; 4] = [
+        HeldRequest(DumpRequest::ALL[0]),
+        HeldRequest(DumpRequest::ALL[1]),
+        HeldRequest(DumpRequest::ALL[2]),
+        HeldRequest(DumpRequest::ALL[3]),
+    ];
+
+    /// The serialized dump request with sequence number `seq`.
+    pub fn to_bytes(self, seq: u32) -> Vec<u8> {
+        let states = match self.0.proto {
+            Proto::Tcp => {
+                let all_but_listen = ((1u32 << 12) - 1) & !(1 << TCP_LISTEN) & !1;
+                StateFlags::from_bits_retain(all_but_listen | (1 << TCP_BOUND_INACTIVE))
+            }
+            Proto::Udp => StateFlags::ESTABLISHED,
+        };
+        self.0.request_bytes(states, seq)
+    }
 }
 
 impl DumpRequest {
@@ -52,11 +93,19 @@ impl DumpRequest {
 
     /// The serialized `SOCK_DIAG_BY_FAMILY` dump request with sequence number `seq`.
     pub fn to_bytes(self, seq: u32) -> Vec<u8> {
-        let (protocol, states) = match self.proto {
+        let states = match self.proto {
             // Listening TCP sockets only.
-            Proto::Tcp => (IPPROTO_TCP, StateFlags::LISTEN),
+            Proto::Tcp => StateFlags::LISTEN,
             // Bound, unconnected UDP sockets report TCP_CLOSE; connected ones ESTABLISHED.
-            Proto::Udp => (IPPROTO_UDP, StateFlags::CLOSE),
+            Proto::Udp => StateFlags::CLOSE,
+        };
+        self.request_bytes(states, seq)
+    }
+
+    fn request_bytes(self, states: StateFlags, seq: u32) -> Vec<u8> {
+        let protocol = match self.proto {
+            Proto::Tcp => IPPROTO_TCP,
+            Proto::Udp => IPPROTO_UDP,
         };
         super::netlink::request(
             SockDiagMessage::InetRequest(InetRequest {
@@ -92,6 +141,30 @@ pub fn decode_chunk(
     proto: Proto,
     out: &mut Vec<BoundSocket>,
 ) -> Result<bool, DumpError> {
+    walk_chunk(buf, |resp| {
+        if let Some(sock) = to_bound_socket(resp, proto) {
+            out.push(sock);
+        }
+    })
+}
+
+/// Decode one `recv` worth of a [`HeldRequest`]'s replies, appending to `out`.
+pub fn decode_held_chunk(
+    buf: &[u8],
+    proto: Proto,
+    out: &mut Vec<HeldSocket>,
+) -> Result<bool, DumpError> {
+    walk_chunk(buf, |resp| {
+        if let Some(sock) = to_held_socket(resp, proto) {
+            out.push(sock);
+        }
+    })
+}
+
+fn walk_chunk(
+    buf: &[u8],
+    mut each: impl FnMut(&netlink_packet_sock_diag::inet::InetResponse),
+) -> Result<bool, DumpError> {
     let mut offset = 0;
     while offset < buf.len() {
         let rest = &buf[offset..];
@@ -109,11 +182,7 @@ pub fn decode_chunk(
             NetlinkPayload::Error(e) if e.code.is_some() => {
                 return Err(DumpError::Kernel(e.to_io()))
             }
-            NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(resp)) => {
-                if let Some(sock) = to_bound_socket(&resp, proto) {
-                    out.push(sock);
-                }
-            }
+            NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(resp)) => each(&resp),
             _ => {}
         }
         // Netlink messages are 4-byte aligned.
@@ -136,6 +205,40 @@ fn to_bound_socket(
     if h.state != wanted || h.socket_id.source_port == 0 {
         return None;
     }
+    Some(local_end(resp, proto))
+}
+
+/// A socket of a held dump: bound (state `CLOSE` with a port), TIME_WAIT, or connected.
+fn to_held_socket(
+    resp: &netlink_packet_sock_diag::inet::InetResponse,
+    proto: Proto,
+) -> Option<HeldSocket> {
+    let h = &resp.header;
+    if h.socket_id.source_port == 0 {
+        return None;
+    }
+    let state = match (proto, h.state) {
+        (_, TCP_LISTEN) => return None,
+        (Proto::Tcp, TCP_CLOSE | TCP_BOUND_INACTIVE) => HolderState::Bound,
+        (Proto::Tcp, TCP_TIME_WAIT) => HolderState::TimeWait,
+        (Proto::Udp, TCP_CLOSE) => return None,
+        _ => HolderState::Connected,
+    };
+    let remote = (state != HolderState::Bound).then(|| {
+        SocketAddr::new(
+            h.socket_id.destination_address,
+            h.socket_id.destination_port,
+        )
+    });
+    Some(HeldSocket {
+        socket: local_end(resp, proto),
+        state,
+        remote,
+    })
+}
+
+fn local_end(resp: &netlink_packet_sock_diag::inet::InetResponse, proto: Proto) -> BoundSocket {
+    let h = &resp.header;
     let v6only = if h.family == AF_INET6 {
         // The kernel always sends INET_DIAG_SKV6ONLY for AF_INET6 sockets.
         resp.nlas.iter().find_map(|n| match n {
@@ -145,7 +248,7 @@ fn to_bound_socket(
     } else {
         None
     };
-    Some(BoundSocket {
+    BoundSocket {
         proto,
         address: h.socket_id.source_address,
         port: h.socket_id.source_port,
@@ -154,7 +257,7 @@ fn to_bound_socket(
         ifindex_known: true,
         uid: h.uid,
         inode: u64::from(h.inode),
-    })
+    }
 }
 
 #[cfg(test)]

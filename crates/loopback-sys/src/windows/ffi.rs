@@ -12,7 +12,7 @@ use windows_sys::Win32::Foundation::{
 };
 use windows_sys::Win32::NetworkManagement::IpHelper::{
     GetExtendedTcpTable, GetExtendedUdpTable, MIB_TCP6ROW_OWNER_PID, MIB_TCPROW_OWNER_PID,
-    MIB_UDP6ROW_OWNER_PID, MIB_UDPROW_OWNER_PID, TCP_TABLE_OWNER_PID_LISTENER, UDP_TABLE_OWNER_PID,
+    MIB_UDP6ROW_OWNER_PID, MIB_UDPROW_OWNER_PID, TCP_TABLE_OWNER_PID_ALL, TCP_TABLE_OWNER_PID_LISTENER, UDP_TABLE_OWNER_PID,
 };
 use windows_sys::Win32::Networking::WinSock::{AF_INET, AF_INET6};
 use windows_sys::Win32::Security::{
@@ -37,6 +37,20 @@ const _: () = assert!(std::mem::size_of::<MIB_UDP6ROW_OWNER_PID>() == iphlp::UDP
 /// One table as the system fills it: listening TCP sockets or bound UDP sockets of a family,
 /// each row with its owning pid. Grows the buffer while the table grows between calls.
 pub(crate) fn socket_table(table: Table) -> Result<Vec<u8>, String> {
+    table_of(table, false)
+}
+
+/// A TCP table with every state (`TCP_TABLE_OWNER_PID_ALL`): connections and TIME_WAIT too.
+pub(crate) fn whole_tcp_table(table: Table) -> Result<Vec<u8>, String> {
+    table_of(table, true)
+}
+
+fn table_of(table: Table, all: bool) -> Result<Vec<u8>, String> {
+    let class = if all {
+        TCP_TABLE_OWNER_PID_ALL
+    } else {
+        TCP_TABLE_OWNER_PID_LISTENER
+    };
     let family = u32::from(if table.is_v6() { AF_INET6 } else { AF_INET });
     // u32 words, so that the rows inside are aligned as the system writes them.
     let mut words: Vec<u32> = vec![0; 1024];
@@ -48,7 +62,7 @@ pub(crate) fn socket_table(table: Table) -> Result<Vec<u8>, String> {
         let rc = unsafe {
             match table.proto() {
                 loopback_model::Proto::Tcp => {
-                    GetExtendedTcpTable(ptr, &mut size, 0, family, TCP_TABLE_OWNER_PID_LISTENER, 0)
+                    GetExtendedTcpTable(ptr, &mut size, 0, family, class, 0)
                 }
                 loopback_model::Proto::Udp => {
                     GetExtendedUdpTable(ptr, &mut size, 0, family, UDP_TABLE_OWNER_PID, 0)

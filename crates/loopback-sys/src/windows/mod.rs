@@ -146,6 +146,25 @@ impl SystemView for WindowsSystem {
             warnings,
         })
     }
+    fn held_sockets(&self) -> crate::HeldScan {
+        let mut scan = crate::HeldScan {
+            unseen: crate::facts::windows::unseen_on_windows(),
+            ..crate::HeldScan::default()
+        };
+        let mut tables = Vec::new();
+        for t in [Table::Tcp4, Table::Tcp6] {
+            match ffi::whole_tcp_table(t)
+                .and_then(|b| iphlp::parse_table(t, &b).map_err(|e| e.to_string()))
+            {
+                Ok(rows) => tables.push((t, rows)),
+                Err(e) => scan.unseen.push(format!(
+                    "the whole {e}: its connections and TIME_WAIT cannot be seen"
+                )),
+            }
+        }
+        scan.sockets = crate::facts::windows::held_from_tables(&tables);
+        scan
+    }
     fn interfaces(&self) -> Result<Vec<Interface>, SysError> {
         if_addrs::get_if_addrs()
             .map(interfaces_from)

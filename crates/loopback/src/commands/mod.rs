@@ -14,6 +14,7 @@ use crate::output::Style;
 
 mod audit;
 mod bench;
+mod bind;
 mod doctor;
 mod explain;
 mod exporter;
@@ -47,6 +48,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Resolve(args) => resolve::run(&ctx, args),
         Command::Probe(args) => probe::run(&ctx, args),
         Command::Explain(args) => explain::run(&ctx, args),
+        Command::Bind(args) => bind::run(&ctx, args),
         Command::Snapshot(args) => snapshot::run(&ctx, args),
         Command::Bench(args) => bench::run(&ctx, args),
         Command::Exporter(args) => exporter::run(&ctx, args),
