@@ -218,6 +218,7 @@ pub fn audit(snap: &Snapshot, options: &AuditOptions) -> Result<AuditReport, Mis
     sort_listeners(&mut listeners);
     sort_listeners(&mut udp_clients);
     Ok(AuditReport {
+        bound: None,
         version: AUDIT_VERSION,
         source,
         listeners,

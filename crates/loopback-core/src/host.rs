@@ -371,6 +371,7 @@ pub fn audit_host(host: &HostSnapshot, options: &AuditOptions) -> Result<AuditRe
         });
     };
     let mut report = AuditReport {
+        bound: None,
         version: AUDIT_VERSION,
         source,
         listeners: Vec::new(),

@@ -34,8 +34,8 @@
 #![warn(missing_docs)]
 
 pub mod audit;
-pub mod bind;
 pub mod bench;
+pub mod bind;
 pub mod classify;
 pub mod containers;
 pub mod doctor;

@@ -383,12 +383,11 @@ impl Prober for FakeSystem {
         _: Proto,
         _: loopback_model::bind::BindOptions,
     ) -> loopback_sys::trybind::BindOutcome {
-        self.bind_outcomes
-            .get(&addr)
-            .cloned()
-            .unwrap_or(loopback_sys::trybind::BindOutcome::Bound {
+        self.bind_outcomes.get(&addr).cloned().unwrap_or(
+            loopback_sys::trybind::BindOutcome::Bound {
                 v6only: addr.is_ipv6().then_some(false),
-            })
+            },
+        )
     }
     fn icmp_echo(&self, _: IpAddr, _: Duration) -> ProbeOutcome {
         self.echo.clone().unwrap_or_else(|| self.probe.clone())

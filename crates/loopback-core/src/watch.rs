@@ -217,6 +217,7 @@ mod tests {
 
     fn report(listeners: Vec<Listener>) -> AuditReport {
         AuditReport {
+            bound: None,
             version: 4,
             source: loopback_model::SocketSourceKind::Netlink,
             listeners,

@@ -73,6 +73,9 @@ pub struct HolderOwner {
     /// The systemd unit it runs in.
     #[serde(default)]
     pub unit: Option<String>,
+    /// `unit` belongs to the user's own service manager (`systemctl --user`).
+    #[serde(default)]
+    pub user_unit: bool,
 }
 
 /// A socket that holds the port (or a port near it).

@@ -12,8 +12,8 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 mod address;
-pub mod bind;
 pub mod bench;
+pub mod bind;
 mod codes;
 pub mod watch;
 
@@ -405,6 +405,10 @@ pub struct AuditReport {
     /// The interfaces that lead off this machine, where connections from other hosts begin.
     #[serde(default)]
     pub uplinks: Vec<Uplink>,
+    /// With `--bound`: TCP sockets bound to a port and not listening, which hold the port
+    /// though no listening table shows them (absent without `--bound`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bound: Option<Vec<bind::BindHolder>>,
     /// What could not be read, and why.
     pub warnings: Vec<String>,
 }

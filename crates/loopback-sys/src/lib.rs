@@ -44,7 +44,6 @@ pub mod probe;
 mod prober;
 
 pub mod command;
-pub mod trybind;
 pub mod facts;
 /// The Linux backend; public for the fixture recorder in `examples/`.
 #[cfg(target_os = "linux")]
@@ -52,6 +51,7 @@ pub mod linux;
 /// The macOS backend.
 #[cfg(target_os = "macos")]
 pub mod macos;
+pub mod trybind;
 #[cfg(not(target_os = "linux"))]
 mod unsupported;
 /// The Windows backend.

@@ -67,7 +67,8 @@ fn bind_once(
         Proto::Tcp => (Type::STREAM, Protocol::TCP),
         Proto::Udp => (Type::DGRAM, Protocol::UDP),
     };
-    let sock = Socket::new(Domain::for_address(addr), ty, Some(protocol)).map_err(|e| ("socket", e))?;
+    let sock =
+        Socket::new(Domain::for_address(addr), ty, Some(protocol)).map_err(|e| ("socket", e))?;
     if options.reuseaddr {
         sock.set_reuse_address(true)
             .map_err(|e| ("SO_REUSEADDR", e))?;

@@ -47,7 +47,10 @@ mod view {
         fn held_sockets(&self) -> crate::HeldScan {
             crate::HeldScan {
                 sockets: Vec::new(),
-                unseen: vec!["sockets that hold ports without listening are not read on this platform".into()],
+                unseen: vec![
+                    "sockets that hold ports without listening are not read on this platform"
+                        .into(),
+                ],
             }
         }
         fn interfaces(&self) -> Result<Vec<Interface>, SysError> {

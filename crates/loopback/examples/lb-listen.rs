@@ -9,7 +9,11 @@
 //!   at FILE, from a thread that entered it: the process itself stays where it is), `echo`
 //!   (UDP: send every datagram back to its sender, so a peer can tell it arrived), `http`
 //!   (TCP: answer every request with `200 OK` and, as the body, the address the client
-//!   reached, so a client can tell which of two servers it met).
+//!   reached, so a client can tell which of two servers it met), `reuseaddr=0` (do not set
+//!   SO_REUSEADDR, which is set otherwise on Unix), `reuseport` (SO_REUSEPORT), `nolisten`
+//!   (TCP: bind and never listen), `timewait` (TCP: listen, connect to itself, close the
+//!   accepted side first and then everything, which leaves ADDR:PORT in TIME_WAIT held by the
+//!   kernel and nothing held by the process).
 //!
 //! Two more arguments act on the process once its sockets are open: `chroot=DIR` (change root
 //! to DIR, as a container's process has its own root) and `user=UID:GID` (drop to that user and
@@ -181,6 +185,9 @@ fn open_here(spec: &str) -> Result<(Socket, bool), String> {
     let mut share = false;
     let mut echo = false;
     let mut http = false;
+    let mut reuseaddr = cfg!(unix);
+    let mut listen = proto == "tcp";
+    let mut timewait = false;
     for opt in parts {
         match opt.split_once('=') {
             Some(("v6only", v)) => sock.set_only_v6(v == "1").map_err(|e| e.to_string())?,
@@ -188,6 +195,11 @@ fn open_here(spec: &str) -> Result<(Socket, bool), String> {
             None if opt == "shared" => share = true,
             None if opt == "echo" => echo = true,
             None if opt == "http" => http = true,
+            Some(("reuseaddr", v)) => reuseaddr = v == "1",
+            #[cfg(unix)]
+            None if opt == "reuseport" => sock.set_reuse_port(true).map_err(|e| e.to_string())?,
+            None if opt == "nolisten" => listen = false,
+            None if opt == "timewait" => timewait = true,
             _ => return Err(format!("unknown option {opt}")),
         }
     }
@@ -197,12 +209,16 @@ fn open_here(spec: &str) -> Result<(Socket, bool), String> {
         return Ok((sock, share));
     }
     // On Windows SO_REUSEADDR lets another socket take the port over: not what a server sets.
-    #[cfg(unix)]
-    sock.set_reuse_address(true).map_err(|e| e.to_string())?;
+    if reuseaddr {
+        sock.set_reuse_address(true).map_err(|e| e.to_string())?;
+    }
     sock.bind(&SockAddr::from(addr))
         .map_err(|e| e.to_string())?;
-    if proto == "tcp" {
+    if listen {
         sock.listen(16).map_err(|e| e.to_string())?;
+    }
+    if timewait && proto == "tcp" {
+        return leave_time_wait(sock, addr).map(|s| (s, share));
     }
     if echo && proto == "udp" {
         let twin: std::net::UdpSocket = sock.try_clone().map_err(|e| e.to_string())?.into();
@@ -222,6 +238,23 @@ fn open_here(spec: &str) -> Result<(Socket, bool), String> {
         });
     }
     Ok((sock, share))
+}
+
+/// Connect to the listener `sock`, close the accepted side first (so that side, on ADDR:PORT,
+/// goes to TIME_WAIT), then the client once it has read the end, then the listener. Returns an
+/// unbound socket to hold in place of the listener.
+fn leave_time_wait(sock: Socket, addr: SocketAddr) -> Result<Socket, String> {
+    let listener: std::net::TcpListener = sock.into();
+    let mut client = std::net::TcpStream::connect(addr).map_err(|e| format!("connect: {e}"))?;
+    let (accepted, _) = listener.accept().map_err(|e| format!("accept: {e}"))?;
+    drop(accepted);
+    let mut rest = Vec::new();
+    client
+        .read_to_end(&mut rest)
+        .map_err(|e| format!("reading the end: {e}"))?;
+    drop(client);
+    drop(listener);
+    Socket::new(Domain::for_address(addr), Type::STREAM, None).map_err(|e| e.to_string())
 }
 
 /// Read one request head and answer it with the local address as the body.

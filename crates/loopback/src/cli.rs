@@ -220,6 +220,11 @@ pub struct AuditArgs {
     /// added or gone, exposure changed, publication changed, until interrupted.
     #[arg(long, conflicts_with = "snapshot")]
     pub watch: bool,
+    /// Also list TCP sockets bound to a port and not listening: they hold the port (a server
+    /// cannot bind it) though no listening table shows them (sock_diag's bound-inactive dump,
+    /// Linux 6.9 and later).
+    #[arg(long, conflicts_with = "watch")]
+    pub bound: bool,
     /// Time between two looks with --watch: 2s, 500ms, or seconds.
     #[arg(long, value_name = "TIME", default_value = "2s", value_parser = parse_duration, requires = "watch")]
     pub interval: std::time::Duration,

@@ -17,7 +17,12 @@ const REACH: u16 = 2000;
 pub(crate) fn free_ports(snap: &Snapshot, proto: Proto, port: u16) -> Vec<u16> {
     let mut taken: HashSet<u16> = HashSet::new();
     if let Some(scan) = snap.sockets.ok() {
-        taken.extend(scan.sockets.iter().filter(|s| s.proto == proto).map(|s| s.port));
+        taken.extend(
+            scan.sockets
+                .iter()
+                .filter(|s| s.proto == proto)
+                .map(|s| s.port),
+        );
     }
     if let Some(held) = snap.held.ok() {
         taken.extend(
@@ -40,7 +45,10 @@ pub(crate) fn free_ports(snap: &Snapshot, proto: Proto, port: u16) -> Vec<u16> {
                 .collect()
         })
         .unwrap_or_default();
-    let lowest = match (snap.effective_uid, kernel.and_then(|k| k.unprivileged_port_start)) {
+    let lowest = match (
+        snap.effective_uid,
+        kernel.and_then(|k| k.unprivileged_port_start),
+    ) {
         (Some(0), _) | (_, None) => 1,
         (_, Some(start)) => start.max(1),
     };
@@ -52,7 +60,10 @@ pub(crate) fn free_ports(snap: &Snapshot, proto: Proto, port: u16) -> Vec<u16> {
     };
     let mut out = Vec::new();
     for d in 1..=REACH {
-        for p in [port.checked_add(d), port.checked_sub(d)].into_iter().flatten() {
+        for p in [port.checked_add(d), port.checked_sub(d)]
+            .into_iter()
+            .flatten()
+        {
             if out.len() < OFFER && usable(p) {
                 out.push(p);
             }

@@ -13,7 +13,11 @@ use crate::publications::docker_proxy;
 use crate::snapshot::Snapshot;
 
 /// Every socket of `proto` on `port`, listening or not, with its state.
-pub(crate) fn on_port(snap: &Snapshot, proto: Proto, port: u16) -> Vec<(BoundSocket, HolderState, Option<std::net::SocketAddr>)> {
+pub(crate) fn on_port(
+    snap: &Snapshot,
+    proto: Proto,
+    port: u16,
+) -> Vec<(BoundSocket, HolderState, Option<std::net::SocketAddr>)> {
     let mut out = Vec::new();
     if let Some(scan) = snap.sockets.ok() {
         out.extend(
@@ -47,7 +51,8 @@ pub(crate) fn overlaps(
 ) -> bool {
     let holder_v6only = holder_v6only.unwrap_or(os == Os::Windows);
     let (r, h) = (unmap(req), unmap(holder));
-    let dual = |ip: IpAddr, v6only: bool| matches!(ip, IpAddr::V6(a) if a.is_unspecified()) && !v6only;
+    let dual =
+        |ip: IpAddr, v6only: bool| matches!(ip, IpAddr::V6(a) if a.is_unspecified()) && !v6only;
     if r.is_ipv4() == h.is_ipv4() {
         return r == h || r.is_unspecified() || h.is_unspecified();
     }
@@ -69,7 +74,10 @@ pub(crate) fn holder(
         let pids = if sock.inode == 0 {
             &[][..]
         } else {
-            o.scan.holders.get(&sock.inode).map_or(&[][..], Vec::as_slice)
+            o.scan
+                .holders
+                .get(&sock.inode)
+                .map_or(&[][..], Vec::as_slice)
         };
         for pid in pids {
             let Some(p) = o.scan.processes.get(pid) else {
@@ -115,6 +123,7 @@ pub(crate) fn holder(
                 } else {
                     crate::redact::redact_argv(&p.argv)
                 },
+                user_unit: p.cgroup.as_deref().is_some_and(|c| c.contains("/user@")),
                 unit,
             });
         }
@@ -167,12 +176,27 @@ mod tests {
         assert!(!overlaps(ip("127.0.0.1"), false, ip("127.0.0.2"), None, l));
         assert!(overlaps(ip("127.0.0.1"), false, ip("::"), Some(false), l));
         assert!(!overlaps(ip("127.0.0.1"), false, ip("::"), Some(true), l));
-        assert!(overlaps(ip("127.0.0.1"), false, ip("::"), None, l), "unknown is dual-stack");
-        assert!(!overlaps(ip("127.0.0.1"), false, ip("::"), None, Os::Windows));
+        assert!(
+            overlaps(ip("127.0.0.1"), false, ip("::"), None, l),
+            "unknown is dual-stack"
+        );
+        assert!(!overlaps(
+            ip("127.0.0.1"),
+            false,
+            ip("::"),
+            None,
+            Os::Windows
+        ));
         assert!(overlaps(ip("::"), false, ip("127.0.0.1"), None, l));
         assert!(!overlaps(ip("::"), true, ip("127.0.0.1"), None, l));
         assert!(overlaps(ip("::1"), false, ip("::"), Some(true), l));
         assert!(!overlaps(ip("::1"), false, ip("127.0.0.1"), None, l));
-        assert!(overlaps(ip("127.0.0.1"), false, ip("::ffff:127.0.0.1"), Some(false), l));
+        assert!(overlaps(
+            ip("127.0.0.1"),
+            false,
+            ip("::ffff:127.0.0.1"),
+            Some(false),
+            l
+        ));
     }
 }

@@ -260,8 +260,16 @@ fn stop(h: &BindHolder) -> String {
             r => format!("stop its {r} container {label}"),
         };
     }
-    if let Some(unit) = h.owners.iter().find_map(|o| o.unit.as_deref()) {
-        return format!("stop it (systemctl stop {unit})");
+    // A service is stopped through its manager (or it comes back); a scope (a login session,
+    // a terminal's) is not something to stop for a port.
+    if let Some(o) = h
+        .owners
+        .iter()
+        .find(|o| o.unit.as_deref().is_some_and(|u| u.ends_with(".service")))
+    {
+        let unit = o.unit.as_deref().unwrap_or_default();
+        let user = if o.user_unit { " --user" } else { "" };
+        return format!("stop it (systemctl{user} stop {unit})");
     }
     let pids: Vec<String> = h.owners.iter().map(|o| o.pid.to_string()).collect();
     match pids.len() {
@@ -327,9 +335,7 @@ impl Ctx<'_> {
         let euid = self.snap.effective_uid;
         if self.options.reuseport
             && self.snap.os != Os::Windows
-            && listeners
-                .iter()
-                .all(|h| h.uid.is_some() && h.uid != euid)
+            && listeners.iter().all(|h| h.uid.is_some() && h.uid != euid)
         {
             let user = first
                 .owners
@@ -358,7 +364,10 @@ impl Ctx<'_> {
         let (cause, fix) = match rank(&first) {
             0 => (
                 BindCause::Listener,
-                format!("{holder} already has {here}: {}, or use another port", stop(&first)),
+                format!(
+                    "{holder} already has {here}: {}, or use another port",
+                    stop(&first)
+                ),
             ),
             1 => (
                 BindCause::WildcardListener,
@@ -401,10 +410,7 @@ impl Ctx<'_> {
         let what = match first.state {
             HolderState::Connected => format!(
                 "a connection{} uses {} as its local port",
-                first
-                    .remote
-                    .map(|r| format!(" to {r}"))
-                    .unwrap_or_default(),
+                first.remote.map(|r| format!(" to {r}")).unwrap_or_default(),
                 show(first.address, self.port)
             ),
             _ => format!(
@@ -413,7 +419,11 @@ impl Ctx<'_> {
                 show(first.address, self.port)
             ),
         };
-        let mut fix = format!("{what}, held by {}: {}, or use another port", who(first), stop(first));
+        let mut fix = format!(
+            "{what}, held by {}: {}, or use another port",
+            who(first),
+            stop(first)
+        );
         if (a..=b).contains(&self.port) {
             fix.push_str(&format!(
                 "; the port is inside the ephemeral range {a}-{b}, where outgoing connections take \
@@ -581,5 +591,362 @@ impl Ctx<'_> {
             };
         }
         Explained::unknown(Vec::new())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::{capture, Request};
+    use crate::testing::FakeSystem;
+    use loopback_sys::{HeldScan, HeldSocket, ProcessInfo};
+
+    fn opts(reuseaddr: bool) -> BindOptions {
+        BindOptions {
+            reuseaddr,
+            reuseport: false,
+            v6only: None,
+        }
+    }
+
+    fn failed(kind: BindErrorKind, errno: &str) -> BindOutcome {
+        BindOutcome::Failed {
+            errno: errno.into(),
+            kind,
+            message: "bind: fixture".into(),
+        }
+    }
+
+    fn in_use() -> BindOutcome {
+        failed(BindErrorKind::InUse, "EADDRINUSE")
+    }
+
+    fn run(
+        sys: &FakeSystem,
+        proto: Proto,
+        port: u16,
+        o: BindOptions,
+        t: &[(&str, BindOutcome)],
+    ) -> BindReport {
+        let snap = capture(sys, &Request::of(super::super::PARTS));
+        let tried: Vec<Tried> = t
+            .iter()
+            .map(|(a, o)| Tried {
+                address: a.parse().unwrap(),
+                outcome: o.clone(),
+            })
+            .collect();
+        judge(&snap, proto, port, o, &tried)
+    }
+
+    fn owner(pid: u32, comm: &str, argv: &[&str]) -> ProcessInfo {
+        ProcessInfo {
+            pid,
+            comm: comm.into(),
+            euid: Some(1000),
+            argv: argv.iter().map(|s| (*s).to_owned()).collect(),
+            cgroup: Some("/user.slice/user-1000.slice/session-2.scope".into()),
+            user: None,
+        }
+    }
+
+    fn held(addr: &str, port: u16, state: HolderState, inode: u64) -> HeldSocket {
+        HeldSocket {
+            socket: loopback_model::BoundSocket {
+                proto: Proto::Tcp,
+                address: addr.parse().unwrap(),
+                port,
+                v6only: None,
+                bound_ifindex: None,
+                ifindex_known: true,
+                uid: 1000,
+                inode,
+            },
+            state,
+            remote: (state != HolderState::Bound).then(|| "127.0.0.1:50000".parse().unwrap()),
+        }
+    }
+
+    #[test]
+    fn a_dual_stack_holder_blocks_both_ipv4_forms_and_is_named_with_its_owner() {
+        let mut sys = FakeSystem::lan();
+        sys.add_socket(Proto::Tcp, "::", 3000, Some(false), 7);
+        sys.add_owner(7, owner(41, "node", &["node", "server.js"]));
+        let r = run(
+            &sys,
+            Proto::Tcp,
+            3000,
+            opts(true),
+            &[
+                ("127.0.0.1", in_use()),
+                ("::1", in_use()),
+                ("0.0.0.0", in_use()),
+            ],
+        );
+        let causes: Vec<_> = r
+            .results
+            .iter()
+            .map(|x| x.cause.unwrap().as_str())
+            .collect();
+        assert_eq!(
+            causes,
+            [
+                "dual-stack-listener",
+                "wildcard-listener",
+                "dual-stack-listener"
+            ]
+        );
+        let h = &r.results[0].holders[0];
+        assert_eq!((h.owners[0].pid, h.owners[0].name.as_str()), (41, "node"));
+        assert!(r.results[0].fix.as_deref().unwrap().contains("kill 41"));
+        assert_eq!(r.results[0].free_ports, vec![3001, 2999, 3002]);
+        assert!(r.needs_attention());
+    }
+
+    #[test]
+    fn a_v6only_holder_is_not_named_for_ipv4_and_a_success_shares() {
+        let mut sys = FakeSystem::lan();
+        sys.add_socket(Proto::Tcp, "::", 3000, Some(true), 7);
+        let r = run(
+            &sys,
+            Proto::Tcp,
+            3000,
+            opts(true),
+            &[("127.0.0.1", BindOutcome::Bound { v6only: None })],
+        );
+        assert!(r.results[0].ok && r.results[0].holders.is_empty());
+        assert!(!r.needs_attention());
+        // A failure no holder explains is unknown, said plainly.
+        let r = run(
+            &sys,
+            Proto::Tcp,
+            3000,
+            opts(true),
+            &[("127.0.0.1", in_use())],
+        );
+        assert_eq!(r.results[0].cause, Some(BindCause::Unknown));
+        assert!(
+            r.results[0].notes[0].contains("no socket or setting"),
+            "{:?}",
+            r.results[0].notes
+        );
+    }
+
+    #[test]
+    fn bound_then_time_wait_with_the_fix_for_the_options() {
+        let mut sys = FakeSystem::lan();
+        sys.held = HeldScan {
+            sockets: vec![held("127.0.0.1", 4000, HolderState::TimeWait, 0)],
+            unseen: vec![],
+        };
+        let r = run(
+            &sys,
+            Proto::Tcp,
+            4000,
+            opts(false),
+            &[("127.0.0.1", in_use())],
+        );
+        assert_eq!(r.results[0].cause, Some(BindCause::TimeWait));
+        assert!(r.results[0]
+            .fix
+            .as_deref()
+            .unwrap()
+            .contains("set SO_REUSEADDR"));
+        let r = run(
+            &sys,
+            Proto::Tcp,
+            4000,
+            opts(true),
+            &[("127.0.0.1", in_use())],
+        );
+        assert!(r.results[0]
+            .fix
+            .as_deref()
+            .unwrap()
+            .contains("did not set SO_REUSEADDR"));
+        sys.held
+            .sockets
+            .push(held("0.0.0.0", 4000, HolderState::Bound, 9));
+        sys.add_owner(9, owner(50, "client", &["client"]));
+        let r = run(
+            &sys,
+            Proto::Tcp,
+            4000,
+            opts(true),
+            &[("127.0.0.1", in_use())],
+        );
+        assert_eq!(r.results[0].cause, Some(BindCause::BoundNotListening));
+        assert_eq!(r.results[0].holders[0].owners[0].pid, 50);
+    }
+
+    #[test]
+    fn a_connection_on_an_ephemeral_port_says_so_and_a_success_there_is_warned() {
+        let mut sys = FakeSystem::lan();
+        sys.kernel.ephemeral_ports = Some((32768, 60999));
+        sys.held
+            .sockets
+            .push(held("127.0.0.1", 40000, HolderState::Connected, 9));
+        let r = run(
+            &sys,
+            Proto::Tcp,
+            40000,
+            opts(true),
+            &[("127.0.0.1", in_use())],
+        );
+        let fix = r.results[0].fix.clone().unwrap();
+        assert!(fix.contains("ephemeral range 32768-60999"), "{fix}");
+        assert!(fix.contains("ip_local_reserved_ports=40000"), "{fix}");
+        assert!(r.results[0]
+            .free_ports
+            .iter()
+            .all(|p| *p < 32768 || *p > 60999));
+        let r = run(
+            &sys,
+            Proto::Tcp,
+            40001,
+            opts(true),
+            &[("127.0.0.1", BindOutcome::Bound { v6only: None })],
+        );
+        assert!(r
+            .warnings
+            .iter()
+            .any(|w| w.contains("inside the ephemeral range 32768-60999")));
+    }
+
+    #[test]
+    fn reuseport_against_another_users_group() {
+        let mut sys = FakeSystem::lan();
+        sys.euid = 0;
+        sys.sockets.clear();
+        sys.add_socket(Proto::Tcp, "127.0.0.1", 5000, None, 7);
+        sys.sockets[0].uid = 65534;
+        let o = BindOptions {
+            reuseport: true,
+            ..opts(true)
+        };
+        let r = run(&sys, Proto::Tcp, 5000, o, &[("127.0.0.1", in_use())]);
+        assert_eq!(r.results[0].cause, Some(BindCause::ReuseportOtherUser));
+        sys.sockets[0].uid = 0;
+        let r = run(&sys, Proto::Tcp, 5000, o, &[("127.0.0.1", in_use())]);
+        assert_eq!(r.results[0].cause, Some(BindCause::Listener));
+    }
+
+    #[test]
+    fn settings_explain_the_other_errors() {
+        let mut sys = FakeSystem::lan();
+        sys.euid = 65534;
+        sys.kernel.unprivileged_port_start = Some(1024);
+        let r = run(
+            &sys,
+            Proto::Tcp,
+            80,
+            opts(true),
+            &[("127.0.0.1", failed(BindErrorKind::Denied, "EACCES"))],
+        );
+        assert_eq!(r.results[0].cause, Some(BindCause::PrivilegedPort));
+        assert!(r.results[0].free_ports.iter().all(|p| *p >= 1024));
+        let r = run(
+            &sys,
+            Proto::Tcp,
+            3000,
+            opts(true),
+            &[(
+                "198.18.99.1",
+                failed(BindErrorKind::NotAvailable, "EADDRNOTAVAIL"),
+            )],
+        );
+        assert_eq!(r.results[0].cause, Some(BindCause::AddressNotLocal));
+        assert!(r.results[0]
+            .fix
+            .as_deref()
+            .unwrap()
+            .contains("ip address add 198.18.99.1/32 dev lo"));
+        sys.kernel.ipv6_disabled.insert("lo".into(), true);
+        let r = run(
+            &sys,
+            Proto::Tcp,
+            3000,
+            opts(true),
+            &[("::1", failed(BindErrorKind::NotAvailable, "EADDRNOTAVAIL"))],
+        );
+        assert_eq!(r.results[0].cause, Some(BindCause::Ipv6Disabled));
+        assert!(r.results[0]
+            .fix
+            .as_deref()
+            .unwrap()
+            .contains("net.ipv6.conf.lo.disable_ipv6=0"));
+        sys.os = Os::Macos;
+        let r = run(
+            &sys,
+            Proto::Tcp,
+            3000,
+            opts(true),
+            &[(
+                "127.0.0.2",
+                failed(BindErrorKind::NotAvailable, "EADDRNOTAVAIL"),
+            )],
+        );
+        assert!(r.results[0]
+            .fix
+            .as_deref()
+            .unwrap()
+            .contains("ifconfig lo0 alias 127.0.0.2 up"));
+        sys.os = Os::Windows;
+        sys.kernel.excluded_ports = Some(vec![loopback_sys::PortRange {
+            proto: Proto::Tcp,
+            start: 50000,
+            end: 50059,
+        }]);
+        let r = run(
+            &sys,
+            Proto::Tcp,
+            50010,
+            opts(false),
+            &[("127.0.0.1", failed(BindErrorKind::Denied, "WSAEACCES"))],
+        );
+        assert_eq!(r.results[0].cause, Some(BindCause::ExcludedPort));
+        assert!(r.results[0]
+            .free_ports
+            .iter()
+            .all(|p| !(50000..=50059).contains(p)));
+    }
+
+    #[test]
+    fn a_docker_proxy_holder_is_a_publication() {
+        let mut sys = FakeSystem::lan();
+        sys.add_socket(Proto::Tcp, "0.0.0.0", 8080, None, 7);
+        sys.add_owner(
+            7,
+            owner(
+                60,
+                "docker-proxy",
+                &[
+                    "/usr/bin/docker-proxy",
+                    "-proto",
+                    "tcp",
+                    "-host-ip",
+                    "0.0.0.0",
+                    "-host-port",
+                    "8080",
+                    "-container-ip",
+                    "172.17.0.2",
+                    "-container-port",
+                    "80",
+                ],
+            ),
+        );
+        let r = run(
+            &sys,
+            Proto::Tcp,
+            8080,
+            opts(true),
+            &[("127.0.0.1", in_use())],
+        );
+        assert_eq!(r.results[0].cause, Some(BindCause::Publication));
+        assert!(r.results[0]
+            .fix
+            .as_deref()
+            .unwrap()
+            .contains("172.17.0.2:80"));
     }
 }

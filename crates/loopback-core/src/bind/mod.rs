@@ -67,6 +67,37 @@ pub const PARTS: Parts = Parts {
     held: true,
 };
 
+/// The TCP sockets bound to a port and not listening in the audited namespaces of `host`
+/// (`audit --bound`), with their owners, and what could not be seen.
+pub fn bound_sockets(
+    host: &crate::host::HostSnapshot,
+) -> (Vec<loopback_model::bind::BindHolder>, Vec<String>) {
+    let mut out = Vec::new();
+    let mut unseen = Vec::new();
+    for ns in host.namespaces.iter().filter(|n| n.audited) {
+        let snap = &ns.snapshot;
+        match &snap.held {
+            crate::snapshot::Part::Captured(held) => {
+                unseen.extend(held.unseen.iter().cloned());
+                out.extend(
+                    held.sockets
+                        .iter()
+                        .filter(|h| h.state == loopback_model::bind::HolderState::Bound)
+                        .map(|h| holders::holder(snap, &h.socket, h.state, h.remote)),
+                );
+            }
+            crate::snapshot::Part::Failed(why) => unseen.push(why.clone()),
+            crate::snapshot::Part::NotCaptured => {
+                unseen.push("the sockets bound and not listening were not captured".into())
+            }
+        }
+    }
+    out.sort_by_key(|h| (h.port, h.address, h.netns));
+    unseen.sort();
+    unseen.dedup();
+    (out, unseen)
+}
+
 /// Resolve, bind, capture, judge.
 pub fn run(
     sys: &dyn SystemView,
@@ -145,13 +176,26 @@ mod tests {
         let mut sys = FakeSystem::default();
         sys.names.insert(
             "localhost".into(),
-            vec!["::1".parse().unwrap(), "127.0.0.1".parse().unwrap(), "::1".parse().unwrap()],
+            vec![
+                "::1".parse().unwrap(),
+                "127.0.0.1".parse().unwrap(),
+                "::1".parse().unwrap(),
+            ],
         );
         let t = parse_target("localhost:3000").unwrap();
         let a = addresses_of(&t, &sys).unwrap();
-        assert_eq!(a, vec!["::1".parse::<IpAddr>().unwrap(), "127.0.0.1".parse().unwrap()]);
+        assert_eq!(
+            a,
+            vec![
+                "::1".parse::<IpAddr>().unwrap(),
+                "127.0.0.1".parse().unwrap()
+            ]
+        );
         let t = parse_target("nosuchname.invalid:3000").unwrap();
-        assert!(matches!(addresses_of(&t, &sys), Err(BindError::Resolve { .. })));
+        assert!(matches!(
+            addresses_of(&t, &sys),
+            Err(BindError::Resolve { .. })
+        ));
     }
 
     #[test]

@@ -52,7 +52,9 @@ fn port(text: &str, whole: &str) -> Result<u16, BindError> {
 pub fn parse_target(text: &str) -> Result<Target, BindError> {
     let text = text.trim();
     if text.is_empty() {
-        return Err(BindError::Target("an empty target: give ADDR:PORT, PORT or NAME:PORT".into()));
+        return Err(BindError::Target(
+            "an empty target: give ADDR:PORT, PORT or NAME:PORT".into(),
+        ));
     }
     if !text.contains(':') {
         return Ok(Target {
@@ -64,9 +66,9 @@ pub fn parse_target(text: &str) -> Result<Target, BindError> {
         let (addr, after) = rest.split_once(']').ok_or_else(|| {
             BindError::Target(format!("{text}: an IPv6 address in brackets needs its ']'"))
         })?;
-        let p = after.strip_prefix(':').ok_or_else(|| {
-            BindError::Target(format!("{text}: expected [ADDR]:PORT"))
-        })?;
+        let p = after
+            .strip_prefix(':')
+            .ok_or_else(|| BindError::Target(format!("{text}: expected [ADDR]:PORT")))?;
         let ip: Ipv6Addr = addr
             .split('%')
             .next()
@@ -118,10 +120,22 @@ mod tests {
 
     #[test]
     fn every_form() {
-        assert_eq!(ok("3000"), Target { host: Host::DevServer, port: 3000 });
-        assert_eq!(ok("127.0.0.1:80").host, Host::Ip("127.0.0.1".parse().unwrap()));
+        assert_eq!(
+            ok("3000"),
+            Target {
+                host: Host::DevServer,
+                port: 3000
+            }
+        );
+        assert_eq!(
+            ok("127.0.0.1:80").host,
+            Host::Ip("127.0.0.1".parse().unwrap())
+        );
         assert_eq!(ok("[::]:3000").host, Host::Ip("::".parse().unwrap()));
-        assert_eq!(ok("[fe80::1%lo]:3000").host, Host::Ip("fe80::1".parse().unwrap()));
+        assert_eq!(
+            ok("[fe80::1%lo]:3000").host,
+            Host::Ip("fe80::1".parse().unwrap())
+        );
         assert_eq!(ok("localhost:8080").host, Host::Name("localhost".into()));
     }
 

@@ -111,9 +111,11 @@ pub fn held_of(r: &SocketRecord) -> Option<HeldSocket> {
 
 /// What the macOS backend cannot show of the sockets that hold ports.
 pub fn unseen_on_macos() -> Vec<String> {
-    vec!["TCP connections in TIME_WAIT are not read on macOS (no process holds them, and \
+    vec![
+        "TCP connections in TIME_WAIT are not read on macOS (no process holds them, and \
           libproc lists processes' descriptors)"
-        .into()]
+            .into(),
+    ]
 }
 
 fn local_of(r: &SocketRecord, proto: Proto) -> Option<BoundSocket> {
@@ -232,7 +234,10 @@ mod tests {
         bound.tcp_state = TSI_S_CLOSED;
         assert!(socket_of(&bound).is_none());
         let h = held_of(&bound).expect("bound");
-        assert_eq!((h.state, h.socket.port, h.remote), (HolderState::Bound, 3000, None));
+        assert_eq!(
+            (h.state, h.socket.port, h.remote),
+            (HolderState::Bound, 3000, None)
+        );
         let mut conn = record(true, false, "127.0.0.1", 50000);
         conn.tcp_state = 4; // TSI_S_ESTABLISHED
         conn.faddr4 = [127, 0, 0, 1];
@@ -240,7 +245,10 @@ mod tests {
         let h = held_of(&conn).expect("connection");
         assert_eq!(h.state, HolderState::Connected);
         assert_eq!(h.remote, Some("127.0.0.1:3000".parse().expect("remote")));
-        assert!(held_of(&record(true, false, "127.0.0.1", 80)).is_none(), "a listener");
+        assert!(
+            held_of(&record(true, false, "127.0.0.1", 80)).is_none(),
+            "a listener"
+        );
         let mut unbound = record(true, false, "0.0.0.0", 0);
         unbound.tcp_state = TSI_S_CLOSED;
         assert!(held_of(&unbound).is_none());

@@ -51,7 +51,11 @@ pub fn held_from_tables(tables: &[(Table, Vec<iphlp::Row>)]) -> Vec<HeldSocket> 
             if r.proto != Proto::Tcp || r.port == 0 {
                 continue;
             }
-            let pid = if state == HolderState::TimeWait { 0 } else { r.pid };
+            let pid = if state == HolderState::TimeWait {
+                0
+            } else {
+                r.pid
+            };
             out.push(HeldSocket {
                 socket: BoundSocket {
                     proto: r.proto,
@@ -61,7 +65,11 @@ pub fn held_from_tables(tables: &[(Table, Vec<iphlp::Row>)]) -> Vec<HeldSocket> 
                     bound_ifindex: None,
                     ifindex_known: false,
                     uid: 0,
-                    inode: if pid == 0 { 0 } else { iphlp::held_key(*table, i, pid) },
+                    inode: if pid == 0 {
+                        0
+                    } else {
+                        iphlp::held_key(*table, i, pid)
+                    },
                 },
                 state,
                 remote: r.remote,

@@ -22,8 +22,8 @@ use crate::parse::sock_diag::{
 };
 use crate::parse::{procfs, procnet};
 use crate::{
-    DefaultRoutes, FirewallDump, HeldScan, HeldSocket, Inet6Addr, KernelSettings, OwnerScan, ProcessInfo, SocketScan,
-    SourcePreference, SysError, SystemView,
+    DefaultRoutes, FirewallDump, HeldScan, HeldSocket, Inet6Addr, KernelSettings, OwnerScan,
+    ProcessInfo, SocketScan, SourcePreference, SysError, SystemView,
 };
 
 mod bench;
@@ -58,10 +58,7 @@ pub fn dump_raw(req: DumpRequest) -> Result<Vec<Vec<u8>>, SysError> {
 
 /// Run one `sock_diag` dump, decoding each chunk once as it arrives; keep the raw chunks too
 /// when `raw` is given.
-fn dump(
-    req: DumpRequest,
-    raw: Option<&mut Vec<Vec<u8>>>,
-) -> Result<Vec<BoundSocket>, SysError> {
+fn dump(req: DumpRequest, raw: Option<&mut Vec<Vec<u8>>>) -> Result<Vec<BoundSocket>, SysError> {
     let mut sockets = Vec::new();
     dump_with(&req.name(), &req.to_bytes(1), raw, |buf| {
         decode_chunk(buf, req.proto, &mut sockets)

@@ -32,18 +32,23 @@ pub fn run(ctx: &Ctx, args: &AuditArgs) -> anyhow::Result<ExitStatus> {
         None => ctx
             .timings
             .time("capture", || {
-                capture_host(
-                    ctx.sys.as_ref(),
-                    &scope_of(&args.scope)?,
-                    &request(&args.scope),
-                )
-                .map_err(|e| anyhow::anyhow!(e))
+                let mut req = request(&args.scope);
+                req.parts.held = args.bound;
+                capture_host(ctx.sys.as_ref(), &scope_of(&args.scope)?, &req)
+                    .map_err(|e| anyhow::anyhow!(e))
             })
             .with_context(|| capture_context(&args.scope))?,
     };
-    let report = ctx
+    let mut report = ctx
         .timings
         .time("judge", || judge(&host, &options, &filter))?;
+    if args.bound {
+        let (bound, unseen) = loopback_core::bind::bound_sockets(&host);
+        report.bound = Some(bound);
+        report
+            .warnings
+            .extend(unseen.into_iter().map(|u| format!("not seen: {u}")));
+    }
     for w in &report.warnings {
         output::warn(w);
     }
@@ -457,6 +462,23 @@ pub fn render(
             }
             if let Some(fix) = &p.fix {
                 writeln!(out, "    fix: {}", output::wrap(&esc(fix), style.width, 9))?;
+            }
+        }
+    }
+    if let Some(bound) = &report.bound {
+        if bound.is_empty() {
+            writeln!(out, "\nNo TCP socket is bound without listening.")?;
+        } else {
+            writeln!(
+                out,
+                "\nBound, not listening (they hold the port; no listening table shows them):"
+            )?;
+            for h in bound {
+                writeln!(
+                    out,
+                    "  {}",
+                    output::wrap(&super::bind::holder_line(h), style.width, 4)
+                )?;
             }
         }
     }

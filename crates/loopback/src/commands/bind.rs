@@ -30,7 +30,7 @@ pub fn run(ctx: &Ctx, args: &BindArgs) -> anyhow::Result<ExitStatus> {
     Ok(ExitStatus::of(report.needs_attention()))
 }
 
-fn holder_line(h: &BindHolder) -> String {
+pub(crate) fn holder_line(h: &BindHolder) -> String {
     let mut line = format!(
         "{} {} {}",
         h.proto,
@@ -90,14 +90,20 @@ fn result(out: &mut String, r: &BindResult, proto: &str, style: Style) {
         ));
     }
     if let Some(fix) = &r.fix {
-        out.push_str(&format!("  fix: {}\n", output::wrap(&esc(fix), style.width, 7)));
+        out.push_str(&format!(
+            "  fix: {}\n",
+            output::wrap(&esc(fix), style.width, 7)
+        ));
     }
     if !r.free_ports.is_empty() {
         let ports: Vec<String> = r.free_ports.iter().map(u16::to_string).collect();
         out.push_str(&format!("  free ports nearby: {}\n", ports.join(", ")));
     }
     for n in &r.notes {
-        out.push_str(&format!("  note: {}\n", output::wrap(&esc(n), style.width, 8)));
+        out.push_str(&format!(
+            "  note: {}\n",
+            output::wrap(&esc(n), style.width, 8)
+        ));
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod audit;
 mod bench;
+mod bind;
 mod cli;
 mod clients;
 mod containers;

@@ -517,12 +517,17 @@ pub fn as_nobody(args: &[&str]) -> Output {
 
 /// [`as_nobody`], inside `ns` when given.
 pub fn as_nobody_in(ns: Option<&Netns>, args: &[&str]) -> Output {
+    program_as_nobody_in(ns, Path::new(loopback_bin()), args)
+}
+
+/// Run `program ARGS` as `nobody` in `ns` (a copy of it that `nobody` can execute).
+pub fn program_as_nobody_in(ns: Option<&Netns>, program: &Path, args: &[&str]) -> Output {
     use std::os::unix::fs::PermissionsExt;
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
     let dir = std::env::temp_dir().join(format!("lbt-nobody-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("tmp dir");
-    let bin = dir.join("loopback");
-    std::fs::copy(loopback_bin(), &bin).expect("copy binary");
+    let bin = dir.join(program.file_name().expect("a program file"));
+    std::fs::copy(program, &bin).expect("copy binary");
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let mut cmd = match ns {
         Some(ns) => ns.cmd("setpriv"),
