@@ -191,6 +191,39 @@ fn published_ports_are_joined_to_the_container_listening_behind_them() {
         ),
     }
 
+    // bind: the published port is held by the runtime's docker-proxy, and a server here
+    // cannot take it; the real bind agrees.
+    let out = Command::new(loopback_bin())
+        .args(["bind", "--json", &format!("127.0.0.1:{p_ok}")])
+        .output()
+        .expect("bind");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let b: loopback_model::bind::BindReport =
+        serde_json::from_slice(&out.stdout).expect("bind JSON");
+    let x = &b.results[0];
+    assert_eq!(x.errno.as_deref(), Some("EADDRINUSE"));
+    assert_eq!(x.cause.map(|c| c.as_str()), Some("publication"), "{x:#?}");
+    assert!(x
+        .holders
+        .iter()
+        .any(|h| h.owners.iter().any(|o| o.name == "docker-proxy")));
+    let ip = ok.inspect("{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}");
+    assert!(
+        x.fix.as_deref().unwrap_or("").contains(&format!("{ip}:80")),
+        "{x:#?}"
+    );
+    let real = run(Command::new(example_bin("lb-bind")).args([
+        "tcp",
+        &format!("127.0.0.1:{p_ok}"),
+        "reuseaddr",
+    ]));
+    assert_eq!(String::from_utf8_lossy(&real.stdout).trim(), "EADDRINUSE");
+
     let out = Command::new(loopback_bin())
         .args(["audit", "-A", "--json"])
         .output()

@@ -296,6 +296,59 @@ fn the_windows_build_audits_doctors_resolves_explains_and_probes_under_wine() {
     let v: serde_json::Value = json("probe", &out);
     assert!(v.to_string().contains("refused"), "{v}");
 
+    // bind: the port lb-listen.exe holds fails as a real bind in the namespace does (Wine's
+    // sockets are the kernel's), and the holder is named from the IP Helper table.
+    let out = wine.loopback(&ns, &["bind", "127.0.0.1:41001", "--json"]);
+    assert_eq!(exit(&out), 1, "{}", String::from_utf8_lossy(&out.stderr));
+    let b: loopback_model::bind::BindReport = json("bind", &out);
+    assert!(
+        !b.options.reuseaddr,
+        "Windows servers do not set SO_REUSEADDR by default"
+    );
+    let x = &b.results[0];
+    assert_eq!(x.errno.as_deref(), Some("WSAEADDRINUSE"), "{x:#?}");
+    assert_eq!(x.cause.map(|c| c.as_str()), Some("listener"), "{x:#?}");
+    assert_eq!(
+        (
+            x.holders[0].address.to_string(),
+            x.holders[0].port,
+            x.holders[0].state.as_str()
+        ),
+        ("127.0.0.1".to_owned(), 41001, "listen")
+    );
+    let real = crate::support::run(
+        ns.cmd(crate::support::example_bin("lb-bind"))
+            .args(["tcp", "127.0.0.1:41001"]),
+    );
+    assert_eq!(String::from_utf8_lossy(&real.stdout).trim(), "EADDRINUSE");
+    let out = wine.loopback(&ns, &["bind", "41002", "--json"]);
+    let b: loopback_model::bind::BindReport = json("bind", &out);
+    for x in &b.results {
+        let addr = std::net::SocketAddr::new(x.address, x.port).to_string();
+        // A Windows IPv6 socket is IPv6-only unless told otherwise (Wine too).
+        let v6only: &[&str] = if x.address.is_ipv6() {
+            &["v6only"]
+        } else {
+            &[]
+        };
+        let real = crate::support::run(
+            ns.cmd(crate::support::example_bin("lb-bind"))
+                .args(["tcp", &addr])
+                .args(v6only),
+        );
+        let real = String::from_utf8_lossy(&real.stdout).trim().to_owned();
+        assert_eq!(
+            x.ok,
+            real == "ok",
+            "{addr}: loopback.exe {x:#?}, a real bind {real}"
+        );
+        if x.address.to_string() == "0.0.0.0" {
+            assert_eq!(x.cause.map(|c| c.as_str()), Some("listener"), "{x:#?}");
+        }
+    }
+    let out = wine.loopback(&ns, &["bind", "127.0.0.1:41010", "--json"]);
+    assert_eq!(exit(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+
     // exporter: a real scrape from curl in the namespace sees the listeners.
     let exporter = crate::support::Proc(
         wine.cmd(&ns, "loopback.exe")
