@@ -215,6 +215,13 @@ pub fn targets(data: &[u8]) {
     if let Ok(h) = host {
         assert_eq!(any.ok(), Some(h));
     }
+    // What bind reads: a port in 1..=65535 always; a bare port only without a colon.
+    if let Ok(b) = crate::bind::parse_target(&t) {
+        assert!(b.port != 0);
+        if b.host == crate::bind::Host::DevServer {
+            assert!(!t.contains(':'));
+        }
+    }
     // What probe reads as people type it, and a zone's round trip through its text form.
     if let Ok(p) = crate::target::parse_probe(&t) {
         assert!(p.port != 0);

@@ -429,3 +429,36 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn bind_escapes_every_field() {
+    use loopback_core::bind::{run, BindRequest};
+    use loopback_sys::trybind::{BindErrorKind, BindOutcome};
+    let mut sys = system();
+    sys.bind_outcomes.insert(
+        "127.0.0.1:6379".parse().expect("sa"),
+        BindOutcome::Failed {
+            errno: "EADDRINUSE".into(),
+            kind: BindErrorKind::InUse,
+            message: "bind: in use".into(),
+        },
+    );
+    let req = BindRequest {
+        target: "127.0.0.1:6379".into(),
+        proto: Proto::Tcp,
+        options: loopback_model::bind::BindOptions {
+            reuseaddr: true,
+            reuseport: false,
+            v6only: None,
+        },
+    };
+    let b = run(&sys, &sys, &req, &Timings::new()).expect("bind");
+    assert_eq!(b.results[0].holders[0].owners[0].pid, 41);
+    // The unit and the name come from outside, and reach the fix unescaped in JSON only.
+    let plain = super::bind::render(&b, PLAIN);
+    assert!(!has_raw_control(&plain), "{plain}");
+    let (b, n) = hostile(&b);
+    assert!(n > 5, "{n}");
+    assert_clean("bind", &super::bind::render(&b, PLAIN));
+    assert_only_own_colours("bind", &super::bind::render(&b, COLOUR));
+}
