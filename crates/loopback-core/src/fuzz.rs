@@ -161,6 +161,7 @@ pub fn ruleset(data: &[u8]) {
                     proto: Proto::Tcp,
                     dport: 22,
                     dnat: false,
+                    local: None,
                 },
                 sources: Vec::new(),
                 accepted_by: None,

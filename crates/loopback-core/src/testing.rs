@@ -27,6 +27,10 @@ pub struct FakeSystem {
     pub sockets: Vec<BoundSocket>,
     /// What `held_sockets` answers.
     pub held: loopback_sys::HeldScan,
+    /// What `route_get` answers per destination, uid and mark; elsewhere main-table unicast.
+    pub routes_by: HashMap<(IpAddr, Option<u32>, u32), loopback_sys::routing::RouteAnswer>,
+    /// What `policy_rules` answers.
+    pub policy_rules: Vec<loopback_sys::routing::PolicyRule>,
     /// What `try_bind` answers per address; elsewhere it binds.
     pub bind_outcomes: HashMap<std::net::SocketAddr, loopback_sys::trybind::BindOutcome>,
     /// The system it pretends to be (Linux unless a test says otherwise).
@@ -127,6 +131,8 @@ impl FakeSystem {
             sockets: vec![],
             held: loopback_sys::HeldScan::default(),
             bind_outcomes: HashMap::new(),
+            routes_by: HashMap::new(),
+            policy_rules: Vec::new(),
             os: loopback_model::Os::Linux,
             resolver_config: None,
             interfaces,
@@ -211,6 +217,38 @@ impl SystemView for FakeSystem {
             source: Some(self.source),
             warnings: vec![],
         })
+    }
+    fn route_get(
+        &self,
+        dest: IpAddr,
+        uid: Option<u32>,
+        mark: u32,
+    ) -> Result<loopback_sys::routing::RouteAnswer, SysError> {
+        use loopback_sys::routing::{RouteAnswer, RouteKind};
+        Ok(self
+            .routes_by
+            .get(&(dest, uid, mark))
+            .cloned()
+            .unwrap_or_else(|| {
+                let local = self
+                    .interfaces
+                    .iter()
+                    .any(|i| i.addresses.iter().any(|a| a.address == dest));
+                RouteAnswer {
+                    table: if local { 255 } else { 254 },
+                    kind: if local {
+                        RouteKind::Local
+                    } else {
+                        RouteKind::Unicast
+                    },
+                    oif: self.interfaces.first().map(|i| i.index),
+                    gateway: None,
+                    source: None,
+                }
+            }))
+    }
+    fn policy_rules(&self) -> Result<Vec<loopback_sys::routing::PolicyRule>, SysError> {
+        Ok(self.policy_rules.clone())
     }
     fn held_sockets(&self) -> loopback_sys::HeldScan {
         self.held.clone()

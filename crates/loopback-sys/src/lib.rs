@@ -51,6 +51,7 @@ pub mod linux;
 /// The macOS backend.
 #[cfg(target_os = "macos")]
 pub mod macos;
+pub mod routing;
 pub mod trybind;
 #[cfg(not(target_os = "linux"))]
 mod unsupported;
@@ -395,6 +396,16 @@ pub trait SystemView: Send + Sync {
     /// The source address the routing table picks to reach `dest` (a UDP `connect`, which
     /// sends nothing), or `None` when `dest` is unreachable.
     fn route_source(&self, dest: IpAddr) -> Option<IpAddr>;
+    /// The route the kernel picks for a packet to `dest` sent by a socket of `uid` with
+    /// `mark` (one `RTM_GETROUTE`, which sends nothing), with the table it came from.
+    fn route_get(
+        &self,
+        dest: IpAddr,
+        uid: Option<u32>,
+        mark: u32,
+    ) -> Result<routing::RouteAnswer, SysError>;
+    /// The policy routing rules (`ip rule`, both families), in priority order.
+    fn policy_rules(&self) -> Result<Vec<routing::PolicyRule>, SysError>;
     /// Every network namespace on the host: of every process, and bind-mounted ones.
     fn namespaces(&self) -> NamespaceScan;
     /// The inode of the network namespace the calling thread is in.

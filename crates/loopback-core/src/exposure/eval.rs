@@ -26,6 +26,18 @@ pub struct Packet {
     pub dport: u16,
     /// A NAT rule rewrote its destination.
     pub dnat: bool,
+    /// Sent by a socket of this namespace (the output hook): its owner and mark. `None` for a
+    /// packet from another host, which no `skuid` matches.
+    pub local: Option<LocalSender>,
+}
+
+/// The socket a locally sent packet comes from, as the output hook sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LocalSender {
+    /// Its owner uid; `None` when unknown (a `skuid` match is then unknown too).
+    pub uid: Option<u32>,
+    /// The packet's mark (`SO_MARK`, or what a rule set).
+    pub mark: u32,
 }
 
 /// A rule, or a chain's policy when `rule` is `None`.
@@ -144,9 +156,9 @@ impl<'a> Evaluator<'a> {
         for c in self.rules.base_chains(hook, live[0].pkt.v4) {
             let chain = &self.rules.chains[c];
             let Some(base) = &chain.base else { continue };
-            // Destination NAT happens at prerouting (and output); the NAT chains of the
+            // Destination NAT happens at prerouting and output; the NAT chains of the
             // other hooks rewrite sources, which do not change who is reached.
-            if base.kind == ChainType::Nat && hook != Hook::Prerouting {
+            if base.kind == ChainType::Nat && !matches!(hook, Hook::Prerouting | Hook::Output) {
                 continue;
             }
             let mut next = Vec::new();
@@ -313,7 +325,11 @@ impl<'a> Evaluator<'a> {
             chain,
             rule: Some(i),
         };
-        match &self.rules.chains[chain].rules[i].action {
+        let rule = &self.rules.chains[chain].rules[i];
+        if let (Some((value, mask)), Some(l)) = (rule.set_mark, b.pkt.local.as_mut()) {
+            l.mark = (l.mark & !mask) | (value & mask);
+        }
+        match &rule.action {
             Action::Continue => Some(b),
             Action::Accept => {
                 b.accepted_by = Some(id);
@@ -353,6 +369,16 @@ impl<'a> Evaluator<'a> {
             }
             Action::Dnat { addr, port } => {
                 Self::rewrite(b, *addr, *port, id, out);
+                None
+            }
+            // In the output hook the kernel redirects to the loopback address.
+            Action::Redirect { port } if b.pkt.local.is_some() => {
+                let lo = if b.pkt.v4 {
+                    IpAddr::from([127, 0, 0, 1])
+                } else {
+                    IpAddr::from(std::net::Ipv6Addr::LOCALHOST)
+                };
+                Self::rewrite(b, Some(lo), *port, id, out);
                 None
             }
             Action::Redirect { port } => {
@@ -409,6 +435,19 @@ impl<'a> Evaluator<'a> {
                 yes(ps.contains(&n) != *neg)
             }
             Cond::Family(v4) => yes(*v4 == p.v4),
+            Cond::Skuid(ranges, neg) => match p.local {
+                None => Answer::No,
+                Some(LocalSender { uid: None, .. }) => {
+                    Answer::Unknown("the sending socket's owner (skuid)".into())
+                }
+                Some(LocalSender { uid: Some(u), .. }) => {
+                    yes(ranges.iter().any(|(a, b)| (*a..=*b).contains(&u)) != *neg)
+                }
+            },
+            Cond::Mark { value, mask, neg } => {
+                let mark = p.local.map_or(0, |l| l.mark);
+                yes((mark & mask == *value) != *neg)
+            }
             Cond::Daddr(nets, neg) => yes(contains(nets, p.daddr) != *neg),
             Cond::Dport(r, neg) => yes(r.iter().any(|(a, b)| (*a..=*b).contains(&p.dport)) != *neg),
             Cond::Saddr(nets, neg) => {
@@ -500,6 +539,7 @@ mod tests {
             proto: Proto::Tcp,
             dport,
             dnat: false,
+            local: None,
         }
     }
 

@@ -86,12 +86,13 @@ pub fn parse(tool: &str, text: &str, out: &mut Ruleset) {
                 ));
                 continue;
             };
-            let (conds, action, target) = rule(&words[1..]);
+            let (conds, action, target, set_mark) = rule(&words[1..]);
             let r = Rule {
                 handle: None,
                 text: line.to_owned(),
                 conds,
                 action,
+                set_mark,
             };
             out.push_rule(chain, r, target, &mut pending);
         }
@@ -102,7 +103,8 @@ pub fn parse(tool: &str, text: &str, out: &mut Ruleset) {
 
 /// The conditions and action of one rule's words (after `-A CHAIN`); the chain name of a
 /// jump or goto comes back to be resolved.
-fn rule(words: &[String]) -> (Vec<Cond>, Action, Option<String>) {
+fn rule(words: &[String]) -> super::rules::Parsed {
+    let mut set_mark = None;
     let mut conds = Vec::new();
     let mut action = Action::Continue;
     let mut target = None;
@@ -159,7 +161,15 @@ fn rule(words: &[String]) -> (Vec<Cond>, Action, Option<String>) {
                 let m = next(&mut i).unwrap_or("");
                 if !matches!(
                     m,
-                    "tcp" | "udp" | "multiport" | "conntrack" | "state" | "addrtype" | "comment"
+                    "tcp"
+                        | "udp"
+                        | "multiport"
+                        | "conntrack"
+                        | "state"
+                        | "addrtype"
+                        | "comment"
+                        | "owner"
+                        | "mark"
                 ) {
                     conds.push(Cond::Unknown(format!("-m {m}")));
                 }
@@ -207,6 +217,33 @@ fn rule(words: &[String]) -> (Vec<Cond>, Action, Option<String>) {
             }
             "--comment" => {
                 next(&mut i);
+            }
+            "--uid-owner" => {
+                let v = next(&mut i).unwrap_or("");
+                match uid_range(v) {
+                    Some(r) => conds.push(Cond::Skuid(vec![r], n)),
+                    None => conds.push(Cond::Unknown(format!("--uid-owner {v}"))),
+                }
+            }
+            "--mark" => {
+                let v = next(&mut i).unwrap_or("");
+                match mark_mask(v) {
+                    Some((value, mask)) => conds.push(Cond::Mark {
+                        value,
+                        mask,
+                        neg: n,
+                    }),
+                    None => conds.push(Cond::Unknown(format!("--mark {v}"))),
+                }
+            }
+            "--set-mark" | "--set-xmark" => {
+                let v = next(&mut i).unwrap_or("");
+                match mark_mask(v) {
+                    // --set-xmark V/M: mark = (mark & !M) ^ V, the same as --set-mark when V
+                    // lies inside M, which is how iptables-save prints --set-mark.
+                    Some((value, mask)) if value & !mask == 0 => set_mark = Some((value, mask)),
+                    _ => action = Action::Unknown(format!("{w} {v}")),
+                }
             }
             "--tcp-flags" => {
                 // `--tcp-flags SYN,RST,ACK SYN` and friends: the first packet is a SYN.
@@ -270,8 +307,8 @@ fn rule(words: &[String]) -> (Vec<Cond>, Action, Option<String>) {
                     None => Action::Unknown(format!("-j REDIRECT --to-ports {v}")),
                 };
             }
-            "--reject-with" | "--log-prefix" | "--log-level" | "--set-xmark" | "--set-mark"
-            | "--to-source" | "--nflog-group" | "--nflog-prefix" | "--set-mss" => {
+            "--reject-with" | "--log-prefix" | "--log-level" | "--to-source" | "--nflog-group"
+            | "--nflog-prefix" | "--set-mss" => {
                 next(&mut i);
             }
             "--clamp-mss-to-pmtu"
@@ -283,7 +320,27 @@ fn rule(words: &[String]) -> (Vec<Cond>, Action, Option<String>) {
         }
         i += 1;
     }
-    (conds, action, target)
+    (conds, action, target, set_mark)
+}
+
+/// `N` or `N-M`: a uid range (iptables-save prints numbers).
+fn uid_range(v: &str) -> Option<(u32, u32)> {
+    match v.split_once('-') {
+        Some((a, b)) => Some((a.parse().ok()?, b.parse().ok()?)),
+        None => v.parse().ok().map(|u| (u, u)),
+    }
+}
+
+/// `V` or `V/M`, each decimal or `0x` hexadecimal.
+pub(crate) fn mark_mask(v: &str) -> Option<(u32, u32)> {
+    let num = |t: &str| match t.strip_prefix("0x") {
+        Some(h) => u32::from_str_radix(h, 16).ok(),
+        None => t.parse().ok(),
+    };
+    match v.split_once('/') {
+        Some((a, b)) => Some((num(a)?, num(b)?)),
+        None => Some((num(v)?, u32::MAX)),
+    }
 }
 
 /// An uppercase name that is a target we do not model rather than a user chain. User chains

@@ -521,6 +521,7 @@ pub fn assess(sites: &[Site<'_>], options: &Options) -> Assessment {
                         proto: probe.proto,
                         dport: probe.dport,
                         dnat: false,
+                        local: None,
                     };
                     let mut stops = Vec::new();
                     walker.travel(
@@ -942,6 +943,7 @@ pub fn local_path(
             proto,
             dport: port,
             dnat: false,
+            local: Some(eval::LocalSender::default()),
         },
         sources: Vec::new(),
         accepted_by: None,

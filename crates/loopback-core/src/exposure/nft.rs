@@ -157,7 +157,7 @@ pub fn parse(
             table: &table,
             sets: &sets,
         };
-        let (conds, action, target) = rule(exprs, &ctx);
+        let (conds, action, target, set_mark) = rule(exprs, &ctx);
         let text = handle
             .and_then(|h| texts.get(&(family.clone(), table.clone(), h)).cloned())
             .unwrap_or_else(|| describe(exprs));
@@ -166,6 +166,7 @@ pub fn parse(
             text,
             conds,
             action,
+            set_mark,
         };
         out.push_rule(chain, r, target, &mut pending);
     }
@@ -193,7 +194,8 @@ fn describe(exprs: &[Value]) -> String {
     t
 }
 
-fn rule(exprs: &[Value], ctx: &Ctx<'_>) -> (Vec<Cond>, Action, Option<String>) {
+fn rule(exprs: &[Value], ctx: &Ctx<'_>) -> super::rules::Parsed {
+    let mut set_mark = None;
     let mut conds = Vec::new();
     let mut action = Action::Continue;
     let mut target = None;
@@ -208,6 +210,17 @@ fn rule(exprs: &[Value], ctx: &Ctx<'_>) -> (Vec<Cond>, Action, Option<String>) {
             "drop" => action = Action::Drop,
             "reject" => action = Action::Reject,
             "return" => action = Action::Return,
+            // `meta mark set V`.
+            "mangle" if body.pointer("/key/meta/key").and_then(Value::as_str) == Some("mark") => {
+                match body
+                    .get("value")
+                    .and_then(Value::as_u64)
+                    .and_then(|v| u32::try_from(v).ok())
+                {
+                    Some(v) => set_mark = Some((v, u32::MAX)),
+                    None => action = Action::Unknown(format!("meta mark set {}", body["value"])),
+                }
+            }
             "continue" | "counter" | "log" | "meta" | "mangle" | "ct" | "notrack" | "set"
             | "masquerade" | "snat" | "comment" => {}
             "jump" | "goto" => {
@@ -273,7 +286,7 @@ fn rule(exprs: &[Value], ctx: &Ctx<'_>) -> (Vec<Cond>, Action, Option<String>) {
             }
         }
     }
-    (conds, action, target)
+    (conds, action, target, set_mark)
 }
 
 /// The values on a match's right side: a scalar, a list, an anonymous set or a named one.
@@ -366,6 +379,19 @@ fn proto_numbers(vs: &[Value]) -> Option<Vec<u8>> {
 }
 
 /// One `match` expression as conditions (a payload match on `tcp dport` also says "TCP").
+/// Numbers or ranges (`{"range": [A, B]}`) as u32 ranges: uids, marks.
+fn ids(vs: &[Value]) -> Option<Vec<(u32, u32)>> {
+    vs.iter()
+        .map(|v| {
+            let n = |x: &Value| x.as_u64().and_then(|u| u32::try_from(u).ok());
+            match v.get("range").and_then(Value::as_array) {
+                Some(r) if r.len() == 2 => Some((n(&r[0])?, n(&r[1])?)),
+                _ => n(v).map(|u| (u, u)),
+            }
+        })
+        .collect()
+}
+
 fn cond(m: &Value, ctx: &Ctx<'_>) -> Vec<Cond> {
     let unknown = || vec![Cond::Unknown(format!("match {m}"))];
     let op = m.get("op").and_then(Value::as_str).unwrap_or("==");
@@ -403,6 +429,29 @@ fn cond(m: &Value, ctx: &Ctx<'_>) -> Vec<Cond> {
                 Some(p) => out.push(Cond::Proto(p, neg)),
                 None => return unknown(),
             },
+            "skuid" => {
+                let Some(r) = ids(&vs) else {
+                    return unknown();
+                };
+                out.push(Cond::Skuid(r, neg));
+            }
+            "mark" => {
+                let Some(v) = ids(&vs) else {
+                    return unknown();
+                };
+                let [(value, hi)] = v.as_slice() else {
+                    return unknown();
+                };
+                let (value, hi) = (*value, *hi);
+                if value != hi {
+                    return unknown();
+                }
+                out.push(Cond::Mark {
+                    value,
+                    mask: u32::MAX,
+                    neg,
+                });
+            }
             "nfproto" | "protocol" => {
                 let Some(names) = strings(&vs) else {
                     return unknown();

@@ -87,6 +87,9 @@ pub struct Rule {
     pub conds: Vec<Cond>,
     /// What happens when they do.
     pub action: Action,
+    /// The mark it sets when it matches, before its action (`meta mark set V`,
+    /// `-j MARK --set-mark V/M`): `(value, mask)`, the bits of `mask` replaced by `value`'s.
+    pub set_mark: Option<(u32, u32)>,
 }
 
 /// An interface-name pattern: exact, or a prefix (`eth*` in nft, `eth+` in iptables).
@@ -148,6 +151,18 @@ pub enum Cond {
     CtDnat(bool),
     /// The destination is a local address (`fib daddr type local`, `-m addrtype --dst-type LOCAL`).
     DaddrLocal(bool),
+    /// The sending socket's owner uid is in one of these ranges (`meta skuid`, `-m owner
+    /// --uid-owner`): only a packet this host sends has one.
+    Skuid(Vec<(u32, u32)>, bool),
+    /// The packet's mark, under a mask (`meta mark`, `-m mark --mark V/M`).
+    Mark {
+        /// The value compared.
+        value: u32,
+        /// The bits compared.
+        mask: u32,
+        /// `!=`.
+        neg: bool,
+    },
     /// Never true for a new TCP or UDP connection (an ICMP type, a TCP flag combination the
     /// first packet does not carry...).
     Never,
@@ -187,6 +202,10 @@ pub enum Action {
     /// A verdict the evaluator does not model, as its tool prints it.
     Unknown(String),
 }
+
+/// What a parser makes of one rule: its conditions, its action, the chain a jump names, and
+/// the mark it sets.
+pub(crate) type Parsed = (Vec<Cond>, Action, Option<String>, Option<(u32, u32)>);
 
 /// Jumps and gotos waiting for their chain: (chain, rule, target name).
 pub(crate) type Pending = Vec<(usize, usize, String)>;

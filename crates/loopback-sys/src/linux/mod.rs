@@ -170,6 +170,43 @@ fn bound_probe() -> std::io::Result<(socket2::Socket, u16)> {
     Ok((s, port))
 }
 
+/// One `NETLINK_ROUTE` exchange: send `request`, feed each reply to `decode` until it says it
+/// is done.
+fn route_exchange<T>(
+    name: &str,
+    request: &[u8],
+    mut decode: impl FnMut(&[u8]) -> Result<Option<T>, DumpError>,
+) -> Result<T, SysError> {
+    let err = |source: std::io::Error| SysError::Netlink {
+        request: name.to_owned(),
+        source,
+    };
+    let mut socket = Socket::new(NETLINK_ROUTE).map_err(err)?;
+    socket.bind_auto().map_err(err)?;
+    socket.connect(&SocketAddr::new(0, 0)).map_err(err)?;
+    socket.send(request, 0).map_err(err)?;
+    loop {
+        let (buf, _) = socket.recv_from_full().map_err(err)?;
+        if buf.is_empty() {
+            return Err(SysError::NetlinkDecode {
+                request: name.to_owned(),
+                detail: "the kernel closed the socket without an answer".into(),
+            });
+        }
+        match decode(&buf) {
+            Ok(Some(t)) => return Ok(t),
+            Ok(None) => {}
+            Err(DumpError::Kernel(source)) => return Err(err(source)),
+            Err(DumpError::Decode(detail)) => {
+                return Err(SysError::NetlinkDecode {
+                    request: name.to_owned(),
+                    detail,
+                })
+            }
+        }
+    }
+}
+
 /// Every interface's device facts, from one `RTM_GETLINK` dump.
 fn link_dump() -> Result<Vec<LinkFacts>, SysError> {
     let err = |source: std::io::Error| SysError::Netlink {
@@ -429,6 +466,34 @@ impl SystemView for LinuxSystem {
 
     fn route_source(&self, dest: IpAddr) -> Option<IpAddr> {
         crate::probe::source_address(dest)
+    }
+
+    fn route_get(
+        &self,
+        dest: IpAddr,
+        uid: Option<u32>,
+        mark: u32,
+    ) -> Result<crate::routing::RouteAnswer, SysError> {
+        use crate::parse::policy::{decode_route_answer, route_get_request};
+        route_exchange(
+            "route get",
+            &route_get_request(dest, uid, mark, 1),
+            decode_route_answer,
+        )
+    }
+
+    fn policy_rules(&self) -> Result<Vec<crate::routing::PolicyRule>, SysError> {
+        use crate::parse::policy::{decode_rule_chunk, rule_dump_request};
+        let mut all = Vec::new();
+        for v4 in [true, false] {
+            let mut rules = Vec::new();
+            route_exchange("rule", &rule_dump_request(v4, 1), |buf| {
+                decode_rule_chunk(buf, &mut rules).map(|done| done.then_some(()))
+            })?;
+            all.extend(rules);
+        }
+        all.sort_by_key(|r| (!r.v4, r.priority));
+        Ok(all)
     }
 
     fn namespaces(&self) -> crate::NamespaceScan {

@@ -13,6 +13,8 @@ pub mod mountinfo;
 pub mod netlink;
 pub mod netsh;
 pub mod nsswitch;
+#[cfg(target_os = "linux")]
+pub mod policy;
 pub mod procfs;
 pub mod procnet;
 pub mod route;
