@@ -166,6 +166,7 @@ pub fn ruleset(data: &[u8]) {
                 sources: Vec::new(),
                 accepted_by: None,
                 nat_by: None,
+                marked_by: Vec::new(),
             },
         );
     }

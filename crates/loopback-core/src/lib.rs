@@ -45,6 +45,7 @@ pub mod filter;
 pub mod firewall;
 pub mod fuzz;
 pub mod host;
+pub mod intercept;
 pub mod localhost;
 pub mod policy;
 pub mod probe;

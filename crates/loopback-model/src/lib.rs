@@ -15,6 +15,7 @@ mod address;
 pub mod bench;
 pub mod bind;
 mod codes;
+pub mod intercept;
 pub mod watch;
 
 pub use address::{AddressClass, AddressKind};

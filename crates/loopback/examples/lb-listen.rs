@@ -9,7 +9,8 @@
 //!   at FILE, from a thread that entered it: the process itself stays where it is), `echo`
 //!   (UDP: send every datagram back to its sender, so a peer can tell it arrived), `http`
 //!   (TCP: answer every request with `200 OK` and, as the body, the address the client
-//!   reached, so a client can tell which of two servers it met), `reuseaddr=0` (do not set
+//!   reached, so a client can tell which of two servers it met; `tag=NAME` answers NAME
+//!   instead), `reuseaddr=0` (do not set
 //!   SO_REUSEADDR, which is set otherwise on Unix), `reuseport` (SO_REUSEPORT), `nolisten`
 //!   (TCP: bind and never listen), `timewait` (TCP: listen, connect to itself, close the
 //!   accepted side first and then everything, which leaves ADDR:PORT in TIME_WAIT held by the
@@ -188,6 +189,7 @@ fn open_here(spec: &str) -> Result<(Socket, bool), String> {
     let mut reuseaddr = cfg!(unix);
     let mut listen = proto == "tcp";
     let mut timewait = false;
+    let mut tag: Option<String> = None;
     for opt in parts {
         match opt.split_once('=') {
             Some(("v6only", v)) => sock.set_only_v6(v == "1").map_err(|e| e.to_string())?,
@@ -200,6 +202,7 @@ fn open_here(spec: &str) -> Result<(Socket, bool), String> {
             None if opt == "reuseport" => sock.set_reuse_port(true).map_err(|e| e.to_string())?,
             None if opt == "nolisten" => listen = false,
             None if opt == "timewait" => timewait = true,
+            Some(("tag", t)) => tag = Some(t.to_owned()),
             _ => return Err(format!("unknown option {opt}")),
         }
     }
@@ -233,7 +236,8 @@ fn open_here(spec: &str) -> Result<(Socket, bool), String> {
         let twin: std::net::TcpListener = sock.try_clone().map_err(|e| e.to_string())?.into();
         std::thread::spawn(move || {
             for conn in twin.incoming().flatten() {
-                std::thread::spawn(move || answer(conn));
+                let tag = tag.clone();
+                std::thread::spawn(move || answer(conn, tag));
             }
         });
     }
@@ -258,7 +262,7 @@ fn leave_time_wait(sock: Socket, addr: SocketAddr) -> Result<Socket, String> {
 }
 
 /// Read one request head and answer it with the local address as the body.
-fn answer(mut conn: std::net::TcpStream) {
+fn answer(mut conn: std::net::TcpStream, tag: Option<String>) {
     use std::io::Write;
     let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(5)));
     let mut head = Vec::new();
@@ -269,10 +273,11 @@ fn answer(mut conn: std::net::TcpStream) {
             Ok(n) => head.extend_from_slice(&buf[..n]),
         }
     }
-    let body = conn
-        .local_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default();
+    let body = tag.unwrap_or_else(|| {
+        conn.local_addr()
+            .map(|a| a.ip().to_string())
+            .unwrap_or_default()
+    });
     let _ = write!(
         conn,
         "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",

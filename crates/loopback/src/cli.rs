@@ -55,6 +55,12 @@ pub enum Command {
     /// socket that holds the port, its owner and what to do. Exits 0 when every address would
     /// bind, 1 when one would not.
     Bind(BindArgs),
+    /// Where a local TCP connection to DEST really goes: the marks the output hook sets, the
+    /// route the kernel picks for the client's uid and mark (and the ip rule that chose it),
+    /// REDIRECT and DNAT in the output hook, and the listener that receives it. Without DEST,
+    /// every rule on the host that diverts local traffic. Exits 0 when every path is direct
+    /// (without DEST: nothing diverts), 1 otherwise.
+    Intercept(InterceptArgs),
     /// Measure what loopback costs next to a LAN link and a Unix socket: round trips, new
     /// connections and streams over 127.0.0.1, ::1, another 127/8 address, this host's own
     /// address, a veth link and a bridge with NAT (namespaces the bench makes and removes; root),
@@ -433,6 +439,22 @@ pub struct ProbeArgs {
     /// Deadline of each attempt, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=30_000))]
     pub timeout_ms: u64,
+    /// Run in another network namespace: a name under /run/netns, a PID (that process's
+    /// namespace), or a path to a namespace file. Needs CAP_SYS_ADMIN.
+    #[arg(long, value_name = "TARGET")]
+    pub netns: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct InterceptArgs {
+    /// HOST:PORT, [V6]:PORT, or an http:// or https:// URL.
+    pub dest: Option<String>,
+    /// Trace the connection of this user (a name or a uid) rather than this process's.
+    #[arg(long, value_name = "USER|UID")]
+    pub uid: Option<String>,
+    /// Print the JSON document (docs/json.md).
+    #[arg(long)]
+    pub json: bool,
     /// Run in another network namespace: a name under /run/netns, a PID (that process's
     /// namespace), or a path to a namespace file. Needs CAP_SYS_ADMIN.
     #[arg(long, value_name = "TARGET")]

@@ -98,6 +98,24 @@ pub fn bound_sockets(
     (out, unseen)
 }
 
+/// The listening sockets that accept a connection to `address:port` (as `holders` sees
+/// them, with their owners).
+pub fn listeners_at(
+    snap: &crate::snapshot::Snapshot,
+    proto: Proto,
+    address: IpAddr,
+    port: u16,
+) -> Vec<loopback_model::bind::BindHolder> {
+    holders::on_port(snap, proto, port)
+        .into_iter()
+        .filter(|(s, state, _)| {
+            *state == loopback_model::bind::HolderState::Listen
+                && holders::overlaps(address, true, s.address, s.v6only, snap.os)
+        })
+        .map(|(s, state, remote)| holders::holder(snap, &s, state, remote))
+        .collect()
+}
+
 /// Resolve, bind, capture, judge.
 pub fn run(
     sys: &dyn SystemView,

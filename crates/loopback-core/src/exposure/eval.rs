@@ -77,6 +77,8 @@ pub struct Branch {
     pub accepted_by: Option<RuleId>,
     /// The rule that rewrote its destination.
     pub nat_by: Option<RuleId>,
+    /// The rules that set its mark, in order.
+    pub marked_by: Vec<RuleId>,
 }
 
 /// How a hook ended for one branch.
@@ -328,6 +330,7 @@ impl<'a> Evaluator<'a> {
         let rule = &self.rules.chains[chain].rules[i];
         if let (Some((value, mask)), Some(l)) = (rule.set_mark, b.pkt.local.as_mut()) {
             l.mark = (l.mark & !mask) | (value & mask);
+            b.marked_by.push(id);
         }
         match &rule.action {
             Action::Continue => Some(b),
@@ -526,6 +529,7 @@ mod tests {
                 sources: Vec::new(),
                 accepted_by: None,
                 nat_by: None,
+                marked_by: Vec::new(),
             },
         )
     }

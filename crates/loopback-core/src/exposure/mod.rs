@@ -531,6 +531,7 @@ pub fn assess(sites: &[Site<'_>], options: &Options) -> Assessment {
                             sources: Vec::new(),
                             accepted_by: None,
                             nat_by: None,
+                            marked_by: Vec::new(),
                         },
                         0,
                         &mut stops,
@@ -910,6 +911,61 @@ fn exposure_of(
     }
 }
 
+/// How a locally sent packet leaves the output hook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutputEnd {
+    /// It passed: the packet as it is now, the rules that set its mark, the NAT rule that
+    /// rewrote it.
+    Passed {
+        /// The packet after the hook.
+        pkt: Packet,
+        /// Each mark rule, with the mark after it.
+        marks: Vec<RuleRef>,
+        /// The NAT rule.
+        nat: Option<RuleRef>,
+    },
+    /// A rule dropped or rejected it.
+    Dropped(RuleRef),
+    /// A rule that decides is not modelled.
+    Unknown(Option<RuleRef>, String),
+}
+
+/// Pass `pkt`, sent by a socket of this namespace, through the output hook: the mangle
+/// (route) chains that set marks, the NAT chains that rewrite its destination, the filter.
+/// Each branch the rules split it into is one end.
+pub fn output_hook(filter: &Filter, interfaces: &[Interface], pkt: Packet) -> Vec<OutputEnd> {
+    let site = Site {
+        inode: 0,
+        interfaces,
+        kernel: None,
+        filter,
+        listeners: Vec::new(),
+    };
+    let walker = Walker {
+        sites: std::slice::from_ref(&site),
+    };
+    let ev = Evaluator::new(&filter.rules, &site, 0);
+    let start = Branch {
+        pkt,
+        sources: Vec::new(),
+        accepted_by: None,
+        nat_by: None,
+        marked_by: Vec::new(),
+    };
+    ev.hook(Hook::Output, start)
+        .into_iter()
+        .map(|end| match end {
+            End::Accept(b) => OutputEnd::Passed {
+                marks: b.marked_by.iter().map(|id| walker.rule_ref(*id)).collect(),
+                nat: b.nat_by.map(|id| walker.rule_ref(id)),
+                pkt: b.pkt,
+            },
+            End::Drop(_, id) => OutputEnd::Dropped(walker.rule_ref(id)),
+            End::Unknown(_, id, why) => OutputEnd::Unknown(id.map(|id| walker.rule_ref(id)), why),
+        })
+        .collect()
+}
+
 /// What this host's own connection to `daddr:port` meets in the filter: it leaves through the
 /// output hook and comes back in through the input hook on the loopback interface. The rule
 /// that drops it, when one does (or the rule not modelled that may).
@@ -948,6 +1004,7 @@ pub fn local_path(
         sources: Vec::new(),
         accepted_by: None,
         nat_by: None,
+        marked_by: Vec::new(),
     };
     let mut undecided = None;
     for out in ev.hook(Hook::Output, start) {

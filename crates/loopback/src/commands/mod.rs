@@ -19,6 +19,7 @@ mod doctor;
 mod explain;
 mod exporter;
 mod help;
+mod intercept;
 mod probe;
 mod resolve;
 mod snapshot;
@@ -49,6 +50,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Probe(args) => probe::run(&ctx, args),
         Command::Explain(args) => explain::run(&ctx, args),
         Command::Bind(args) => bind::run(&ctx, args),
+        Command::Intercept(args) => intercept::run(&ctx, args),
         Command::Snapshot(args) => snapshot::run(&ctx, args),
         Command::Bench(args) => bench::run(&ctx, args),
         Command::Exporter(args) => exporter::run(&ctx, args),

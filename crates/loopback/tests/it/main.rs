@@ -14,6 +14,7 @@ mod explain;
 mod exposure;
 mod fleet;
 mod hostile;
+mod intercept;
 mod namespaces;
 mod package;
 mod probe;

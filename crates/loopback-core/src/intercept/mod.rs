@@ -1,0 +1,423 @@
+//! `loopback intercept`: where a local TCP connection really goes when rules divert it.
+//!
+//! For each address of the destination, [`trace`] follows the kernel's order for a packet a
+//! local socket sends: the route first chosen (which names the output interface), the output
+//! hook (mangle chains that set marks, NAT chains that REDIRECT or DNAT, the filter; through
+//! `exposure`'s evaluator, which reads nftables and iptables alike), then the route the
+//! kernel takes for the packet as it leaves the hook, asked of the kernel itself
+//! (`RTM_GETROUTE` with the socket's uid and mark), and the `ip rule` that chose its table.
+//! A destination that ends on this host is joined to the listener that receives it.
+//! [`mechanisms`] lists every rule that diverts local traffic, without a destination.
+//!
+//! The route answers come in through a closure (the kernel's, or a test's), the rest from a
+//! snapshot: the judgment reads nothing else.
+
+use std::net::IpAddr;
+
+use loopback_model::intercept::{
+    InterceptClient, InterceptPath, InterceptReach, InterceptReport, InterceptStep,
+    InterceptStepKind, Mechanism, PathVerdict, INTERCEPT_VERSION,
+};
+use loopback_model::Proto;
+use loopback_sys::routing::{PolicyRule, RouteAnswer, RouteKind, RuleVerdict};
+use loopback_sys::{Prober, SystemView};
+
+use crate::exposure::eval::{LocalSender, Packet};
+use crate::exposure::rules::{Action, Hook};
+use crate::exposure::{describe, output_hook, ruleset_of, Filter, OutputEnd};
+use crate::snapshot::{capture, Parts, Request, Snapshot};
+use crate::timings::Timings;
+
+/// A route question: destination, socket owner, mark.
+pub type RouteQuery = (IpAddr, Option<u32>, u32);
+
+/// Why `intercept` could not run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InterceptError {
+    /// The destination is not `HOST:PORT` or a URL.
+    #[error("{0}")]
+    Target(String),
+    /// The name did not resolve.
+    #[error("{name} does not resolve: {why}")]
+    Resolve {
+        /// The name.
+        name: String,
+        /// Why.
+        why: String,
+    },
+}
+
+/// The parts a trace reads.
+pub const PARTS: Parts = Parts {
+    sockets: true,
+    owners: true,
+    service_files: false,
+    interfaces: true,
+    kernel: true,
+    routes: false,
+    resolver: false,
+    firewall: true,
+    held: false,
+};
+
+/// Trace `dest` (or, without one, list the mechanisms) for a client of `uid`.
+pub fn run(
+    sys: &dyn SystemView,
+    prober: &dyn Prober,
+    dest: Option<&str>,
+    client: InterceptClient,
+    timings: &Timings,
+) -> Result<InterceptReport, InterceptError> {
+    let targets = match dest {
+        Some(d) => {
+            let t =
+                crate::target::parse_probe(d).map_err(|e| InterceptError::Target(e.to_string()))?;
+            let addrs = match &t.target {
+                crate::target::Target::Addr(ip, _) => vec![*ip],
+                crate::target::Target::Host(name, _) => {
+                    prober.resolve(name).map_err(|e| InterceptError::Resolve {
+                        name: name.clone(),
+                        why: match e {
+                            loopback_sys::SysError::Resolve { source, .. } => source.to_string(),
+                            other => other.to_string(),
+                        },
+                    })?
+                }
+                other => {
+                    return Err(InterceptError::Target(format!(
+                        "{d}: {} is not one destination",
+                        other.host()
+                    )))
+                }
+            };
+            addrs.into_iter().map(|a| (a, t.port)).collect()
+        }
+        None => Vec::new(),
+    };
+    let snap = timings.time("capture", || capture(sys, &Request::of(PARTS)));
+    let rules = timings.time("rules", || sys.policy_rules().map_err(|e| e.to_string()));
+    let mut ask = |q: RouteQuery| sys.route_get(q.0, q.1, q.2).map_err(|e| e.to_string());
+    Ok(timings.time("judge", || {
+        judge(
+            &snap,
+            &rules,
+            dest.unwrap_or(""),
+            &targets,
+            client,
+            &mut ask,
+        )
+    }))
+}
+
+/// The report for `targets`, from the snapshot, the policy rules and the kernel's route
+/// answers (through `route`).
+pub fn judge(
+    snap: &Snapshot,
+    rules: &Result<Vec<PolicyRule>, String>,
+    target: &str,
+    targets: &[(IpAddr, u16)],
+    client: InterceptClient,
+    route: &mut dyn FnMut(RouteQuery) -> Result<RouteAnswer, String>,
+) -> InterceptReport {
+    let filter = ruleset_of(&snap.firewall);
+    let mut warnings = Vec::new();
+    if let Some(why) = &filter.incomplete {
+        warnings.push(format!(
+            "{why}: a rule that diverts traffic may be missing, so no path is called direct"
+        ));
+    }
+    if let Err(why) = rules {
+        warnings.push(format!("the policy routing rules could not be read: {why}"));
+    }
+    let paths = targets
+        .iter()
+        .map(|(a, p)| trace(snap, &filter, rules, *a, *p, client.uid, route))
+        .collect();
+    InterceptReport {
+        version: INTERCEPT_VERSION,
+        target: target.to_owned(),
+        client,
+        paths,
+        mechanisms: mechanisms(&filter, rules),
+        warnings,
+    }
+}
+
+fn interface_name(snap: &Snapshot, index: Option<u32>) -> Option<String> {
+    let i = index?;
+    snap.interface_list()
+        .iter()
+        .find(|x| x.index == i)
+        .map(|x| x.name.clone())
+        .or_else(|| Some(format!("ifindex {i}")))
+}
+
+/// The tables every system has: `local`, `main`, `default`.
+fn default_table(t: u32) -> bool {
+    matches!(t, 253..=255)
+}
+
+/// The first rule of the family, in priority order, that a packet from a socket of `uid`
+/// with `mark` to `dest` matches and that leads to `table`. Rules with a source prefix, an
+/// interface other than `lo` or a goto are passed over (not modelled).
+fn chosen_rule<'a>(
+    rules: &'a [PolicyRule],
+    dest: IpAddr,
+    uid: Option<u32>,
+    mark: u32,
+    table: u32,
+) -> Option<&'a PolicyRule> {
+    rules.iter().filter(|r| r.v4 == dest.is_ipv4()).find(|r| {
+        let mut ok = r.from.is_none_or(|(a, l)| l == 0 && a.is_unspecified());
+        if let Some((a, l)) = r.to {
+            ok &= ipnet::IpNet::new(a, l).is_ok_and(|n| n.contains(&dest));
+        }
+        if let Some((v, m)) = r.fwmark {
+            ok &= mark & m == v;
+        }
+        if let Some((lo, hi)) = r.uidrange {
+            ok &= uid.is_some_and(|u| (lo..=hi).contains(&u));
+        }
+        // Locally generated packets are looked up with the loopback device as their input.
+        ok &= r.iif.as_deref().is_none_or(|i| i == "lo");
+        ok &= r.oif.is_none();
+        ok != r.invert && (r.verdict != RuleVerdict::Table || r.table == table)
+    })
+}
+
+fn route_text(snap: &Snapshot, a: &RouteAnswer) -> String {
+    let table = loopback_sys::routing::table_name(a.table);
+    let dev = interface_name(snap, a.oif).unwrap_or_else(|| "no device".into());
+    match a.kind {
+        RouteKind::Local => format!("table {table}: local, delivered on this host"),
+        RouteKind::Unicast => match a.gateway {
+            Some(g) => format!("table {table}: via {g} dev {dev}"),
+            None => format!("table {table}: dev {dev}"),
+        },
+        k => format!("table {table}: {k:?}").to_lowercase(),
+    }
+}
+
+/// One address: the steps, the verdict, the receiver.
+#[allow(clippy::too_many_arguments)]
+fn trace(
+    snap: &Snapshot,
+    filter: &Filter,
+    rules: &Result<Vec<PolicyRule>, String>,
+    address: IpAddr,
+    port: u16,
+    uid: Option<u32>,
+    route: &mut dyn FnMut(RouteQuery) -> Result<RouteAnswer, String>,
+) -> InterceptPath {
+    let mut path = InterceptPath {
+        address,
+        port,
+        verdict: PathVerdict::Direct,
+        interface: None,
+        steps: Vec::new(),
+        reaches: None,
+        proxy: Vec::new(),
+        notes: Vec::new(),
+    };
+    let first = route((address, uid, 0));
+    let oif = first
+        .as_ref()
+        .ok()
+        .and_then(|a| interface_name(snap, a.oif));
+    let pkt = Packet {
+        v4: crate::classify::unmap(address).is_ipv4(),
+        iif: String::new(),
+        oif: oif.clone(),
+        daddr: address,
+        proto: Proto::Tcp,
+        dport: port,
+        dnat: false,
+        local: Some(LocalSender { uid, mark: 0 }),
+    };
+    let ends = output_hook(filter, snap.interface_list(), pkt.clone());
+    // The rules may split the walk on what they cannot tell; the first end that passes is
+    // the path, and any unknown end makes the verdict unknown.
+    let mut unknown = None;
+    let mut passed = None;
+    for e in ends {
+        match e {
+            OutputEnd::Passed { pkt, marks, nat } if passed.is_none() => {
+                passed = Some((pkt, marks, nat));
+            }
+            OutputEnd::Dropped(r) => path.notes.push(format!("dropped by {}", describe(&r))),
+            OutputEnd::Unknown(r, why) => {
+                unknown = Some(match r {
+                    Some(r) => format!("{}: {why}", describe(&r)),
+                    None => why,
+                });
+            }
+            OutputEnd::Passed { .. } => {}
+        }
+    }
+    let Some((out, marks, nat)) = passed else {
+        path.verdict = PathVerdict::Unknown;
+        path.notes.extend(unknown);
+        return path;
+    };
+    let mark = out.local.map_or(0, |l| l.mark);
+    for r in &marks {
+        path.steps.push(InterceptStep {
+            kind: InterceptStepKind::Mark,
+            rule: describe(r),
+            to: format!("mark {mark:#x}"),
+        });
+    }
+    if let Some(r) = &nat {
+        path.steps.push(InterceptStep {
+            kind: InterceptStepKind::Nat,
+            rule: describe(r),
+            to: std::net::SocketAddr::new(out.daddr, out.dport).to_string(),
+        });
+    }
+    let final_route = route((out.daddr, uid, mark));
+    match &final_route {
+        Ok(a) => {
+            let chose = rules
+                .as_ref()
+                .ok()
+                .and_then(|rs| chosen_rule(rs, out.daddr, uid, mark, a.table));
+            let rule = match chose {
+                Some(r) => format!("ip rule {}: {}", r.priority, r.text()),
+                None => "ip rule: not matched here".to_owned(),
+            };
+            path.interface = interface_name(snap, a.oif);
+            path.steps.push(InterceptStep {
+                kind: InterceptStepKind::Route,
+                rule,
+                to: route_text(snap, a),
+            });
+            if !default_table(a.table) && a.kind != RouteKind::Local {
+                path.verdict = PathVerdict::Tunneled;
+            }
+            if matches!(
+                a.kind,
+                RouteKind::Blackhole | RouteKind::Unreachable | RouteKind::Prohibit
+            ) {
+                path.notes
+                    .push(format!("the route refuses it: {}", route_text(snap, a)));
+            }
+        }
+        Err(why) => {
+            path.verdict = PathVerdict::Unknown;
+            path.notes
+                .push(format!("the kernel's route could not be asked: {why}"));
+        }
+    }
+    let moved = out.daddr != address || out.dport != port;
+    if moved {
+        path.verdict = PathVerdict::Redirected;
+    }
+    let local = final_route
+        .as_ref()
+        .is_ok_and(|a| a.kind == RouteKind::Local);
+    if local {
+        path.reaches = Some(receiver(snap, out.daddr, out.dport));
+    }
+    if let Some(why) = unknown {
+        path.notes.push(format!(
+            "another way through the rules is not modelled: {why}"
+        ));
+        if path.verdict == PathVerdict::Direct {
+            path.verdict = PathVerdict::Unknown;
+        }
+    }
+    if filter.incomplete.is_some() && path.verdict == PathVerdict::Direct {
+        path.verdict = PathVerdict::Unknown;
+        path.notes
+            .push("the packet filter could not be read whole: not claimed direct".into());
+    }
+    path
+}
+
+/// The listener at `address:port` on this host, or that nothing listens there.
+fn receiver(snap: &Snapshot, address: IpAddr, port: u16) -> InterceptReach {
+    let holders: Vec<_> = crate::bind::listeners_at(snap, Proto::Tcp, address, port);
+    InterceptReach {
+        address,
+        port,
+        listening: !holders.is_empty(),
+        owners: holders.into_iter().flat_map(|h| h.owners).collect(),
+    }
+}
+
+/// Every rule on the host that diverts local traffic: NAT in the output hook, marks set
+/// there, policy rules to tables other than the default ones (or that refuse).
+pub fn mechanisms(filter: &Filter, rules: &Result<Vec<PolicyRule>, String>) -> Vec<Mechanism> {
+    let mut out = Vec::new();
+    let rs = &filter.rules;
+    for chain in &rs.chains {
+        let Some(base) = &chain.base else { continue };
+        if base.hook != Hook::Output {
+            continue;
+        }
+        let o = &rs.origins[chain.origin];
+        let origin = format!("{} {} {} {}", o.tool, o.family, o.table, chain.name);
+        for r in &chain.rules {
+            let handle = r
+                .handle
+                .map(|h| format!(" (handle {h})"))
+                .unwrap_or_default();
+            let rule = format!("{}{handle}", r.text);
+            if let Some((v, m)) = r.set_mark {
+                out.push(Mechanism {
+                    kind: InterceptStepKind::Mark,
+                    rule: rule.clone(),
+                    origin: origin.clone(),
+                    to: if m == u32::MAX {
+                        format!("mark {v:#x}")
+                    } else {
+                        format!("mark {v:#x}/{m:#x}")
+                    },
+                });
+            }
+            let to = match &r.action {
+                Action::Redirect { port } => Some(match port {
+                    Some(p) => format!("this host's loopback, port {p}"),
+                    None => "this host's loopback".to_owned(),
+                }),
+                Action::Dnat { addr, port } => Some(match (addr, port) {
+                    (Some(a), Some(p)) => std::net::SocketAddr::new(*a, *p).to_string(),
+                    (Some(a), None) => a.to_string(),
+                    (None, Some(p)) => format!("port {p}"),
+                    (None, None) => "another destination".to_owned(),
+                }),
+                _ => None,
+            };
+            if let Some(to) = to {
+                out.push(Mechanism {
+                    kind: InterceptStepKind::Nat,
+                    rule,
+                    origin: origin.clone(),
+                    to,
+                });
+            }
+        }
+    }
+    if let Ok(rules) = rules {
+        for r in rules {
+            let refuses = matches!(
+                r.verdict,
+                RuleVerdict::Blackhole | RuleVerdict::Unreachable | RuleVerdict::Prohibit
+            );
+            if (r.verdict == RuleVerdict::Table && !default_table(r.table)) || refuses {
+                out.push(Mechanism {
+                    kind: InterceptStepKind::Route,
+                    rule: format!("{}: {}", r.priority, r.text()),
+                    origin: if r.v4 { "ip rule" } else { "ip -6 rule" }.to_owned(),
+                    to: if refuses {
+                        format!("{:?}", r.verdict).to_lowercase()
+                    } else {
+                        format!("table {}", loopback_sys::routing::table_name(r.table))
+                    },
+                });
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,313 @@
+//! `loopback intercept` in namespaces, against real connections: listeners at the asked
+//! destination and at the receiver each answer with their own tag (`lb-listen …,http,tag=`),
+//! and curl, run as the traced client (its uid), must get the tag the trace predicts.
+
+use std::process::Command;
+
+use loopback_model::intercept::{InterceptPath, InterceptReport};
+
+use crate::support::*;
+
+fn trace(ns: &Netns, args: &[&str]) -> (InterceptReport, Option<i32>) {
+    let out = ns.loopback(&[&["intercept", "--json"], args].concat());
+    let r = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "intercept JSON {e}: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (r, out.status.code())
+}
+
+fn path(r: &InterceptReport) -> &InterceptPath {
+    assert_eq!(r.paths.len(), 1, "{r:#?}");
+    &r.paths[0]
+}
+
+/// What curl, run as `uid` in the namespace, gets from `url`: the body, or `failed`.
+fn fetch_as(ns: &Netns, uid: u32, url: &str) -> String {
+    let out = ns
+        .cmd("setpriv")
+        .args([
+            &format!("--reuid={uid}"),
+            &format!("--regid={uid}"),
+            "--clear-groups",
+            "curl",
+            "-s",
+            "--noproxy",
+            "*",
+            "-m",
+            "5",
+            url,
+        ])
+        .output()
+        .expect("curl");
+    if out.status.success() {
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    } else {
+        "failed".into()
+    }
+}
+
+const NOBODY: u32 = 65534;
+
+#[test]
+#[ignore = "needs root and network namespaces: ./scripts/test runs it"]
+fn an_owner_scoped_redirect_diverts_one_user_and_the_trace_says_so() {
+    require_root();
+    let ns = Netns::new("icpredir");
+    let srv = ns.listen(
+        &[
+            "tcp:127.0.0.1:8080,http,tag=asked",
+            "tcp:127.0.0.1:9090,http,tag=proxy",
+        ],
+        &[],
+    );
+    ns.nft(&format!(
+        "table ip divert {{\n chain out {{\n  type nat hook output priority -100;\n  meta skuid {NOBODY} tcp dport 8080 redirect to :9090\n  tcp dport 8081 dnat to 127.0.0.1:9999\n }}\n}}\n"
+    ));
+    // iptables too (iptables-nft's own table), for port 8082.
+    run(ns.cmd("iptables").args([
+        "-t",
+        "nat",
+        "-A",
+        "OUTPUT",
+        "-p",
+        "tcp",
+        "--dport",
+        "8082",
+        "-m",
+        "owner",
+        "--uid-owner",
+        &NOBODY.to_string(),
+        "-j",
+        "REDIRECT",
+        "--to-ports",
+        "9090",
+    ]));
+    let _more = ns.listen(&["tcp:127.0.0.1:8082,http,tag=asked"], &[]);
+
+    // nobody is redirected: curl gets the proxy's tag, and the trace names the rule and the
+    // receiver.
+    assert_eq!(fetch_as(&ns, NOBODY, "http://127.0.0.1:8080/"), "proxy");
+    let (r, code) = trace(&ns, &["127.0.0.1:8080", "--uid", &NOBODY.to_string()]);
+    assert_eq!(code, Some(1));
+    let p = path(&r);
+    assert_eq!(p.verdict.as_str(), "redirected", "{p:#?}");
+    let nat = p
+        .steps
+        .iter()
+        .find(|s| s.kind.as_str() == "nat")
+        .expect("a nat step");
+    assert!(
+        nat.rule.contains("meta skuid 65534") && nat.rule.contains("handle"),
+        "{nat:?}"
+    );
+    assert_eq!(nat.to, "127.0.0.1:9090");
+    let reach = p.reaches.as_ref().expect("reaches");
+    assert_eq!((reach.port, reach.listening), (9090, true));
+    assert_eq!(reach.owners[0].pid, srv.pid());
+
+    // root is not: the tag of the server asked for, and a direct path to it.
+    assert_eq!(fetch_as(&ns, 0, "http://127.0.0.1:8080/"), "asked");
+    let (r, code) = trace(&ns, &["127.0.0.1:8080", "--uid", "0"]);
+    assert_eq!(code, Some(0), "this path is direct: {r:#?}");
+    assert_eq!(path(&r).verdict.as_str(), "direct");
+    assert_eq!(path(&r).reaches.as_ref().map(|x| x.port), Some(8080));
+
+    // The same through iptables' owner match.
+    assert_eq!(fetch_as(&ns, NOBODY, "http://127.0.0.1:8082/"), "proxy");
+    let (r, _) = trace(&ns, &["127.0.0.1:8082", "--uid", "nobody"]);
+    let p = path(&r);
+    assert_eq!(p.verdict.as_str(), "redirected", "{p:#?}");
+    assert!(
+        p.steps.iter().any(|s| s.rule.contains("--uid-owner 65534")),
+        "{p:#?}"
+    );
+
+    // A redirect to a port where nothing listens: curl fails, the trace says nothing listens.
+    assert_eq!(fetch_as(&ns, 0, "http://127.0.0.1:8081/"), "failed");
+    let (r, _) = trace(&ns, &["http://127.0.0.1:8081/"]);
+    let p = path(&r);
+    assert_eq!(p.verdict.as_str(), "redirected");
+    let reach = p.reaches.as_ref().expect("reaches");
+    assert_eq!((reach.port, reach.listening), (9999, false));
+
+    // Without a destination: every rule that diverts local traffic.
+    let (r, code) = trace(&ns, &[]);
+    assert_eq!(code, Some(1));
+    let nats: Vec<&str> = r
+        .mechanisms
+        .iter()
+        .filter(|m| m.kind.as_str() == "nat")
+        .map(|m| m.to.as_str())
+        .collect();
+    assert!(
+        nats.contains(&"this host's loopback, port 9090"),
+        "{nats:?}"
+    );
+    assert!(nats.contains(&"127.0.0.1:9999"), "{nats:?}");
+}
+
+#[test]
+#[ignore = "needs root and network namespaces: ./scripts/test runs it"]
+fn nothing_diverts_a_plain_namespace() {
+    require_root();
+    let ns = Netns::new("icpplain");
+    let _srv = ns.listen(&["tcp:127.0.0.1:8080,http,tag=asked"], &[]);
+    assert_eq!(fetch_as(&ns, 0, "http://127.0.0.1:8080/"), "asked");
+    let (r, code) = trace(&ns, &["127.0.0.1:8080"]);
+    assert_eq!(code, Some(0), "{r:#?}");
+    assert_eq!(path(&r).verdict.as_str(), "direct");
+    let (r, code) = trace(&ns, &[]);
+    assert_eq!((code, r.mechanisms.len()), (Some(0), 0));
+}
+
+/// A namespace with a LAN peer, and a second link `vpn0` (198.19.0.1/24) to a "VPN" namespace
+/// that also holds the peer's address 198.18.0.2, so a connection to it answers with the tag
+/// of whichever side it reached.
+struct Vpn {
+    name: String,
+}
+
+impl Vpn {
+    fn new(ns: &Netns) -> Vpn {
+        let name = format!("{}-v", ns.name);
+        run(Command::new("ip").args(["netns", "add", &name]));
+        ns.ip(&[
+            "link", "add", "vpn0", "type", "veth", "peer", "name", "tun0", "netns", &name,
+        ]);
+        ns.ip(&["addr", "add", "198.19.0.1/24", "dev", "vpn0"]);
+        ns.ip(&["link", "set", "vpn0", "up"]);
+        for args in [
+            vec!["link", "set", "lo", "up"],
+            vec!["addr", "add", "198.19.0.2/24", "dev", "tun0"],
+            vec!["addr", "add", "198.18.0.2/32", "dev", "lo"],
+            vec!["link", "set", "tun0", "up"],
+            // Replies go back through the tunnel, whichever source the client used (a
+            // rerouted packet keeps the source of its first route).
+            vec!["route", "add", "default", "via", "198.19.0.1"],
+        ] {
+            run(Command::new("ip").args(["-n", &name]).args(&args));
+        }
+        ns.ip(&[
+            "route",
+            "add",
+            "198.18.0.2/32",
+            "via",
+            "198.19.0.2",
+            "dev",
+            "vpn0",
+            "table",
+            "100",
+        ]);
+        Vpn { name }
+    }
+
+    fn listen(&self, spec: &str) -> Listeners {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.name])
+            .arg(listen_bin())
+            .arg(spec);
+        Listeners::spawn(cmd)
+    }
+}
+
+impl Drop for Vpn {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+#[test]
+#[ignore = "needs root and network namespaces: ./scripts/test runs it"]
+fn a_uid_range_rule_and_a_marked_route_send_one_user_through_the_vpn() {
+    require_root();
+    let ns = Netns::with_lan("icpvpn");
+    let vpn = Vpn::new(&ns);
+    let _lan = ns.listen_on_peer(&["tcp:198.18.0.2:8000,http,tag=lan"]);
+    let _tun = vpn.listen("tcp:198.18.0.2:8000,http,tag=vpn");
+    // A uid-range rule (Tailscale- and VPN-client-style) for nobody.
+    ns.ip(&[
+        "rule",
+        "add",
+        "priority",
+        "100",
+        "uidrange",
+        "65534-65534",
+        "lookup",
+        "100",
+    ]);
+    assert_eq!(fetch_as(&ns, NOBODY, "http://198.18.0.2:8000/"), "vpn");
+    assert_eq!(fetch_as(&ns, 0, "http://198.18.0.2:8000/"), "lan");
+    let (r, code) = trace(&ns, &["198.18.0.2:8000", "--uid", "65534"]);
+    assert_eq!(code, Some(1));
+    let p = path(&r);
+    assert_eq!(
+        (p.verdict.as_str(), p.interface.as_deref()),
+        ("tunneled", Some("vpn0")),
+        "{p:#?}"
+    );
+    let route = p
+        .steps
+        .iter()
+        .find(|s| s.kind.as_str() == "route")
+        .expect("route step");
+    assert!(
+        route.rule.contains("uidrange 65534-65534 lookup 100"),
+        "{route:?}"
+    );
+    assert!(p.reaches.is_none());
+    let (r, _) = trace(&ns, &["198.18.0.2:8000", "--uid", "0"]);
+    assert_eq!(
+        (path(&r).verdict.as_str(), path(&r).interface.as_deref()),
+        ("direct", Some("lan0"))
+    );
+
+    // Clash-style: a mark set in the output hook for one user, a rule for the mark.
+    ns.ip(&["rule", "del", "priority", "100"]);
+    ns.ip(&[
+        "rule", "add", "priority", "90", "fwmark", "0x2", "lookup", "100",
+    ]);
+    ns.nft(&format!(
+        "table inet clash {{\n chain out {{\n  type route hook output priority -150;\n  meta skuid {NOBODY} meta mark set 0x2\n }}\n}}\n"
+    ));
+    assert_eq!(fetch_as(&ns, NOBODY, "http://198.18.0.2:8000/"), "vpn");
+    assert_eq!(fetch_as(&ns, 0, "http://198.18.0.2:8000/"), "lan");
+    let (r, _) = trace(&ns, &["198.18.0.2:8000", "--uid", "65534"]);
+    let p = path(&r);
+    assert_eq!(p.verdict.as_str(), "tunneled", "{p:#?}");
+    let kinds: Vec<&str> = p.steps.iter().map(|s| s.kind.as_str()).collect();
+    assert_eq!(kinds, vec!["mark", "route"]);
+    assert_eq!(p.steps[0].to, "mark 0x2");
+    assert!(
+        p.steps[1].rule.contains("fwmark 0x2 lookup 100"),
+        "{:?}",
+        p.steps[1]
+    );
+    let (r, _) = trace(&ns, &["198.18.0.2:8000", "--uid", "0"]);
+    assert_eq!(path(&r).verdict.as_str(), "direct");
+}
+
+#[test]
+#[ignore = "needs root and network namespaces: ./scripts/test runs it"]
+fn a_dnat_in_the_output_hook_sends_a_connection_to_another_host() {
+    require_root();
+    let ns = Netns::with_lan("icpdnat");
+    let _peer = ns.listen_on_peer(&["tcp:198.18.0.2:8000,http,tag=peer"]);
+    ns.nft("table ip divert {\n chain out {\n  type nat hook output priority -100;\n  ip daddr 198.18.0.99 tcp dport 80 dnat to 198.18.0.2:8000\n }\n}\n");
+    assert_eq!(fetch_as(&ns, 0, "http://198.18.0.99/"), "peer");
+    let (r, code) = trace(&ns, &["http://198.18.0.99/"]);
+    assert_eq!(code, Some(1));
+    let p = path(&r);
+    assert_eq!(
+        (p.verdict.as_str(), p.interface.as_deref()),
+        ("redirected", Some("lan0")),
+        "{p:#?}"
+    );
+    assert_eq!(p.steps[0].to, "198.18.0.2:8000");
+    assert!(p.reaches.is_none(), "it ends on another host");
+}
