@@ -161,13 +161,13 @@ fn default_table(t: u32) -> bool {
 /// The first rule of the family, in priority order, that a packet from a socket of `uid`
 /// with `mark` to `dest` matches and that leads to `table`. Rules with a source prefix, an
 /// interface other than `lo` or a goto are passed over (not modelled).
-fn chosen_rule<'a>(
-    rules: &'a [PolicyRule],
+fn chosen_rule(
+    rules: &[PolicyRule],
     dest: IpAddr,
     uid: Option<u32>,
     mark: u32,
     table: u32,
-) -> Option<&'a PolicyRule> {
+) -> Option<&PolicyRule> {
     rules.iter().filter(|r| r.v4 == dest.is_ipv4()).find(|r| {
         let mut ok = r.from.is_none_or(|(a, l)| l == 0 && a.is_unspecified());
         if let Some((a, l)) = r.to {
