@@ -28,6 +28,8 @@ use crate::exposure::{describe, output_hook, ruleset_of, Filter, OutputEnd};
 use crate::snapshot::{capture, Parts, Request, Snapshot};
 use crate::timings::Timings;
 
+pub mod proxy;
+
 /// A route question: destination, socket owner, mark.
 pub type RouteQuery = (IpAddr, Option<u32>, u32);
 
@@ -61,12 +63,31 @@ pub const PARTS: Parts = Parts {
     held: false,
 };
 
-/// Trace `dest` (or, without one, list the mechanisms) for a client of `uid`.
+/// The URL a destination names, for the proxy profiles: scheme and host as typed.
+fn url_of(dest: &str) -> Option<(&'static str, String)> {
+    let lower = dest.trim().to_ascii_lowercase();
+    let (scheme, rest) = if let Some(r) = lower.strip_prefix("http://") {
+        ("http", r)
+    } else {
+        ("https", lower.strip_prefix("https://")?)
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+    let host = match authority.strip_prefix('[') {
+        Some(r) => r.split(']').next().unwrap_or("").to_owned(),
+        None => authority.split(':').next().unwrap_or("").to_owned(),
+    };
+    Some((scheme, host))
+}
+
+/// Trace `dest` (or, without one, list the mechanisms) for a client of `uid` whose
+/// environment is `env` (its proxy variables, for an http(s) URL).
 pub fn run(
     sys: &dyn SystemView,
     prober: &dyn Prober,
     dest: Option<&str>,
     client: InterceptClient,
+    env: &proxy::Env,
     timings: &Timings,
 ) -> Result<InterceptReport, InterceptError> {
     let targets = match dest {
@@ -98,7 +119,7 @@ pub fn run(
     let snap = timings.time("capture", || capture(sys, &Request::of(PARTS)));
     let rules = timings.time("rules", || sys.policy_rules().map_err(|e| e.to_string()));
     let mut ask = |q: RouteQuery| sys.route_get(q.0, q.1, q.2).map_err(|e| e.to_string());
-    Ok(timings.time("judge", || {
+    let mut report = timings.time("judge", || {
         judge(
             &snap,
             &rules,
@@ -107,7 +128,13 @@ pub fn run(
             client,
             &mut ask,
         )
-    }))
+    });
+    if let Some((scheme, host)) = dest.and_then(url_of) {
+        for p in &mut report.paths {
+            p.proxy = proxy::choices(env, scheme, &host, p.port);
+        }
+    }
+    Ok(report)
 }
 
 /// The report for `targets`, from the snapshot, the policy rules and the kernel's route
@@ -200,7 +227,6 @@ fn route_text(snap: &Snapshot, a: &RouteAnswer) -> String {
 }
 
 /// One address: the steps, the verdict, the receiver.
-#[allow(clippy::too_many_arguments)]
 fn trace(
     snap: &Snapshot,
     filter: &Filter,

@@ -42,12 +42,19 @@ fn client(ctx: &Ctx, uid: Option<&str>) -> anyhow::Result<InterceptClient> {
 
 pub fn run(ctx: &Ctx, args: &InterceptArgs) -> anyhow::Result<ExitStatus> {
     let who = client(ctx, args.uid.as_deref())?;
+    // The proxy variables this command was started with: the environment of the client it
+    // stands for.
+    let env: Vec<(String, String)> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .filter(|(k, _)| k.to_ascii_lowercase().ends_with("_proxy"))
+        .collect();
     let report = super::within(ctx, args.netns.as_deref(), || {
         intercept::run(
             ctx.sys.as_ref(),
             ctx.prober.as_ref(),
             args.dest.as_deref(),
             who,
+            &env,
             &ctx.timings,
         )
         .with_context(|| format!("intercept {}", args.dest.as_deref().unwrap_or("")))

@@ -311,3 +311,96 @@ fn a_dnat_in_the_output_hook_sends_a_connection_to_another_host() {
     assert_eq!(p.steps[0].to, "198.18.0.2:8000");
     assert!(p.reaches.is_none(), "it ends on another host");
 }
+
+/// What the real client gets from `url` with exactly `env`: `proxy` (the recording proxy's
+/// tag), the server's tag, or `failed`.
+fn real_client(ns: &Netns, client: &str, env: &[&str], url: &str) -> String {
+    let mut cmd = ns.cmd("env");
+    cmd.arg("-i").args(env);
+    match client {
+        "curl" => cmd.args(["curl", "-s", "-m", "5", url]),
+        _ => cmd.args([
+            "/usr/bin/python3",
+            "-c",
+            "import requests,sys; print(requests.get(sys.argv[1], timeout=5).text, end='')",
+            url,
+        ]),
+    };
+    let out = cmd.output().expect("client");
+    if out.status.success() {
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    } else {
+        "failed".into()
+    }
+}
+
+#[test]
+#[ignore = "needs root and network namespaces: ./scripts/test runs it"]
+fn each_client_profile_uses_the_proxy_exactly_when_the_real_client_does() {
+    require_root();
+    let ns = Netns::new("icpproxy");
+    ns.etc_file("hosts", "127.0.0.1 localhost\n::1 localhost\n");
+    // The proxy answers every request with its own tag: a request that went through it says so.
+    let _srv = ns.listen(
+        &[
+            "tcp:127.0.0.1:3128,http,tag=proxy",
+            "tcp:127.0.0.1:8080,http,tag=asked",
+            "tcp:[::1]:8080,http,tag=asked",
+        ],
+        &[],
+    );
+    let p = "http_proxy=http://127.0.0.1:3128";
+    let cases: &[(&str, &[&str])] = &[
+        ("http://127.0.0.1:8080/", &[p]),
+        (
+            "http://127.0.0.1:8080/",
+            &["HTTP_PROXY=http://127.0.0.1:3128"],
+        ),
+        ("http://127.0.0.1:8080/", &[p, "NO_PROXY=localhost"]),
+        ("http://localhost:8080/", &[p, "NO_PROXY=localhost"]),
+        ("http://127.0.0.1:8080/", &[p, "no_proxy=127.0.0.0/8"]),
+        ("http://localhost:8080/", &[p, "no_proxy=host"]),
+        ("http://[::1]:8080/", &[p, "no_proxy=*"]),
+        ("http://[::1]:8080/", &[p, "no_proxy=::1"]),
+        ("http://[::1]:8080/", &[p, "no_proxy=localhost"]),
+        ("http://localhost:8080/", &[p, "no_proxy=localhost:8080"]),
+        (
+            "http://localhost:8080/",
+            &["ALL_PROXY=http://127.0.0.1:3128"],
+        ),
+        ("http://localhost:8080/", &[p, "no_proxy=.localhost"]),
+        ("http://127.0.0.1:8080/", &[p, "no_proxy=a, 127.0.0.1"]),
+        ("http://localhost:8080/", &[]),
+    ];
+    let mut disagreements = 0;
+    for (url, env) in cases {
+        let out = ns
+            .cmd("env")
+            .arg("-i")
+            .args(*env)
+            .arg(loopback_bin())
+            .args(["intercept", "--json", url])
+            .output()
+            .expect("intercept");
+        let r: InterceptReport = serde_json::from_slice(&out.stdout).expect("intercept JSON");
+        for path in &r.paths {
+            assert_eq!(path.proxy.len(), 2, "{path:#?}");
+            for c in &path.proxy {
+                let real = real_client(&ns, &c.client, env, url);
+                assert!(real != "failed", "{} {url} {env:?} failed", c.client);
+                let used = real == "proxy";
+                if used != c.proxy.is_some() {
+                    disagreements += 1;
+                    eprintln!(
+                        "{} {url} {env:?}: predicted {:?} ({}), real {real}",
+                        c.client, c.proxy, c.because
+                    );
+                }
+            }
+        }
+    }
+    assert_eq!(
+        disagreements, 0,
+        "predictions and the real clients disagree (above)"
+    );
+}
