@@ -247,6 +247,20 @@ impl SystemView for FakeSystem {
                 }
             }))
     }
+    fn process(&self, pid: u32) -> Result<ProcessInfo, SysError> {
+        self.holders
+            .values()
+            .flatten()
+            .find(|p| p.pid == pid)
+            .cloned()
+            .ok_or_else(|| SysError::Refused {
+                path: format!("/proc/{pid}"),
+                reason: "no such process".into(),
+            })
+    }
+    fn process_environ(&self, _: u32) -> Result<Vec<(String, String)>, SysError> {
+        Ok(Vec::new())
+    }
     fn policy_rules(&self) -> Result<Vec<loopback_sys::routing::PolicyRule>, SysError> {
         Ok(self.policy_rules.clone())
     }

@@ -404,6 +404,11 @@ pub trait SystemView: Send + Sync {
         uid: Option<u32>,
         mark: u32,
     ) -> Result<routing::RouteAnswer, SysError>;
+    /// One process as `owners` reads them (name, effective uid, command line, control group).
+    fn process(&self, pid: u32) -> Result<ProcessInfo, SysError>;
+    /// The environment process `pid` was started with (`/proc/PID/environ`), bounded; only
+    /// for a caller that may read it (its owner, or root).
+    fn process_environ(&self, pid: u32) -> Result<Vec<(String, String)>, SysError>;
     /// The policy routing rules (`ip rule`, both families), in priority order.
     fn policy_rules(&self) -> Result<Vec<routing::PolicyRule>, SysError>;
     /// Every network namespace on the host: of every process, and bind-mounted ones.

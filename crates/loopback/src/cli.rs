@@ -450,8 +450,12 @@ pub struct InterceptArgs {
     /// HOST:PORT, [V6]:PORT, or an http:// or https:// URL.
     pub dest: Option<String>,
     /// Trace the connection of this user (a name or a uid) rather than this process's.
-    #[arg(long, value_name = "USER|UID")]
+    #[arg(long, value_name = "USER|UID", conflicts_with = "pid")]
     pub uid: Option<String>,
+    /// Trace the connection of this process: its uid, control group, network namespace
+    /// and proxy environment (`/proc/PID/environ`).
+    #[arg(long, value_name = "PID")]
+    pub pid: Option<u32>,
     /// Print the JSON document (docs/json.md).
     #[arg(long)]
     pub json: bool,

@@ -34,9 +34,29 @@ pub fn choices(env: &Env, scheme: &str, host: &str, port: u16) -> Vec<ProxyChoic
 fn choice(client: &str, proxy: Option<String>, because: String) -> ProxyChoice {
     ProxyChoice {
         client: client.to_owned(),
-        proxy,
+        proxy: proxy.map(|p| without_credentials(&p)),
         because,
     }
+}
+
+/// A proxy URL without the user and password it may carry (`http://user:secret@host:3128`).
+fn without_credentials(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").map_or(("", url), |(s, r)| (s, r));
+    let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
+    let shown = match authority.rsplit_once('@') {
+        Some((_, host)) => format!("<redacted>@{host}"),
+        None => authority.to_owned(),
+    };
+    let mut out = if scheme.is_empty() {
+        shown
+    } else {
+        format!("{scheme}://{shown}")
+    };
+    if rest.contains('/') {
+        out.push('/');
+        out.push_str(path);
+    }
+    out
 }
 
 fn curl(env: &Env, scheme: &str, host: &str) -> ProxyChoice {
@@ -224,6 +244,21 @@ mod tests {
     fn proxied(e: &[(&str, &str)], host: &str) -> (bool, bool) {
         let c = choices(&env(e), "http", host, 8080);
         (c[0].proxy.is_some(), c[1].proxy.is_some())
+    }
+
+    #[test]
+    fn a_proxy_password_is_never_shown() {
+        let c = choices(
+            &env(&[("http_proxy", "http://me:s3cret@127.0.0.1:3128/")]),
+            "http",
+            "x",
+            80,
+        );
+        assert_eq!(
+            c[0].proxy.as_deref(),
+            Some("http://<redacted>@127.0.0.1:3128/")
+        );
+        assert!(!format!("{c:?}").contains("s3cret"));
     }
 
     #[test]

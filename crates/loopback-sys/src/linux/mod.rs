@@ -482,6 +482,19 @@ impl SystemView for LinuxSystem {
         )
     }
 
+    fn process(&self, pid: u32) -> Result<ProcessInfo, SysError> {
+        read_process(Path::new("/proc"), pid).ok_or_else(|| SysError::Refused {
+            path: format!("/proc/{pid}"),
+            reason: "no such process, or it could not be read".into(),
+        })
+    }
+
+    fn process_environ(&self, pid: u32) -> Result<Vec<(String, String)>, SysError> {
+        let path = std::path::PathBuf::from(format!("/proc/{pid}/environ"));
+        let bytes = crate::files::read_bounded(&path)?;
+        Ok(procfs::parse_environ(&bytes))
+    }
+
     fn policy_rules(&self) -> Result<Vec<crate::routing::PolicyRule>, SysError> {
         use crate::parse::policy::{decode_rule_chunk, rule_dump_request};
         let mut all = Vec::new();

@@ -59,6 +59,22 @@ pub fn parse_cmdline(bytes: &[u8]) -> Vec<String> {
         .collect()
 }
 
+/// `/proc/PID/environ`: NUL-separated `NAME=VALUE` entries, each decoded lossily; an entry
+/// without `=` is skipped.
+pub fn parse_environ(bytes: &[u8]) -> Vec<(String, String)> {
+    bytes
+        .split(|b| *b == 0)
+        .filter_map(|e| {
+            let i = e.iter().position(|b| *b == b'=')?;
+            Some((
+                String::from_utf8_lossy(&e[..i]).into_owned(),
+                String::from_utf8_lossy(&e[i + 1..]).into_owned(),
+            ))
+        })
+        .filter(|(k, _)| !k.is_empty())
+        .collect()
+}
+
 /// `/proc/PID/comm`: the name, without the trailing newline.
 pub fn parse_comm(bytes: &[u8]) -> String {
     let bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);

@@ -41,14 +41,46 @@ fn client(ctx: &Ctx, uid: Option<&str>) -> anyhow::Result<InterceptClient> {
 }
 
 pub fn run(ctx: &Ctx, args: &InterceptArgs) -> anyhow::Result<ExitStatus> {
-    let who = client(ctx, args.uid.as_deref())?;
-    // The proxy variables this command was started with: the environment of the client it
-    // stands for.
-    let env: Vec<(String, String)> = std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-        .filter(|(k, _)| k.to_ascii_lowercase().ends_with("_proxy"))
-        .collect();
-    let report = super::within(ctx, args.netns.as_deref(), || {
+    let proxy_var = |k: &String| k.to_ascii_lowercase().ends_with("_proxy");
+    let (who, env, netns) = match args.pid {
+        Some(pid) => {
+            let p = ctx
+                .sys
+                .process(pid)
+                .with_context(|| format!("--pid {pid}"))?;
+            let env: Vec<(String, String)> = ctx
+                .sys
+                .process_environ(pid)
+                .with_context(|| format!("--pid {pid}: its environment"))?
+                .into_iter()
+                .filter(|(k, _)| proxy_var(k))
+                .collect();
+            let user = p
+                .euid
+                .and_then(|u| ctx.sys.user_names(&std::iter::once(u).collect()).remove(&u));
+            let who = InterceptClient {
+                uid: p.euid,
+                user,
+                pid: Some(pid),
+                cgroup: p.cgroup,
+            };
+            (
+                who,
+                env,
+                Some(args.netns.clone().unwrap_or_else(|| pid.to_string())),
+            )
+        }
+        None => {
+            // The proxy variables this command was started with: the environment of the
+            // client it stands for.
+            let env = std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                .filter(|(k, _)| proxy_var(k))
+                .collect();
+            (client(ctx, args.uid.as_deref())?, env, args.netns.clone())
+        }
+    };
+    let report = super::within(ctx, netns.as_deref(), || {
         intercept::run(
             ctx.sys.as_ref(),
             ctx.prober.as_ref(),

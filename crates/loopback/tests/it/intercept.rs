@@ -134,6 +134,56 @@ fn an_owner_scoped_redirect_diverts_one_user_and_the_trace_says_so() {
     let reach = p.reaches.as_ref().expect("reaches");
     assert_eq!((reach.port, reach.listening), (9999, false));
 
+    // --pid: a process of nobody's, with a proxy in its environment, traced from outside its
+    // namespace: its uid, its namespace, its proxy variables (the password never shown).
+    let client = Proc(
+        ns.cmd("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "env",
+                "-i",
+                "http_proxy=http://me:s3cret@127.0.0.1:3128",
+                "sleep",
+                "600",
+            ])
+            .spawn()
+            .expect("a client process"),
+    );
+    let pid = client.0.id().to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !std::fs::read(format!("/proc/{pid}/environ"))
+        .is_ok_and(|e| String::from_utf8_lossy(&e).contains("http_proxy"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the client never started"
+        );
+        std::thread::yield_now();
+    }
+    let out = Command::new(loopback_bin())
+        .args([
+            "intercept",
+            "--json",
+            "http://127.0.0.1:8080/",
+            "--pid",
+            &pid,
+        ])
+        .output()
+        .expect("intercept --pid");
+    let r: InterceptReport = serde_json::from_slice(&out.stdout).expect("intercept --pid JSON");
+    assert_eq!(r.client.uid, Some(NOBODY));
+    let p = path(&r);
+    assert_eq!(p.verdict.as_str(), "redirected", "{p:#?}");
+    let curl = p.proxy.iter().find(|c| c.client == "curl").expect("curl");
+    assert_eq!(
+        curl.proxy.as_deref(),
+        Some("http://<redacted>@127.0.0.1:3128")
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("s3cret"));
+    drop(client);
+
     // Without a destination: every rule that diverts local traffic.
     let (r, code) = trace(&ns, &[]);
     assert_eq!(code, Some(1));
