@@ -261,6 +261,12 @@ impl SystemView for FakeSystem {
     fn process_environ(&self, _: u32) -> Result<Vec<(String, String)>, SysError> {
         Ok(Vec::new())
     }
+    fn cgroup_programs(
+        &self,
+        _: &str,
+    ) -> Result<Vec<loopback_sys::routing::CgroupProgram>, SysError> {
+        Ok(Vec::new())
+    }
     fn policy_rules(&self) -> Result<Vec<loopback_sys::routing::PolicyRule>, SysError> {
         Ok(self.policy_rules.clone())
     }

@@ -220,7 +220,7 @@ pub const NETNS_PRIVILEGE_HINT: &str =
 #[non_exhaustive]
 #[allow(missing_docs)] // each variant's message says what it is
 pub enum SysError {
-    #[error("netlink sock_diag request ({request}) failed: {source}")]
+    #[error("netlink request ({request}) failed: {source}")]
     Netlink {
         request: String,
         #[source]
@@ -409,6 +409,9 @@ pub trait SystemView: Send + Sync {
     /// The environment process `pid` was started with (`/proc/PID/environ`), bounded; only
     /// for a caller that may read it (its owner, or root).
     fn process_environ(&self, pid: u32) -> Result<Vec<(String, String)>, SysError>;
+    /// The BPF programs attached to cgroup `path` (of the unified hierarchy, as
+    /// `/proc/PID/cgroup` names it) and to each of its ancestors, nearest first.
+    fn cgroup_programs(&self, path: &str) -> Result<Vec<routing::CgroupProgram>, SysError>;
     /// The policy routing rules (`ip rule`, both families), in priority order.
     fn policy_rules(&self) -> Result<Vec<routing::PolicyRule>, SysError>;
     /// Every network namespace on the host: of every process, and bind-mounted ones.

@@ -132,6 +132,51 @@ impl PolicyRule {
     }
 }
 
+/// The socket-address hooks a cgroup BPF program can attach to, where it may rewrite the
+/// address a socket connects to, sends to or binds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SockAddrHook {
+    /// `connect()` of an IPv4 socket.
+    Connect4,
+    /// `connect()` of an IPv6 socket.
+    Connect6,
+    /// `sendmsg()` of an IPv4 UDP socket.
+    Sendmsg4,
+    /// `sendmsg()` of an IPv6 UDP socket.
+    Sendmsg6,
+    /// Any other hook (bind, recvmsg, getpeername, ...), as the tool names it.
+    Other,
+}
+
+/// A BPF program attached to a cgroup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CgroupProgram {
+    /// The cgroup it is attached to (its path in the unified hierarchy).
+    pub cgroup: String,
+    /// The program id (`bpftool prog show id N`).
+    pub id: u32,
+    /// Its name.
+    pub name: String,
+    /// The attach type as the tool prints it (`cgroup_inet4_connect`, `connect4`).
+    pub attach_type: String,
+    /// Which socket-address hook that is.
+    pub hook: SockAddrHook,
+}
+
+impl SockAddrHook {
+    /// The hook an attach type names, in libbpf's spelling or bpftool's short one.
+    pub fn of(attach_type: &str) -> SockAddrHook {
+        match attach_type {
+            "cgroup_inet4_connect" | "connect4" => SockAddrHook::Connect4,
+            "cgroup_inet6_connect" | "connect6" => SockAddrHook::Connect6,
+            "cgroup_udp4_sendmsg" | "sendmsg4" => SockAddrHook::Sendmsg4,
+            "cgroup_udp6_sendmsg" | "sendmsg6" => SockAddrHook::Sendmsg6,
+            _ => SockAddrHook::Other,
+        }
+    }
+}
+
 /// `main`, `local`, `default` or the number.
 pub fn table_name(t: u32) -> String {
     match t {

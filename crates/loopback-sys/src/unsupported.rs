@@ -120,6 +120,11 @@ mod view {
                 what: "reading a process's environment (Linux only)",
             })
         }
+        fn cgroup_programs(&self, _: &str) -> Result<Vec<crate::routing::CgroupProgram>, SysError> {
+            Err(SysError::Unsupported {
+                what: "cgroup BPF programs (Linux only)",
+            })
+        }
         fn policy_rules(&self) -> Result<Vec<crate::routing::PolicyRule>, SysError> {
             Err(SysError::Unsupported {
                 what: "policy routing rules (ip rule; Linux only)",

@@ -19,7 +19,9 @@ use loopback_model::intercept::{
     InterceptStepKind, Mechanism, PathVerdict, INTERCEPT_VERSION,
 };
 use loopback_model::Proto;
-use loopback_sys::routing::{PolicyRule, RouteAnswer, RouteKind, RuleVerdict};
+use loopback_sys::routing::{
+    CgroupProgram, PolicyRule, RouteAnswer, RouteKind, RuleVerdict, SockAddrHook,
+};
 use loopback_sys::{Prober, SystemView};
 
 use crate::exposure::eval::{LocalSender, Packet};
@@ -118,11 +120,22 @@ pub fn run(
     };
     let snap = timings.time("capture", || capture(sys, &Request::of(PARTS)));
     let rules = timings.time("rules", || sys.policy_rules().map_err(|e| e.to_string()));
+    let cgroup = client
+        .cgroup
+        .clone()
+        .or_else(|| sys.process(std::process::id()).ok().and_then(|p| p.cgroup));
+    let programs = timings.time("bpf", || match &cgroup {
+        Some(c) => sys.cgroup_programs(c).map_err(|e| e.to_string()),
+        None => Err("the client's control group is not known".into()),
+    });
     let mut ask = |q: RouteQuery| sys.route_get(q.0, q.1, q.2).map_err(|e| e.to_string());
     let mut report = timings.time("judge", || {
         judge(
             &snap,
-            &rules,
+            &Inputs {
+                rules: &rules,
+                programs: &programs,
+            },
             dest.unwrap_or(""),
             &targets,
             client,
@@ -137,18 +150,36 @@ pub fn run(
     Ok(report)
 }
 
-/// The report for `targets`, from the snapshot, the policy rules and the kernel's route
-/// answers (through `route`).
+/// What a trace reads besides the snapshot: the policy rules and the BPF programs of the
+/// client's cgroup and its ancestors, each as read or why not.
+#[derive(Debug, Clone, Copy)]
+pub struct Inputs<'a> {
+    /// `ip rule`.
+    pub rules: &'a Result<Vec<PolicyRule>, String>,
+    /// The cgroup BPF programs.
+    pub programs: &'a Result<Vec<CgroupProgram>, String>,
+}
+
+/// The report for `targets`, from the snapshot, the policy rules, the cgroup programs and the
+/// kernel's route answers (through `route`).
 pub fn judge(
     snap: &Snapshot,
-    rules: &Result<Vec<PolicyRule>, String>,
+    inputs: &Inputs<'_>,
     target: &str,
     targets: &[(IpAddr, u16)],
     client: InterceptClient,
     route: &mut dyn FnMut(RouteQuery) -> Result<RouteAnswer, String>,
 ) -> InterceptReport {
+    let rules = inputs.rules;
     let filter = ruleset_of(&snap.firewall);
     let mut warnings = Vec::new();
+    if let Err(why) = inputs.programs {
+        warnings.push(format!(
+            "the client's cgroup BPF programs could not be listed ({why}; bpftool and \
+             CAP_SYS_ADMIN list them): a connect4/connect6 program would rewrite destinations \
+             unseen, so no path is called direct"
+        ));
+    }
     if let Some(why) = &filter.incomplete {
         warnings.push(format!(
             "{why}: a rule that diverts traffic may be missing, so no path is called direct"
@@ -159,14 +190,22 @@ pub fn judge(
     }
     let paths = targets
         .iter()
-        .map(|(a, p)| trace(snap, &filter, rules, *a, *p, client.uid, route))
+        .map(|(a, p)| {
+            let mut path = trace(snap, &filter, rules, *a, *p, client.uid, route);
+            bpf(&mut path, inputs.programs);
+            path
+        })
         .collect();
     InterceptReport {
         version: INTERCEPT_VERSION,
         target: target.to_owned(),
         client,
         paths,
-        mechanisms: mechanisms(&filter, rules),
+        mechanisms: {
+            let mut m = mechanisms(&filter, rules);
+            m.extend(programs(inputs.programs));
+            m
+        },
         warnings,
     }
 }
@@ -359,6 +398,63 @@ fn trace(
             .push("the packet filter could not be read whole: not claimed direct".into());
     }
     path
+}
+
+/// The connect hook of the path's family, and the programs on it: listed, not evaluated.
+fn bpf(path: &mut InterceptPath, programs: &Result<Vec<CgroupProgram>, String>) {
+    let hook = if crate::classify::unmap(path.address).is_ipv4() {
+        SockAddrHook::Connect4
+    } else {
+        SockAddrHook::Connect6
+    };
+    match programs {
+        Ok(list) => {
+            for p in list.iter().filter(|p| p.hook == hook) {
+                path.steps.insert(
+                    0,
+                    InterceptStep {
+                        kind: InterceptStepKind::Bpf,
+                        rule: program_text(p),
+                        to: "may rewrite the destination before any rule sees it; not evaluated"
+                            .into(),
+                    },
+                );
+                if path.verdict == PathVerdict::Direct {
+                    path.verdict = PathVerdict::Unknown;
+                }
+            }
+        }
+        Err(_) => {
+            if path.verdict == PathVerdict::Direct {
+                path.verdict = PathVerdict::Unknown;
+                path.notes
+                    .push("the cgroup BPF programs could not be listed: not claimed direct".into());
+            }
+        }
+    }
+}
+
+fn program_text(p: &CgroupProgram) -> String {
+    format!(
+        "bpf prog id {} name {} ({} on cgroup {})",
+        p.id, p.name, p.attach_type, p.cgroup
+    )
+}
+
+/// The socket-address programs of the client's cgroups, as mechanisms.
+fn programs(programs: &Result<Vec<CgroupProgram>, String>) -> Vec<Mechanism> {
+    let Ok(list) = programs else {
+        return Vec::new();
+    };
+    list.iter()
+        .filter(|p| p.hook != SockAddrHook::Other)
+        .map(|p| Mechanism {
+            kind: InterceptStepKind::Bpf,
+            rule: program_text(p),
+            origin: format!("cgroup {}", p.cgroup),
+            to: "may rewrite destinations; not evaluated".into(),
+        })
+        .collect()
 }
 
 /// The listener at `address:port` on this host, or that nothing listens there.

@@ -495,6 +495,61 @@ impl SystemView for LinuxSystem {
         Ok(procfs::parse_environ(&bytes))
     }
 
+    fn cgroup_programs(&self, path: &str) -> Result<Vec<crate::routing::CgroupProgram>, SysError> {
+        // `ip netns exec` runs us in a mount namespace of its own with a fresh /sys, where
+        // the cgroup hierarchy is not mounted: then the host's, through init's root.
+        let mount = |mountinfo: &str, prefix: &str| {
+            crate::read_path(Path::new(mountinfo))
+                .ok()
+                .and_then(|m| crate::parse::mountinfo::cgroup2_mount(&m))
+                .map(|m| format!("{prefix}{m}"))
+        };
+        let root = mount("/proc/self/mountinfo", "")
+            .or_else(|| mount("/proc/1/mountinfo", "/proc/1/root"))
+            .ok_or_else(|| SysError::Refused {
+                path: "/proc/self/mountinfo".into(),
+                reason: "no cgroup2 hierarchy is mounted".into(),
+            })?;
+        let mut out = Vec::new();
+        let mut at = path.trim_end_matches('/').to_owned();
+        loop {
+            if at.split('/').any(|c| c == "..") {
+                break;
+            }
+            let dir = format!("{root}{at}");
+            let bytes =
+                crate::command::run("bpftool", &["-j", "cgroup", "show", &dir]).map_err(|e| {
+                    SysError::Refused {
+                        path: dir.clone(),
+                        reason: format!("listing its BPF programs: {e}"),
+                    }
+                })?;
+            let shown = if at.is_empty() { "/" } else { at.as_str() };
+            out.extend(
+                crate::parse::bpftool::parse_cgroup_show(&bytes, shown).ok_or_else(|| {
+                    SysError::Refused {
+                        path: dir.clone(),
+                        reason: "bpftool's answer is not its JSON".into(),
+                    }
+                })?,
+            );
+            match at.rfind('/') {
+                Some(i) => at.truncate(i),
+                None => break,
+            }
+            if at.is_empty() {
+                // The root itself, once.
+                let bytes = crate::command::run("bpftool", &["-j", "cgroup", "show", &root])
+                    .unwrap_or_default();
+                out.extend(
+                    crate::parse::bpftool::parse_cgroup_show(&bytes, "/").unwrap_or_default(),
+                );
+                break;
+            }
+        }
+        Ok(out)
+    }
+
     fn policy_rules(&self) -> Result<Vec<crate::routing::PolicyRule>, SysError> {
         use crate::parse::policy::{decode_rule_chunk, rule_dump_request};
         let mut all = Vec::new();

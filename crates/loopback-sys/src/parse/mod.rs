@@ -1,5 +1,6 @@
 //! Parsers that take bytes. The code that reads files and sockets wraps them.
 
+pub mod bpftool;
 pub mod cpu;
 pub mod gai;
 pub mod hosts;

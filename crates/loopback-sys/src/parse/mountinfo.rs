@@ -23,6 +23,17 @@ pub fn parse_netns_mounts(bytes: &[u8]) -> Vec<(u64, String)> {
     out
 }
 
+/// Where the unified (cgroup v2) hierarchy is mounted: `/sys/fs/cgroup`, or
+/// `/sys/fs/cgroup/unified` on a hybrid host.
+pub fn cgroup2_mount(bytes: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(bytes);
+    text.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let sep = fields.iter().position(|f| *f == "-")?;
+        (sep >= 6 && fields.get(sep + 1) == Some(&"cgroup2")).then(|| unescape(fields[4]))
+    })
+}
+
 /// The kernel writes space, tab, newline and backslash in paths as `\ooo` octal escapes.
 fn unescape(s: &str) -> String {
     let b = s.as_bytes();

@@ -8,8 +8,15 @@ use loopback_model::intercept::{InterceptPath, InterceptReport};
 
 use crate::support::*;
 
+/// `loopback intercept --json ARGS --netns NS`, run from this mount namespace: `ip netns exec`
+/// would give it a fresh /sys without the cgroup hierarchy, where the cgroup BPF programs
+/// cannot be listed (and then no path is called direct).
 fn trace(ns: &Netns, args: &[&str]) -> (InterceptReport, Option<i32>) {
-    let out = ns.loopback(&[&["intercept", "--json"], args].concat());
+    let out = Command::new(loopback_bin())
+        .args(["intercept", "--json", "--netns", &ns.name])
+        .args(args)
+        .output()
+        .expect("intercept");
     let r = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "intercept JSON {e}: {}\n{}",
@@ -424,12 +431,11 @@ fn each_client_profile_uses_the_proxy_exactly_when_the_real_client_does() {
     ];
     let mut disagreements = 0;
     for (url, env) in cases {
-        let out = ns
-            .cmd("env")
+        let out = Command::new("env")
             .arg("-i")
             .args(*env)
             .arg(loopback_bin())
-            .args(["intercept", "--json", url])
+            .args(["intercept", "--json", "--netns", &ns.name, url])
             .output()
             .expect("intercept");
         let r: InterceptReport = serde_json::from_slice(&out.stdout).expect("intercept JSON");
@@ -453,4 +459,112 @@ fn each_client_profile_uses_the_proxy_exactly_when_the_real_client_does() {
         disagreements, 0,
         "predictions and the real clients disagree (above)"
     );
+}
+
+/// The unified cgroup hierarchy's mount point, from this process's mountinfo.
+fn cgroup2_root() -> String {
+    let m = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    m.lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            let sep = f.iter().position(|x| *x == "-")?;
+            (f.get(sep + 1) == Some(&"cgroup2")).then(|| f[4].to_owned())
+        })
+        .expect("a cgroup2 mount")
+}
+
+/// A cgroup with a BPF connect4 program attached (compiled here with clang, loaded with
+/// bpftool), removed at the end.
+struct Connect4 {
+    cgroup: String,
+    pin: String,
+    _dir: TempDir,
+}
+
+impl Connect4 {
+    fn new(tag: &str) -> Connect4 {
+        let dir = TempDir::new(tag);
+        let src = dir.path("c4.c");
+        // No kernel headers needed: the context is only passed through.
+        std::fs::write(
+            &src,
+            "struct bpf_sock_addr;\n#define SEC(n) __attribute__((section(n), used))\nSEC(\"cgroup/connect4\") int lbt_connect4(struct bpf_sock_addr *ctx) { return 1; }\nchar _license[] SEC(\"license\") = \"GPL\";\n",
+        )
+        .expect("source");
+        let obj = dir.path("c4.o");
+        run(Command::new("clang")
+            .args(["-O2", "-target", "bpf", "-c"])
+            .arg(&src)
+            .arg("-o")
+            .arg(&obj));
+        let name = format!("lbt-{tag}-{}", std::process::id());
+        let pin = format!("/sys/fs/bpf/{name}");
+        run(Command::new("bpftool")
+            .args(["prog", "load"])
+            .arg(&obj)
+            .args([&pin, "type", "cgroup/connect4"]));
+        let cgroup = format!("{}/{name}", cgroup2_root());
+        std::fs::create_dir_all(&cgroup).expect("a test cgroup");
+        run(Command::new("bpftool").args(["cgroup", "attach", &cgroup, "connect4", "pinned", &pin]));
+        Connect4 {
+            cgroup,
+            pin,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Connect4 {
+    fn drop(&mut self) {
+        let _ = Command::new("bpftool")
+            .args([
+                "cgroup",
+                "detach",
+                &self.cgroup,
+                "connect4",
+                "pinned",
+                &self.pin,
+            ])
+            .status();
+        let _ = std::fs::remove_file(&self.pin);
+        let _ = std::fs::remove_dir(&self.cgroup);
+    }
+}
+
+#[test]
+#[ignore = "needs root, network namespaces, clang and bpftool: ./scripts/test runs it"]
+fn a_connect4_program_on_the_clients_cgroup_is_listed_and_the_path_not_called_direct() {
+    require_root();
+    let ns = Netns::new("icpbpf");
+    let bpf = Connect4::new("icpbpf");
+    let client = Proc(ns.cmd("sleep").arg("600").spawn().expect("a client"));
+    let pid = client.0.id().to_string();
+    std::fs::write(format!("{}/cgroup.procs", bpf.cgroup), &pid).expect("into the cgroup");
+    let out = Command::new(loopback_bin())
+        .args(["intercept", "--json", "--pid", &pid, "127.0.0.1:8080"])
+        .output()
+        .expect("intercept");
+    let r: InterceptReport = serde_json::from_slice(&out.stdout).expect("JSON");
+    let p = path(&r);
+    let step = p
+        .steps
+        .iter()
+        .find(|s| s.kind.as_str() == "bpf")
+        .expect("a bpf step");
+    assert!(step.rule.contains("name lbt_connect4"), "{step:?}");
+    assert!(step.rule.contains("connect4"), "{step:?}");
+    assert_eq!(
+        p.verdict.as_str(),
+        "unknown",
+        "a program may rewrite it: {p:#?}"
+    );
+    assert!(r.mechanisms.iter().any(|m| m.kind.as_str() == "bpf"));
+    // IPv6 connects do not pass a connect4 program.
+    let out = Command::new(loopback_bin())
+        .args(["intercept", "--json", "--pid", &pid, "[::1]:8080"])
+        .output()
+        .expect("intercept");
+    let r: InterceptReport = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(path(&r).verdict.as_str(), "direct", "{r:#?}");
+    drop(client);
 }
