@@ -116,6 +116,7 @@ fn doctor_judges_the_fixture() {
         udp6: Some(ok),
         localhost: Ok(vec![ip("127.0.0.1")]),
         reach: None,
+        loopback_routes: Vec::new(),
     };
     let r = doctor::judge(&snap, &probes);
     assert_eq!(r, doctor::judge(&snap, &probes));

@@ -69,6 +69,8 @@ closed_set! {
         LoopbackIpv6Udp = "loopback.ipv6-udp",
         /// No packet filter interferes with loopback traffic.
         LoopbackFirewall = "loopback.firewall",
+        /// No NAT rule or policy route sends traffic for loopback addresses elsewhere.
+        LoopbackInterception = "loopback.interception",
         /// `route_localnet` is off on every other interface.
         LoopbackRouteLocalnet = "loopback.route-localnet",
         /// The hosts file maps localhost to loopback.

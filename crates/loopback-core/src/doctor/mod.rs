@@ -12,6 +12,7 @@
 //! - [`probes`]: the live half;
 //! - `checks/`: one file per group of checks.
 
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use loopback_model::{CheckId, DoctorReport, DOCTOR_VERSION};
@@ -82,7 +83,21 @@ pub fn run(
     let probes = timings.time("probes", || {
         run_probes(prober, options, ipv6_on, snap.interface_list())
     });
-    if any_failed(&probes) {
+    let mut probes = probes;
+    if snap.os == loopback_model::Os::Linux {
+        let uid = Some(sys.effective_uid());
+        let mut dests = vec![IpAddr::from(std::net::Ipv4Addr::LOCALHOST)];
+        if ipv6_on {
+            dests.push(std::net::Ipv6Addr::LOCALHOST.into());
+        }
+        probes.loopback_routes = dests
+            .into_iter()
+            .map(|d| (d, sys.route_get(d, uid, 0).map_err(|e| e.to_string())))
+            .collect();
+    }
+    // The output hook's NAT rules decide loopback.interception; the filter, when a probe
+    // failed, loopback.firewall.
+    if any_failed(&probes) || snap.os == loopback_model::Os::Linux {
         timings.time("capture firewall", || {
             crate::snapshot::extend(
                 &mut snap,
@@ -152,6 +167,7 @@ pub fn judge(snap: &Snapshot, probes: &Probes) -> DoctorReport {
             &state,
         ),
         firewall_check(&snap.firewall, probes, &state),
+        checks::interception::interception_check(snap, &probes.loopback_routes),
         route_localnet_check(snap.os, kernel, snap.interface_list()),
         hosts_file_check(
             snap.os,
@@ -192,6 +208,11 @@ mod tests {
 
     fn healthy() -> FakeSystem {
         let mut sys = FakeSystem::lan();
+        // An empty ruleset, as nft lists it.
+        sys.firewall.rulesets.push(loopback_sys::Ruleset {
+            tool: "nft".into(),
+            text: String::new(),
+        });
         sys.kernel.ipv6_disabled.insert("lo".into(), false);
         sys.kernel.ipv6_all_disabled = Some(false);
         sys.kernel.route_localnet.insert("all".into(), false);
@@ -227,7 +248,7 @@ mod tests {
                 assert_eq!(c.status, CheckStatus::Pass, "{c:?}");
             }
         }
-        assert_eq!(r.checks.len(), 15);
+        assert_eq!(r.checks.len(), 16);
     }
 
     /// A Windows host: the Loopback Pseudo-Interface, the hosts file Windows ships, no routes read.

@@ -27,6 +27,9 @@ pub struct Probes {
     pub localhost: Result<Vec<IpAddr>, String>,
     /// `--reach`, when asked.
     pub reach: Option<ReachResult>,
+    /// The kernel's route for 127.0.0.1 (and ::1 when IPv6 is on) from this process's uid:
+    /// delivered locally, or sent elsewhere by a policy rule.
+    pub loopback_routes: Vec<(IpAddr, Result<loopback_sys::routing::RouteAnswer, String>)>,
 }
 
 /// What `--reach` found.
@@ -89,6 +92,7 @@ pub fn run_probes(
                 .join()
                 .unwrap_or_else(|_| Err("the resolver thread panicked".into())),
             reach: reach.and_then(|h| h.join().ok()),
+            loopback_routes: Vec::new(),
         }
     })
 }

@@ -468,6 +468,45 @@ fn receiver(snap: &Snapshot, address: IpAddr, port: u16) -> InterceptReach {
     }
 }
 
+/// The NAT rules of the output hook that can rewrite a connection to a loopback address:
+/// those with no destination match that leaves 127.0.0.0/8 and ::1 out, and no output
+/// interface match other than the loopback device.
+pub fn loopback_nat(filter: &Filter) -> Vec<Mechanism> {
+    use crate::exposure::rules::Cond;
+    let lo: [IpAddr; 2] = [
+        IpAddr::from([127, 0, 0, 1]),
+        IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+    ];
+    let rs = &filter.rules;
+    let mut keep = std::collections::HashSet::new();
+    for chain in &rs.chains {
+        if chain.base.as_ref().is_none_or(|b| b.hook != Hook::Output) {
+            continue;
+        }
+        for r in &chain.rules {
+            let may = r.conds.iter().all(|c| match c {
+                Cond::Daddr(nets, neg) => lo
+                    .iter()
+                    .any(|a| nets.iter().any(|n| n.contains(a)) != *neg),
+                Cond::Oif(pats, neg) => pats.iter().any(|p| p.matches("lo")) != *neg,
+                Cond::DaddrLocal(neg) => !*neg,
+                _ => true,
+            });
+            if may && matches!(r.action, Action::Redirect { .. } | Action::Dnat { .. }) {
+                let handle = r
+                    .handle
+                    .map(|h| format!(" (handle {h})"))
+                    .unwrap_or_default();
+                keep.insert(format!("{}{handle}", r.text));
+            }
+        }
+    }
+    mechanisms(filter, &Ok(Vec::new()))
+        .into_iter()
+        .filter(|m| m.kind == InterceptStepKind::Nat && keep.contains(&m.rule))
+        .collect()
+}
+
 /// Every rule on the host that diverts local traffic: NAT in the output hook, marks set
 /// there, policy rules to tables other than the default ones (or that refuse).
 pub fn mechanisms(filter: &Filter, rules: &Result<Vec<PolicyRule>, String>) -> Vec<Mechanism> {

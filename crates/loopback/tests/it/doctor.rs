@@ -57,7 +57,7 @@ fn healthy_lan(tag: &str) -> Netns {
     ns
 }
 
-const LOOPBACK_IDS: [&str; 13] = [
+const LOOPBACK_IDS: [&str; 14] = [
     "loopback.interface",
     "loopback.ipv4-address",
     "loopback.ipv6-address",
@@ -68,6 +68,7 @@ const LOOPBACK_IDS: [&str; 13] = [
     "loopback.ipv4-udp",
     "loopback.ipv6-udp",
     "loopback.firewall",
+    "loopback.interception",
     "loopback.route-localnet",
     "localhost.hosts-file",
     "localhost.resolves-loopback",
@@ -84,15 +85,15 @@ fn healthy_namespace_passes_every_check() {
         assert!(c.fix.is_none());
     }
     let ids: Vec<&str> = run.report.checks.iter().map(|c| c.id.as_str()).collect();
-    assert_eq!(&ids[..13], &LOOPBACK_IDS);
-    assert_eq!(&ids[13..], &["network.interface", "network.default-route"]);
+    assert_eq!(&ids[..14], &LOOPBACK_IDS);
+    assert_eq!(&ids[14..], &["network.interface", "network.default-route"]);
     assert_eq!(run.code, Some(0));
     assert_eq!(run.report.version, 1);
     // Human output of the same run reads without colour and leads with the summary.
     let human = ns.loopback(&["doctor"]);
     let text = String::from_utf8_lossy(&human.stdout);
     assert!(
-        text.starts_with("loopback doctor: 0 failed, 0 warnings, 0 skipped, 15 passed"),
+        text.starts_with("loopback doctor: 0 failed, 0 warnings, 0 skipped, 16 passed"),
         "{text}"
     );
     assert!(!text.contains('\x1b'));

@@ -191,6 +191,24 @@ fn an_owner_scoped_redirect_diverts_one_user_and_the_trace_says_so() {
     assert!(!String::from_utf8_lossy(&out.stdout).contains("s3cret"));
     drop(client);
 
+    // doctor warns that loopback traffic is redirected, naming the rules.
+    let out = ns.loopback(&["doctor", "--json"]);
+    let d: loopback_model::DoctorReport = serde_json::from_slice(&out.stdout).expect("doctor JSON");
+    let c = d
+        .checks
+        .iter()
+        .find(|c| c.id.as_str() == "loopback.interception")
+        .expect("the interception check");
+    assert_eq!(c.status.as_str(), "warn", "{c:#?}");
+    assert!(
+        c.evidence.iter().any(|e| e.contains("redirect to :9090")),
+        "{c:#?}"
+    );
+    assert!(
+        c.evidence.iter().any(|e| e.contains("--uid-owner 65534")),
+        "{c:#?}"
+    );
+
     // Without a destination: every rule that diverts local traffic.
     let (r, code) = trace(&ns, &[]);
     assert_eq!(code, Some(1));
@@ -219,6 +237,14 @@ fn nothing_diverts_a_plain_namespace() {
     assert_eq!(path(&r).verdict.as_str(), "direct");
     let (r, code) = trace(&ns, &[]);
     assert_eq!((code, r.mechanisms.len()), (Some(0), 0));
+    let out = ns.loopback(&["doctor", "--json"]);
+    let d: loopback_model::DoctorReport = serde_json::from_slice(&out.stdout).expect("doctor JSON");
+    let c = d
+        .checks
+        .iter()
+        .find(|c| c.id.as_str() == "loopback.interception")
+        .expect("the interception check");
+    assert_eq!(c.status.as_str(), "pass", "{c:#?}");
 }
 
 /// A namespace with a LAN peer, and a second link `vpn0` (198.19.0.1/24) to a "VPN" namespace

@@ -7,6 +7,7 @@ use std::time::Duration;
 use loopback_model::{Check, CheckId, CheckStatus};
 
 pub(crate) mod config;
+pub(crate) mod interception;
 pub(crate) mod localhost;
 pub(crate) mod loopback;
 pub(crate) mod reach;
