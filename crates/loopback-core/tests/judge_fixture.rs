@@ -157,6 +157,7 @@ fn probe_diagnosis_judges_the_fixture() {
             attempt("127.0.0.1", AttemptResult::Connected),
         ],
         client_attempts: vec![],
+        paths: vec![],
     };
     let r = probe::judge(&snap, tried.clone()).expect("probe");
     assert_eq!(r, probe::judge(&snap, tried).expect("again"));

@@ -194,6 +194,9 @@ closed_set! {
         NoReply = "no-reply",
         /// Different processes answer on different addresses of the same name.
         Split = "split",
+        /// A rule on this host redirected the connection (NAT in the output hook) or routed it
+        /// through another table: the result is the receiver's, not the service's asked for.
+        Intercepted = "intercepted",
     }
 }
 

@@ -30,6 +30,63 @@ pub struct Tried {
     pub attempts: Vec<Attempt>,
     /// Attempts at addresses only some client uses (`ProbeReport::client_attempts`).
     pub client_attempts: Vec<Attempt>,
+    /// Where each attempted TCP connection really went (`intercept`'s trace), when traced.
+    pub paths: Vec<loopback_model::intercept::InterceptPath>,
+}
+
+/// The diagnosis when a rule diverted an attempt: the rule and the receiver named, instead
+/// of blaming the service.
+fn intercepted(tried: &Tried) -> Option<Diagnosis> {
+    use loopback_model::intercept::PathVerdict;
+    let p = tried
+        .paths
+        .iter()
+        .find(|p| matches!(p.verdict, PathVerdict::Redirected | PathVerdict::Tunneled))?;
+    let asked = SocketAddr::new(p.address, p.port);
+    let steps: Vec<String> = p
+        .steps
+        .iter()
+        .filter(|s| s.kind.as_str() != "route" || p.verdict == PathVerdict::Tunneled)
+        .map(|s| format!("{} -> {}", s.rule, s.to))
+        .collect();
+    let receiver = match &p.reaches {
+        Some(r) if r.listening => {
+            let who: Vec<String> = r
+                .owners
+                .iter()
+                .map(|o| format!("{}[{}]", o.name, o.pid))
+                .collect();
+            format!(
+                "it is received by {} on {}",
+                if who.is_empty() {
+                    "a listener".to_owned()
+                } else {
+                    who.join(", ")
+                },
+                SocketAddr::new(r.address, r.port)
+            )
+        }
+        Some(r) => format!(
+            "nothing listens where it is sent ({})",
+            SocketAddr::new(r.address, r.port)
+        ),
+        None => match &p.interface {
+            Some(dev) => format!("it leaves by {dev}"),
+            None => "it leaves this host".to_owned(),
+        },
+    };
+    Some(Diagnosis {
+        code: DiagnosisCode::Intercepted,
+        summary: format!(
+            "the connection to {asked} was {} on this host: {}; {receiver}, so what the attempt met is not the service at {asked}",
+            if p.verdict == PathVerdict::Redirected { "redirected" } else { "routed through another table" },
+            steps.join("; ")
+        ),
+        fix: Some(format!(
+            "see the whole path: loopback intercept {asked}; if the rule belongs to a proxy or VPN client that is not meant to take this traffic, remove it or stop that client"
+        )),
+        rules: Vec::new(),
+    })
 }
 
 /// Whether `ip` is this host's: loopback, or assigned here (or covered by a loopback prefix).
@@ -88,31 +145,34 @@ pub fn judge(snap: &Snapshot, tried: Tried) -> Result<ProbeReport, MissingPart> 
         .is_requested()
         .then(|| crate::exposure::ruleset_of(&snap.firewall));
     let who = super::clients::summary(&clients);
-    let diagnosis = super::evidence::from_evidence(
-        snap,
-        filter.as_ref(),
-        &tried,
-        &listeners,
-        &links,
-        who.as_deref(),
-    )
-    .unwrap_or_else(|| {
-        let mut d = diagnose(
-            &tried.host,
-            tried.port,
-            tried.proto,
-            &tried.attempts,
-            &listeners,
-            &links,
-            who.as_deref(),
-        );
-        if d.code == DiagnosisCode::Filtered {
-            if let Some(why) = filter.as_ref().and_then(|f| f.incomplete.as_ref()) {
-                d.summary.push_str(&format!(" ({why})"));
+    let diagnosis = intercepted(&tried)
+        .or_else(|| {
+            super::evidence::from_evidence(
+                snap,
+                filter.as_ref(),
+                &tried,
+                &listeners,
+                &links,
+                who.as_deref(),
+            )
+        })
+        .unwrap_or_else(|| {
+            let mut d = diagnose(
+                &tried.host,
+                tried.port,
+                tried.proto,
+                &tried.attempts,
+                &listeners,
+                &links,
+                who.as_deref(),
+            );
+            if d.code == DiagnosisCode::Filtered {
+                if let Some(why) = filter.as_ref().and_then(|f| f.incomplete.as_ref()) {
+                    d.summary.push_str(&format!(" ({why})"));
+                }
             }
-        }
-        d
-    });
+            d
+        });
     Ok(ProbeReport {
         version: PROBE_VERSION,
         target: tried.target,

@@ -212,7 +212,7 @@ pub fn run(
     } else {
         Vec::new()
     };
-    let tried = Tried {
+    let mut tried = Tried {
         target: target.to_owned(),
         host,
         port,
@@ -220,6 +220,7 @@ pub fn run(
         literal,
         attempts,
         client_attempts,
+        paths: Vec::new(),
     };
     // Listeners on this host matter only when the target is this host.
     let snap = timings.time("capture", || {
@@ -247,7 +248,61 @@ pub fn run(
         }
         snap
     });
+    let mut snap = snap;
+    if proto == Proto::Tcp && snap.os == loopback_model::Os::Linux {
+        tried.paths = timings.time("intercept", || traced(sys, &mut snap, &tried));
+    }
     Ok(timings.time("judge", || judge(&snap, tried))?)
+}
+
+/// Where each attempted connection went, by `intercept`'s trace for this process's uid: the
+/// output hook's rules (the filter is read for it) and the kernel's route.
+fn traced(
+    sys: &dyn SystemView,
+    snap: &mut crate::snapshot::Snapshot,
+    tried: &Tried,
+) -> Vec<loopback_model::intercept::InterceptPath> {
+    crate::snapshot::extend(
+        snap,
+        sys,
+        &Request::of(Parts {
+            firewall: true,
+            interfaces: true,
+            ..Parts::default()
+        }),
+    );
+    let rules = sys.policy_rules().map_err(|e| e.to_string());
+    // Cgroup programs are not listed here: only a diversion the rules show is reported.
+    let programs = Ok(Vec::new());
+    let targets: Vec<(IpAddr, u16)> = tried.attempts.iter().map(|a| (a.address, a.port)).collect();
+    let client = loopback_model::intercept::InterceptClient {
+        uid: Some(sys.effective_uid()),
+        user: None,
+        pid: None,
+        cgroup: None,
+    };
+    let mut ask =
+        |q: crate::intercept::RouteQuery| sys.route_get(q.0, q.1, q.2).map_err(|e| e.to_string());
+    let inputs = crate::intercept::Inputs {
+        rules: &rules,
+        programs: &programs,
+    };
+    let mut paths = crate::intercept::judge(
+        snap,
+        &inputs,
+        &tried.target,
+        &targets,
+        client.clone(),
+        &mut ask,
+    )
+    .paths;
+    // A connection redirected to this host: its receiver is named from the listeners.
+    if paths.iter().any(|p| p.reaches.is_some()) && !snap.sockets.is_requested() {
+        crate::snapshot::extend(snap, sys, &Request::of(Parts::LISTENERS));
+        paths =
+            crate::intercept::judge(snap, &inputs, &tried.target, &targets, client, &mut ask).paths;
+    }
+    paths
 }
 
 /// One live attempt at `sa`.

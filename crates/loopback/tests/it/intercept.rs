@@ -191,6 +191,37 @@ fn an_owner_scoped_redirect_diverts_one_user_and_the_trace_says_so() {
     assert!(!String::from_utf8_lossy(&out.stdout).contains("s3cret"));
     drop(client);
 
+    // probe blames the redirect, not the service, and names the rule and the receiver.
+    let out = ns.loopback(&["probe", "--json", "127.0.0.1:8081"]);
+    let pr: loopback_model::ProbeReport = serde_json::from_slice(&out.stdout).expect("probe JSON");
+    assert_eq!(
+        pr.diagnosis.code.as_str(),
+        "intercepted",
+        "{:#?}",
+        pr.diagnosis
+    );
+    assert!(
+        pr.diagnosis.summary.contains("dnat to 127.0.0.1:9999"),
+        "{}",
+        pr.diagnosis.summary
+    );
+    assert!(
+        pr.diagnosis
+            .summary
+            .contains("nothing listens where it is sent (127.0.0.1:9999)"),
+        "{}",
+        pr.diagnosis.summary
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let out = ns.loopback(&["probe", "--json", "127.0.0.1:8080"]);
+    let pr: loopback_model::ProbeReport = serde_json::from_slice(&out.stdout).expect("probe JSON");
+    assert_eq!(
+        pr.diagnosis.code.as_str(),
+        "ok",
+        "root is not redirected: {:#?}",
+        pr.diagnosis
+    );
+
     // doctor warns that loopback traffic is redirected, naming the rules.
     let out = ns.loopback(&["doctor", "--json"]);
     let d: loopback_model::DoctorReport = serde_json::from_slice(&out.stdout).expect("doctor JSON");
