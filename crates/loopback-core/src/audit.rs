@@ -326,6 +326,7 @@ fn classify_socket(
         service: None,
         fix: None,
         exposure: None,
+        receives: Vec::new(),
     };
     if listener.exposed {
         listener.allowed_by = options.policy.as_ref().and_then(|p| p.allows(&listener));

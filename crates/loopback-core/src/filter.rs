@@ -129,6 +129,7 @@ mod tests {
             service: None,
             fix: None,
             exposure: None,
+            receives: Vec::new(),
         }
     }
 

@@ -391,7 +391,12 @@ pub fn audit_host(host: &HostSnapshot, options: &AuditOptions) -> Result<AuditRe
             let label = ns.label();
             warnings.extend(r.warnings.iter().map(|w| format!("{label}: {w}")));
         }
-        report.listeners.extend(r.listeners.iter().cloned());
+        let mut listeners = r.listeners.clone();
+        if let Ok(links) = Links::from_snapshot(&ns.snapshot) {
+            let filter = crate::exposure::ruleset_of(&ns.snapshot.firewall);
+            crate::intercept::mark_receivers(&filter, &links, &mut listeners);
+        }
+        report.listeners.extend(listeners);
         report.udp_clients.extend(r.udp_clients.iter().cloned());
     }
     crate::audit::sort_listeners(&mut report.listeners);

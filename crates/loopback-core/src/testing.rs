@@ -92,6 +92,7 @@ pub fn listener(proto: Proto, addr: &str, port: u16) -> loopback_model::Listener
         service: None,
         fix: None,
         exposure: None,
+        receives: Vec::new(),
     }
 }
 

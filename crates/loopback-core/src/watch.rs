@@ -212,6 +212,7 @@ mod tests {
                 paths: Vec::new(),
                 notes: Vec::new(),
             })),
+            receives: Vec::new(),
         }
     }
 

@@ -292,6 +292,11 @@ pub struct Listener {
     /// What a connection from another host reaches, through the packet filter and NAT.
     #[serde(default)]
     pub exposure: Option<Box<Exposure>>,
+    /// The NAT rules of the output hook that send this host's connections for another
+    /// address or port to this listener (a proxy's REDIRECT, a DNAT), as `intercept` names
+    /// them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub receives: Vec<String>,
 }
 
 /// What a connection from another host reaches, through the packet filter and NAT.

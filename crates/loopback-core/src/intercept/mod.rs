@@ -507,6 +507,59 @@ pub fn loopback_nat(filter: &Filter) -> Vec<Mechanism> {
         .collect()
 }
 
+/// Give each listener the NAT rules of the output hook that send this host's connections to
+/// it (`Listener::receives`): a REDIRECT to its port when it accepts the loopback address of
+/// the rule's family, a DNAT to an address and port it accepts. A rule that keeps the port
+/// (`redirect` without one) names no receiver and is not joined.
+pub fn mark_receivers(
+    filter: &Filter,
+    links: &crate::scope::Links,
+    listeners: &mut [loopback_model::Listener],
+) {
+    let rs = &filter.rules;
+    for chain in &rs.chains {
+        if chain.base.as_ref().is_none_or(|b| b.hook != Hook::Output) {
+            continue;
+        }
+        for r in &chain.rules {
+            let targets: Vec<(IpAddr, u16)> = match &r.action {
+                Action::Redirect { port: Some(p) } => {
+                    let mut t = Vec::new();
+                    if chain.v4 {
+                        t.push((IpAddr::from([127, 0, 0, 1]), *p));
+                    }
+                    if chain.v6 {
+                        t.push((std::net::Ipv6Addr::LOCALHOST.into(), *p));
+                    }
+                    t
+                }
+                Action::Dnat {
+                    addr: Some(a),
+                    port: Some(p),
+                } => vec![(*a, *p)],
+                _ => continue,
+            };
+            let o = &rs.origins[chain.origin];
+            let handle = r
+                .handle
+                .map(|h| format!(" (handle {h})"))
+                .unwrap_or_default();
+            let text = format!(
+                "{} {} {} {}: {}{handle}",
+                o.tool, o.family, o.table, chain.name, r.text
+            );
+            for l in listeners.iter_mut() {
+                let hit = targets.iter().any(|(a, p)| {
+                    l.proto == Proto::Tcp && l.port == *p && crate::explain::accepts(l, *a, links)
+                });
+                if hit && !l.receives.contains(&text) {
+                    l.receives.push(text.clone());
+                }
+            }
+        }
+    }
+}
+
 /// Every rule on the host that diverts local traffic: NAT in the output hook, marks set
 /// there, policy rules to tables other than the default ones (or that refuse).
 pub fn mechanisms(filter: &Filter, rules: &Result<Vec<PolicyRule>, String>) -> Vec<Mechanism> {

@@ -319,6 +319,13 @@ fn row(
     }
     out.write_all(text.as_bytes())?;
     paths(l, style, out)?;
+    for r in &l.receives {
+        writeln!(
+            out,
+            "    receives redirected traffic: {}",
+            output::wrap(&esc(r), style.width, 6)
+        )?;
+    }
     if l.verdict != Verdict::Ok || !l.notes.is_empty() {
         if l.verdict != Verdict::Ok {
             for o in l.owners.iter() {

@@ -191,6 +191,30 @@ fn an_owner_scoped_redirect_diverts_one_user_and_the_trace_says_so() {
     assert!(!String::from_utf8_lossy(&out.stdout).contains("s3cret"));
     drop(client);
 
+    // audit marks the listener that receives redirected traffic, with the rules.
+    let out = ns.loopback(&["audit", "--json"]);
+    let a: loopback_model::AuditReport = serde_json::from_slice(&out.stdout).expect("audit JSON");
+    let proxy = a
+        .listeners
+        .iter()
+        .find(|l| l.port == 9090)
+        .expect("the proxy's listener");
+    assert!(
+        proxy
+            .receives
+            .iter()
+            .any(|r| r.contains("redirect to :9090")),
+        "{:?}",
+        proxy.receives
+    );
+    assert!(
+        proxy.receives.iter().any(|r| r.contains("--to-ports 9090")),
+        "{:?}",
+        proxy.receives
+    );
+    let asked = a.listeners.iter().find(|l| l.port == 8080).expect("8080");
+    assert!(asked.receives.is_empty(), "{:?}", asked.receives);
+
     // probe blames the redirect, not the service, and names the rule and the receiver.
     let out = ns.loopback(&["probe", "--json", "127.0.0.1:8081"]);
     let pr: loopback_model::ProbeReport = serde_json::from_slice(&out.stdout).expect("probe JSON");
