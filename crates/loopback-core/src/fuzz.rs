@@ -167,6 +167,7 @@ pub fn ruleset(data: &[u8]) {
                 accepted_by: None,
                 nat_by: None,
                 marked_by: Vec::new(),
+                tproxy_by: None,
             },
         );
     }

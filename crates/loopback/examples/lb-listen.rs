@@ -10,7 +10,8 @@
 //!   (UDP: send every datagram back to its sender, so a peer can tell it arrived), `http`
 //!   (TCP: answer every request with `200 OK` and, as the body, the address the client
 //!   reached, so a client can tell which of two servers it met; `tag=NAME` answers NAME
-//!   instead), `reuseaddr=0` (do not set
+//!   instead), `transparent` (IP_TRANSPARENT: a TPROXY rule may hand it connections for other
+//!   addresses, Linux only), `reuseaddr=0` (do not set
 //!   SO_REUSEADDR, which is set otherwise on Unix), `reuseport` (SO_REUSEPORT), `nolisten`
 //!   (TCP: bind and never listen), `timewait` (TCP: listen, connect to itself, close the
 //!   accepted side first and then everything, which leaves ADDR:PORT in TIME_WAIT held by the
@@ -201,6 +202,10 @@ fn open_here(spec: &str) -> Result<(Socket, bool), String> {
             #[cfg(unix)]
             None if opt == "reuseport" => sock.set_reuse_port(true).map_err(|e| e.to_string())?,
             None if opt == "nolisten" => listen = false,
+            #[cfg(target_os = "linux")]
+            None if opt == "transparent" => sock
+                .set_ip_transparent_v4(true)
+                .map_err(|e| e.to_string())?,
             None if opt == "timewait" => timewait = true,
             Some(("tag", t)) => tag = Some(t.to_owned()),
             _ => return Err(format!("unknown option {opt}")),

@@ -79,6 +79,9 @@ pub struct Branch {
     pub nat_by: Option<RuleId>,
     /// The rules that set its mark, in order.
     pub marked_by: Vec<RuleId>,
+    /// The TPROXY rule that delivers it to a transparent socket (its destination, rewritten
+    /// here, is that socket's).
+    pub tproxy_by: Option<RuleId>,
 }
 
 /// How a hook ended for one branch.
@@ -374,6 +377,17 @@ impl<'a> Evaluator<'a> {
                 Self::rewrite(b, *addr, *port, id, out);
                 None
             }
+            // TPROXY is a terminal verdict: the packet goes, as it is, to the local socket.
+            Action::Tproxy { addr, port } => {
+                if let Some(a) = addr {
+                    b.pkt.daddr = *a;
+                }
+                b.pkt.dport = *port;
+                b.tproxy_by = Some(id);
+                b.accepted_by = Some(id);
+                out.push(Walk::Verdict(End::Accept(b)));
+                None
+            }
             // In the output hook the kernel redirects to the loopback address.
             Action::Redirect { port } if b.pkt.local.is_some() => {
                 let lo = if b.pkt.v4 {
@@ -447,10 +461,12 @@ impl<'a> Evaluator<'a> {
                     yes(ranges.iter().any(|(a, b)| (*a..=*b).contains(&u)) != *neg)
                 }
             },
-            Cond::Mark { value, mask, neg } => {
-                let mark = p.local.map_or(0, |l| l.mark);
-                yes((mark & mask == *value) != *neg)
-            }
+            // A packet from another host may carry a mark set before this walk (CONNMARK,
+            // tc, a prerouting rule elsewhere): only a locally sent one's mark is known.
+            Cond::Mark { value, mask, neg } => match p.local {
+                Some(l) => yes((l.mark & mask == *value) != *neg),
+                None => Answer::Unknown(format!("meta mark {value:#x}")),
+            },
             Cond::Daddr(nets, neg) => yes(contains(nets, p.daddr) != *neg),
             Cond::Dport(r, neg) => yes(r.iter().any(|(a, b)| (*a..=*b).contains(&p.dport)) != *neg),
             Cond::Saddr(nets, neg) => {
@@ -530,6 +546,7 @@ mod tests {
                 accepted_by: None,
                 nat_by: None,
                 marked_by: Vec::new(),
+                tproxy_by: None,
             },
         )
     }

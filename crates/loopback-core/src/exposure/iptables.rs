@@ -280,9 +280,8 @@ fn rule(words: &[String]) -> super::rules::Parsed {
                         port: None,
                     },
                     "REDIRECT" => Action::Redirect { port: None },
-                    "QUEUE" | "NFQUEUE" | "TPROXY" | "TEE" | "SET" => {
-                        Action::Unknown(format!("-j {t}"))
-                    }
+                    "TPROXY" => Action::Unknown("-j TPROXY without --on-port".into()),
+                    "QUEUE" | "NFQUEUE" | "TEE" | "SET" => Action::Unknown(format!("-j {t}")),
                     _ if builtin_target_unknown(&t) => Action::Unknown(format!("-j {t}")),
                     _ => {
                         target = Some(t.clone());
@@ -293,6 +292,37 @@ fn rule(words: &[String]) -> super::rules::Parsed {
                         }
                     }
                 };
+            }
+            "--on-port" => {
+                let v = next(&mut i).unwrap_or("");
+                action = match (v.parse::<u16>(), &action) {
+                    (Ok(port), Action::Unknown(_) | Action::Tproxy { .. }) => {
+                        let addr = match &action {
+                            Action::Tproxy { addr, .. } => *addr,
+                            _ => None,
+                        };
+                        Action::Tproxy { addr, port }
+                    }
+                    _ => Action::Unknown(format!("--on-port {v}")),
+                };
+            }
+            "--on-ip" => {
+                let v = next(&mut i).unwrap_or("");
+                match (v.parse::<std::net::IpAddr>(), &mut action) {
+                    // 0.0.0.0 (what iptables-save prints without --on-ip): the packet's own
+                    // destination.
+                    (Ok(a), Action::Tproxy { addr, .. }) => {
+                        *addr = (!a.is_unspecified()).then_some(a)
+                    }
+                    _ => action = Action::Unknown(format!("--on-ip {v}")),
+                }
+            }
+            "--tproxy-mark" => {
+                let v = next(&mut i).unwrap_or("");
+                match mark_mask(v) {
+                    Some((value, mask)) => set_mark = Some((value & mask, mask)),
+                    None => action = Action::Unknown(format!("--tproxy-mark {v}")),
+                }
             }
             "--to-destination" => {
                 let v = next(&mut i).unwrap_or("");

@@ -532,6 +532,7 @@ pub fn assess(sites: &[Site<'_>], options: &Options) -> Assessment {
                             accepted_by: None,
                             nat_by: None,
                             marked_by: Vec::new(),
+                            tproxy_by: None,
                         },
                         0,
                         &mut stops,
@@ -923,6 +924,8 @@ pub enum OutputEnd {
         marks: Vec<RuleRef>,
         /// The NAT rule.
         nat: Option<RuleRef>,
+        /// The TPROXY rule that delivers it to a transparent socket.
+        tproxy: Option<RuleRef>,
     },
     /// A rule dropped or rejected it.
     Dropped(RuleRef),
@@ -934,6 +937,22 @@ pub enum OutputEnd {
 /// (route) chains that set marks, the NAT chains that rewrite its destination, the filter.
 /// Each branch the rules split it into is one end.
 pub fn output_hook(filter: &Filter, interfaces: &[Interface], pkt: Packet) -> Vec<OutputEnd> {
+    hook_ends(filter, interfaces, Hook::Output, pkt)
+}
+
+/// Pass `pkt`, which a local route sent back in through the loopback device, through the
+/// prerouting hook: where a TPROXY rule hands it to a transparent proxy's socket.
+pub fn looped_prerouting(
+    filter: &Filter,
+    interfaces: &[Interface],
+    mut pkt: Packet,
+) -> Vec<OutputEnd> {
+    pkt.iif = crate::scope::loopback_name(interfaces);
+    pkt.oif = None;
+    hook_ends(filter, interfaces, Hook::Prerouting, pkt)
+}
+
+fn hook_ends(filter: &Filter, interfaces: &[Interface], hook: Hook, pkt: Packet) -> Vec<OutputEnd> {
     let site = Site {
         inode: 0,
         interfaces,
@@ -951,13 +970,15 @@ pub fn output_hook(filter: &Filter, interfaces: &[Interface], pkt: Packet) -> Ve
         accepted_by: None,
         nat_by: None,
         marked_by: Vec::new(),
+        tproxy_by: None,
     };
-    ev.hook(Hook::Output, start)
+    ev.hook(hook, start)
         .into_iter()
         .map(|end| match end {
             End::Accept(b) => OutputEnd::Passed {
                 marks: b.marked_by.iter().map(|id| walker.rule_ref(*id)).collect(),
                 nat: b.nat_by.map(|id| walker.rule_ref(id)),
+                tproxy: b.tproxy_by.map(|id| walker.rule_ref(id)),
                 pkt: b.pkt,
             },
             End::Drop(_, id) => OutputEnd::Dropped(walker.rule_ref(id)),
@@ -1005,6 +1026,7 @@ pub fn local_path(
         accepted_by: None,
         nat_by: None,
         marked_by: Vec::new(),
+        tproxy_by: None,
     };
     let mut undecided = None;
     for out in ev.hook(Hook::Output, start) {

@@ -206,6 +206,8 @@ fn rule(exprs: &[Value], ctx: &Ctx<'_>) -> super::rules::Parsed {
         };
         match key.as_str() {
             "match" => conds.extend(cond(body, ctx)),
+            // `tproxy to :P accept`: the accept ends the rule, the tproxy decides.
+            "accept" if matches!(action, Action::Tproxy { .. }) => {}
             "accept" => action = Action::Accept,
             "drop" => action = Action::Drop,
             "reject" => action = Action::Reject,
@@ -260,6 +262,22 @@ fn rule(exprs: &[Value], ctx: &Ctx<'_>) -> super::rules::Parsed {
                     },
                 };
                 action = Action::Dnat { addr, port };
+            }
+            "tproxy" => {
+                let port = body
+                    .get("port")
+                    .and_then(Value::as_u64)
+                    .and_then(|p| u16::try_from(p).ok());
+                let addr = body
+                    .get("addr")
+                    .and_then(Value::as_str)
+                    .and_then(|a| a.parse::<std::net::IpAddr>().ok())
+                    .filter(|a| !a.is_unspecified());
+                action = match (port, body.get("addr")) {
+                    (Some(port), None) => Action::Tproxy { addr: None, port },
+                    (Some(port), Some(_)) => Action::Tproxy { addr, port },
+                    _ => Action::Unknown(format!("tproxy {body}")),
+                };
             }
             "redirect" => {
                 let port = body.get("port");

@@ -199,6 +199,14 @@ pub enum Action {
         /// The new port (`None`: unchanged).
         port: Option<u16>,
     },
+    /// Transparent proxying (prerouting): the packet is delivered, unchanged, to the local
+    /// socket on `port` (and `addr` when given) that set `IP_TRANSPARENT`.
+    Tproxy {
+        /// The socket's address (`None`: the packet's destination).
+        addr: Option<IpAddr>,
+        /// The socket's port.
+        port: u16,
+    },
     /// A verdict the evaluator does not model, as its tool prints it.
     Unknown(String),
 }

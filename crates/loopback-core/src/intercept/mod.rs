@@ -307,7 +307,9 @@ fn trace(
     let mut passed = None;
     for e in ends {
         match e {
-            OutputEnd::Passed { pkt, marks, nat } if passed.is_none() => {
+            OutputEnd::Passed {
+                pkt, marks, nat, ..
+            } if passed.is_none() => {
                 passed = Some((pkt, marks, nat));
             }
             OutputEnd::Dropped(r) => path.notes.push(format!("dropped by {}", describe(&r))),
@@ -381,8 +383,37 @@ fn trace(
     let local = final_route
         .as_ref()
         .is_ok_and(|a| a.kind == RouteKind::Local);
+    let mut end = (out.daddr, out.dport);
     if local {
-        path.reaches = Some(receiver(snap, out.daddr, out.dport));
+        // Delivered here: back in through the loopback device, where prerouting's TPROXY
+        // rules may hand it to a transparent proxy.
+        for e in crate::exposure::looped_prerouting(filter, snap.interface_list(), out.clone()) {
+            match e {
+                OutputEnd::Passed {
+                    pkt,
+                    tproxy: Some(r),
+                    ..
+                } => {
+                    path.steps.push(InterceptStep {
+                        kind: InterceptStepKind::Tproxy,
+                        rule: describe(&r),
+                        to: std::net::SocketAddr::new(pkt.daddr, pkt.dport).to_string(),
+                    });
+                    path.verdict = PathVerdict::Redirected;
+                    end = (pkt.daddr, pkt.dport);
+                    break;
+                }
+                OutputEnd::Passed { .. } => break,
+                OutputEnd::Dropped(r) => path
+                    .notes
+                    .push(format!("dropped on the way in by {}", describe(&r))),
+                OutputEnd::Unknown(r, why) => path.notes.push(format!(
+                    "the way in may differ: {}",
+                    r.map_or(why.clone(), |r| format!("{}: {why}", describe(&r)))
+                )),
+            }
+        }
+        path.reaches = Some(receiver(snap, end.0, end.1));
     }
     if let Some(why) = unknown {
         path.notes.push(format!(
@@ -567,11 +598,33 @@ pub fn mechanisms(filter: &Filter, rules: &Result<Vec<PolicyRule>, String>) -> V
     let rs = &filter.rules;
     for chain in &rs.chains {
         let Some(base) = &chain.base else { continue };
+        let o = &rs.origins[chain.origin];
+        let origin = format!("{} {} {} {}", o.tool, o.family, o.table, chain.name);
+        if base.hook == Hook::Prerouting {
+            for r in &chain.rules {
+                if let Action::Tproxy { addr, port } = &r.action {
+                    let handle = r
+                        .handle
+                        .map(|h| format!(" (handle {h})"))
+                        .unwrap_or_default();
+                    out.push(Mechanism {
+                        kind: InterceptStepKind::Tproxy,
+                        rule: format!("{}{handle}", r.text),
+                        origin: origin.clone(),
+                        to: match addr {
+                            Some(a) => format!(
+                                "the transparent socket on {}",
+                                std::net::SocketAddr::new(*a, *port)
+                            ),
+                            None => format!("the transparent socket on port {port}"),
+                        },
+                    });
+                }
+            }
+        }
         if base.hook != Hook::Output {
             continue;
         }
-        let o = &rs.origins[chain.origin];
-        let origin = format!("{} {} {} {}", o.tool, o.family, o.table, chain.name);
         for r in &chain.rules {
             let handle = r
                 .handle

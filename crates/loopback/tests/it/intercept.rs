@@ -649,3 +649,57 @@ fn a_connect4_program_on_the_clients_cgroup_is_listed_and_the_path_not_called_di
     assert_eq!(path(&r).verdict.as_str(), "direct", "{r:#?}");
     drop(client);
 }
+
+#[test]
+#[ignore = "needs root and network namespaces: ./scripts/test runs it"]
+fn a_tproxy_through_a_local_route_hands_one_users_connection_to_the_proxy() {
+    require_root();
+    let ns = Netns::with_lan("icptproxy");
+    let _lan = ns.listen_on_peer(&["tcp:198.18.0.2:8000,http,tag=lan"]);
+    let proxy = ns.listen(&["tcp:0.0.0.0:9090,http,transparent,tag=tproxy"], &[]);
+    // Clash-style TPROXY for local traffic: mark in output, a policy rule to a table whose
+    // local route loops the packet through lo, TPROXY in prerouting.
+    ns.nft(&format!(
+        "table ip tp {{\n chain out {{\n  type route hook output priority mangle;\n  meta skuid {NOBODY} ip daddr 198.18.0.2 tcp dport 8000 meta mark set 1\n }}\n chain pre {{\n  type filter hook prerouting priority mangle;\n  meta mark 1 meta l4proto tcp tproxy to :9090 accept\n }}\n}}\n"
+    ));
+    ns.ip(&[
+        "rule", "add", "priority", "100", "fwmark", "1", "lookup", "100",
+    ]);
+    ns.ip(&[
+        "route",
+        "add",
+        "local",
+        "0.0.0.0/0",
+        "dev",
+        "lo",
+        "table",
+        "100",
+    ]);
+    assert_eq!(fetch_as(&ns, NOBODY, "http://198.18.0.2:8000/"), "tproxy");
+    assert_eq!(fetch_as(&ns, 0, "http://198.18.0.2:8000/"), "lan");
+    let (r, code) = trace(&ns, &["198.18.0.2:8000", "--uid", "65534"]);
+    assert_eq!(code, Some(1));
+    let p = path(&r);
+    assert_eq!(p.verdict.as_str(), "redirected", "{p:#?}");
+    let kinds: Vec<&str> = p.steps.iter().map(|s| s.kind.as_str()).collect();
+    assert_eq!(kinds, vec!["mark", "route", "tproxy"], "{p:#?}");
+    assert!(
+        p.steps[1].rule.contains("fwmark 0x1 lookup 100"),
+        "{:?}",
+        p.steps[1]
+    );
+    assert_eq!(p.steps[2].to, "198.18.0.2:9090");
+    let reach = p.reaches.as_ref().expect("reaches");
+    assert_eq!((reach.port, reach.listening), (9090, true));
+    assert_eq!(reach.owners[0].pid, proxy.pid());
+    let (r, _) = trace(&ns, &["198.18.0.2:8000", "--uid", "0"]);
+    assert_eq!(path(&r).verdict.as_str(), "direct", "{r:#?}");
+    let (r, _) = trace(&ns, &[]);
+    assert!(
+        r.mechanisms
+            .iter()
+            .any(|m| m.kind.as_str() == "tproxy" && m.to.contains("port 9090")),
+        "{:#?}",
+        r.mechanisms
+    );
+}
