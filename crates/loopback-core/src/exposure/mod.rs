@@ -914,6 +914,8 @@ fn exposure_of(
 
 /// How a locally sent packet leaves the output hook.
 #[derive(Debug, Clone, PartialEq, Eq)]
+// A handful per trace, consumed at once: boxing the large variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum OutputEnd {
     /// It passed: the packet as it is now, the rules that set its mark, the NAT rule that
     /// rewrote it.
