@@ -22,6 +22,10 @@
 //! - [`explain`]: what an address is and who can reach it.
 //! - [`resolve`]: a model of glibc's `getaddrinfo` beside the C library's own answer.
 //! - [`probe`]: try every address a name resolves to, and say why it fails.
+//! - [`mod@bind`]: why a server cannot bind an address and port: the real bind, the holder
+//!   (listening, bound and not listening, TIME_WAIT), the cause and the fix.
+//! - [`intercept`]: where a local connection really goes: marks, policy routes, NAT, TPROXY,
+//!   cgroup BPF programs, the receiver, and what each client does with the proxy environment.
 //! - [`doctor`]: is the loopback stack healthy, and if not, why; [`firewall`] names the rules.
 //! - [`mod@bench`]: what a round trip, a connection and a stream cost on each path (loopback, the
 //!   own address, a veth link, a bridge with NAT, Unix sockets), next to 127.0.0.1.

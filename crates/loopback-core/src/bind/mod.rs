@@ -4,7 +4,7 @@
 //! [`run`] resolves the target to addresses ([`target`]), really binds each one with the
 //! options asked for (through [`Prober::try_bind`], which never listens and closes at once),
 //! captures one snapshot with the sockets that hold ports without listening, and hands both
-//! to the pure [`judge`]. The real bind decides the outcome; the snapshot only explains it.
+//! to the pure [`judge()`]. The real bind decides the outcome; the snapshot only explains it.
 
 use std::net::{IpAddr, SocketAddr};
 

@@ -1,6 +1,6 @@
 //! `loopback intercept`: where a local TCP connection really goes when rules divert it.
 //!
-//! For each address of the destination, [`trace`] follows the kernel's order for a packet a
+//! For each address of the destination, [`judge`] follows the kernel's order for a packet a
 //! local socket sends: the route first chosen (which names the output interface), the output
 //! hook (mangle chains that set marks, NAT chains that REDIRECT or DNAT, the filter; through
 //! `exposure`'s evaluator, which reads nftables and iptables alike), then the route the
