@@ -108,6 +108,15 @@ impl Target {
     }
 }
 
+/// Every address the system resolver gives `name`, or its answer as a sentence: the
+/// resolver's own words, without "resolving NAME:" in front (callers say which name).
+pub fn resolve_all(prober: &dyn loopback_sys::Prober, name: &str) -> Result<Vec<IpAddr>, String> {
+    prober.resolve(name).map_err(|e| match e {
+        loopback_sys::SysError::Resolve { source, .. } => source.to_string(),
+        other => other.to_string(),
+    })
+}
+
 /// A DNS-style host name: labels of letters, digits, '-' and '_', separated by dots, with an
 /// optional final dot.
 pub fn is_host_name(s: &str) -> bool {

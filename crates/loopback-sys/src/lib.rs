@@ -396,6 +396,9 @@ pub trait SystemView: Send + Sync {
     /// The source address the routing table picks to reach `dest` (a UDP `connect`, which
     /// sends nothing), or `None` when `dest` is unreachable.
     fn route_source(&self, dest: IpAddr) -> Option<IpAddr>;
+    // The captures below are Linux's alone (policy routing, /proc, cgroups): the Linux backend
+    // implements them, and every other system answers, here, that they are not available.
+
     /// The route the kernel picks for a packet to `dest` sent by a socket of `uid` with
     /// `mark` (one `RTM_GETROUTE`, which sends nothing), with the table it came from.
     fn route_get(
@@ -403,17 +406,41 @@ pub trait SystemView: Send + Sync {
         dest: IpAddr,
         uid: Option<u32>,
         mark: u32,
-    ) -> Result<routing::RouteAnswer, SysError>;
+    ) -> Result<routing::RouteAnswer, SysError> {
+        let _ = (dest, uid, mark);
+        Err(SysError::Unsupported {
+            what: "asking the kernel for a socket owner's route (RTM_GETROUTE with uid and mark; Linux only)",
+        })
+    }
     /// One process as `owners` reads them (name, effective uid, command line, control group).
-    fn process(&self, pid: u32) -> Result<ProcessInfo, SysError>;
+    fn process(&self, pid: u32) -> Result<ProcessInfo, SysError> {
+        let _ = pid;
+        Err(SysError::Unsupported {
+            what: "reading one process by pid (Linux only)",
+        })
+    }
     /// The environment process `pid` was started with (`/proc/PID/environ`), bounded; only
     /// for a caller that may read it (its owner, or root).
-    fn process_environ(&self, pid: u32) -> Result<Vec<(String, String)>, SysError>;
+    fn process_environ(&self, pid: u32) -> Result<Vec<(String, String)>, SysError> {
+        let _ = pid;
+        Err(SysError::Unsupported {
+            what: "reading a process's environment (Linux only)",
+        })
+    }
     /// The BPF programs attached to cgroup `path` (of the unified hierarchy, as
     /// `/proc/PID/cgroup` names it) and to each of its ancestors, nearest first.
-    fn cgroup_programs(&self, path: &str) -> Result<Vec<routing::CgroupProgram>, SysError>;
+    fn cgroup_programs(&self, path: &str) -> Result<Vec<routing::CgroupProgram>, SysError> {
+        let _ = path;
+        Err(SysError::Unsupported {
+            what: "cgroup BPF programs (Linux only)",
+        })
+    }
     /// The policy routing rules (`ip rule`, both families), in priority order.
-    fn policy_rules(&self) -> Result<Vec<routing::PolicyRule>, SysError>;
+    fn policy_rules(&self) -> Result<Vec<routing::PolicyRule>, SysError> {
+        Err(SysError::Unsupported {
+            what: "policy routing rules (ip rule; Linux only)",
+        })
+    }
     /// Every network namespace on the host: of every process, and bind-mounted ones.
     fn namespaces(&self) -> NamespaceScan;
     /// The inode of the network namespace the calling thread is in.

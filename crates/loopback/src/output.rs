@@ -152,6 +152,24 @@ pub fn print_text(text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A command's report: its warnings on stderr, then on stdout the JSON document or the human
+/// text `render` makes.
+pub fn report<T: Serialize>(
+    json: bool,
+    value: &T,
+    warnings: &[String],
+    render: impl FnOnce() -> String,
+) -> anyhow::Result<()> {
+    for w in warnings {
+        warn(w);
+    }
+    if json {
+        print_json(value)
+    } else {
+        print_text(&render())
+    }
+}
+
 /// Diagnostics go to stderr, escaped: warnings quote paths and text from outside.
 pub fn warn(message: &str) {
     eprintln!("loopback: warning: {}", esc(message));

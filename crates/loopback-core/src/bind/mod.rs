@@ -146,13 +146,12 @@ pub fn addresses_of(target: &Target, prober: &dyn Prober) -> Result<Vec<IpAddr>,
     let mut out: Vec<IpAddr> = match &target.host {
         Host::Ip(ip) => vec![*ip],
         Host::DevServer => target::DEV_SERVER_ADDRESSES.to_vec(),
-        Host::Name(name) => prober.resolve(name).map_err(|e| BindError::Resolve {
-            name: name.clone(),
-            why: match e {
-                loopback_sys::SysError::Resolve { source, .. } => source.to_string(),
-                other => other.to_string(),
-            },
-        })?,
+        Host::Name(name) => {
+            crate::target::resolve_all(prober, name).map_err(|why| BindError::Resolve {
+                name: name.clone(),
+                why,
+            })?
+        }
     };
     let mut seen = std::collections::HashSet::new();
     out.retain(|ip| seen.insert(*ip));

@@ -98,15 +98,11 @@ pub fn run(
                 crate::target::parse_probe(d).map_err(|e| InterceptError::Target(e.to_string()))?;
             let addrs = match &t.target {
                 crate::target::Target::Addr(ip, _) => vec![*ip],
-                crate::target::Target::Host(name, _) => {
-                    prober.resolve(name).map_err(|e| InterceptError::Resolve {
+                crate::target::Target::Host(name, _) => crate::target::resolve_all(prober, name)
+                    .map_err(|why| InterceptError::Resolve {
                         name: name.clone(),
-                        why: match e {
-                            loopback_sys::SysError::Resolve { source, .. } => source.to_string(),
-                            other => other.to_string(),
-                        },
-                    })?
-                }
+                        why,
+                    })?,
                 other => {
                     return Err(InterceptError::Target(format!(
                         "{d}: {} is not one destination",

@@ -78,6 +78,18 @@ fn dump_held(req: HeldRequest) -> Result<Vec<HeldSocket>, SysError> {
 fn dump_with(
     name: &str,
     request: &[u8],
+    raw: Option<&mut Vec<Vec<u8>>>,
+    decode: impl FnMut(&[u8]) -> Result<bool, DumpError>,
+) -> Result<(), SysError> {
+    exchange(NETLINK_SOCK_DIAG, name, request, raw, decode)
+}
+
+/// One netlink exchange of `protocol`: send `request`, hand each reply to `decode` (keeping
+/// the raw bytes too when asked) until it says it is done.
+fn exchange(
+    protocol: isize,
+    name: &str,
+    request: &[u8],
     mut raw: Option<&mut Vec<Vec<u8>>>,
     mut decode: impl FnMut(&[u8]) -> Result<bool, DumpError>,
 ) -> Result<(), SysError> {
@@ -85,7 +97,7 @@ fn dump_with(
         request: name.to_owned(),
         source,
     };
-    let mut socket = Socket::new(NETLINK_SOCK_DIAG).map_err(err)?;
+    let mut socket = Socket::new(protocol).map_err(err)?;
     socket.bind_auto().map_err(err)?;
     socket.connect(&SocketAddr::new(0, 0)).map_err(err)?;
     socket.send(request, 0).map_err(err)?;
@@ -170,74 +182,30 @@ fn bound_probe() -> std::io::Result<(socket2::Socket, u16)> {
     Ok((s, port))
 }
 
-/// One `NETLINK_ROUTE` exchange: send `request`, feed each reply to `decode` until it says it
-/// is done.
+/// One `NETLINK_ROUTE` exchange whose answer `decode` returns once it has it.
 fn route_exchange<T>(
     name: &str,
     request: &[u8],
     mut decode: impl FnMut(&[u8]) -> Result<Option<T>, DumpError>,
 ) -> Result<T, SysError> {
-    let err = |source: std::io::Error| SysError::Netlink {
+    let mut answer = None;
+    exchange(NETLINK_ROUTE, name, request, None, |buf| {
+        answer = decode(buf)?;
+        Ok(answer.is_some())
+    })?;
+    answer.ok_or_else(|| SysError::NetlinkDecode {
         request: name.to_owned(),
-        source,
-    };
-    let mut socket = Socket::new(NETLINK_ROUTE).map_err(err)?;
-    socket.bind_auto().map_err(err)?;
-    socket.connect(&SocketAddr::new(0, 0)).map_err(err)?;
-    socket.send(request, 0).map_err(err)?;
-    loop {
-        let (buf, _) = socket.recv_from_full().map_err(err)?;
-        if buf.is_empty() {
-            return Err(SysError::NetlinkDecode {
-                request: name.to_owned(),
-                detail: "the kernel closed the socket without an answer".into(),
-            });
-        }
-        match decode(&buf) {
-            Ok(Some(t)) => return Ok(t),
-            Ok(None) => {}
-            Err(DumpError::Kernel(source)) => return Err(err(source)),
-            Err(DumpError::Decode(detail)) => {
-                return Err(SysError::NetlinkDecode {
-                    request: name.to_owned(),
-                    detail,
-                })
-            }
-        }
-    }
+        detail: "no answer".into(),
+    })
 }
 
 /// Every interface's device facts, from one `RTM_GETLINK` dump.
 fn link_dump() -> Result<Vec<LinkFacts>, SysError> {
-    let err = |source: std::io::Error| SysError::Netlink {
-        request: "link".into(),
-        source,
-    };
-    let mut socket = Socket::new(NETLINK_ROUTE).map_err(err)?;
-    socket.bind_auto().map_err(err)?;
-    socket.connect(&SocketAddr::new(0, 0)).map_err(err)?;
-    socket.send(&link_dump_request(1), 0).map_err(err)?;
     let mut links = Vec::new();
-    loop {
-        let (buf, _) = socket.recv_from_full().map_err(err)?;
-        if buf.is_empty() {
-            return Err(SysError::NetlinkDecode {
-                request: "link".into(),
-                detail: "the kernel closed the dump without NLMSG_DONE".into(),
-            });
-        }
-        match decode_link_chunk(&buf, &mut links) {
-            Ok(true) => return Ok(links),
-            Ok(false) => {}
-            Err(DumpError::Kernel(source)) => return Err(err(source)),
-            Err(DumpError::Decode(detail)) => {
-                return Err(SysError::NetlinkDecode {
-                    request: "link".into(),
-                    detail,
-                })
-            }
-        }
-    }
+    exchange(NETLINK_ROUTE, "link", &link_dump_request(1), None, |buf| {
+        decode_link_chunk(buf, &mut links)
+    })?;
+    Ok(links)
 }
 
 /// A table of the calling thread's network namespace: `/proc/thread-self/net` (a thread that

@@ -281,36 +281,6 @@ impl SystemView for MacSystem {
                 }),
         )
     }
-    fn route_get(
-        &self,
-        _: std::net::IpAddr,
-        _: Option<u32>,
-        _: u32,
-    ) -> Result<crate::routing::RouteAnswer, SysError> {
-        Err(SysError::Unsupported {
-            what: "asking the kernel for a socket owner's route (RTM_GETROUTE with uid and mark; Linux only)",
-        })
-    }
-    fn process(&self, _: u32) -> Result<crate::ProcessInfo, SysError> {
-        Err(SysError::Unsupported {
-            what: "reading one process by pid (Linux only)",
-        })
-    }
-    fn process_environ(&self, _: u32) -> Result<Vec<(String, String)>, SysError> {
-        Err(SysError::Unsupported {
-            what: "reading a process's environment (Linux only)",
-        })
-    }
-    fn cgroup_programs(&self, _: &str) -> Result<Vec<crate::routing::CgroupProgram>, SysError> {
-        Err(SysError::Unsupported {
-            what: "cgroup BPF programs (Linux only)",
-        })
-    }
-    fn policy_rules(&self) -> Result<Vec<crate::routing::PolicyRule>, SysError> {
-        Err(SysError::Unsupported {
-            what: "policy routing rules (ip rule; Linux only)",
-        })
-    }
     fn namespaces(&self) -> NamespaceScan {
         crate::unsupported::no_namespaces()
     }

@@ -19,14 +19,9 @@ pub fn run(ctx: &Ctx, args: &BindArgs) -> anyhow::Result<ExitStatus> {
         bind::run(ctx.sys.as_ref(), ctx.prober.as_ref(), &req, &ctx.timings)
             .with_context(|| format!("bind {}", args.target))
     })?;
-    for w in &report.warnings {
-        output::warn(w);
-    }
-    if args.json {
-        output::print_json(&report)?;
-    } else {
-        output::print_text(&render(&report, ctx.style))?;
-    }
+    output::report(args.json, &report, &report.warnings, || {
+        render(&report, ctx.style)
+    })?;
     Ok(ExitStatus::of(report.needs_attention()))
 }
 

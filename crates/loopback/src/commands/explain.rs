@@ -29,14 +29,7 @@ pub fn run(ctx: &Ctx, args: &ExplainArgs) -> anyhow::Result<ExitStatus> {
             explain::explain(&snap, &args.target, &target, &resolved).with_context(what)?
         }
     };
-    for w in &e.warnings {
-        output::warn(w);
-    }
-    if args.json {
-        output::print_json(&e)?;
-    } else {
-        output::print_text(&render(&e, style))?;
-    }
+    output::report(args.json, &e, &e.warnings, || render(&e, style))?;
     Ok(ExitStatus::Clean)
 }
 

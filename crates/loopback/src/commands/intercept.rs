@@ -91,14 +91,9 @@ pub fn run(ctx: &Ctx, args: &InterceptArgs) -> anyhow::Result<ExitStatus> {
         )
         .with_context(|| format!("intercept {}", args.dest.as_deref().unwrap_or("")))
     })?;
-    for w in &report.warnings {
-        output::warn(w);
-    }
-    if args.json {
-        output::print_json(&report)?;
-    } else {
-        output::print_text(&render(&report, ctx.style))?;
-    }
+    output::report(args.json, &report, &report.warnings, || {
+        render(&report, ctx.style)
+    })?;
     Ok(ExitStatus::of(report.needs_attention()))
 }
 
