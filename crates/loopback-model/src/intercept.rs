@@ -37,6 +37,8 @@ closed_set! {
         Tproxy = "tproxy",
         /// A BPF program that may rewrite the destination.
         Bpf = "bpf",
+        /// Proxy variables in running processes' environments (mechanisms only).
+        Proxy = "proxy",
     }
 }
 

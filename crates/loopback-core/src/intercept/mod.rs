@@ -143,6 +143,33 @@ pub fn run(
             p.proxy = proxy::choices(env, scheme, &host, p.port);
         }
     }
+    if dest.is_none() {
+        // The proxy settings of this namespace's processes, read as root could.
+        let current = sys.current_netns();
+        let pids: Vec<u32> = sys
+            .namespaces()
+            .namespaces
+            .into_iter()
+            .filter(|n| Some(n.inode) == current || n.current)
+            .flat_map(|n| n.pids)
+            .collect();
+        let envs: Vec<Vec<(String, String)>> = timings.time("environments", || {
+            pids.iter()
+                .filter_map(|p| sys.process_environ(*p).ok())
+                .collect()
+        });
+        for (setting, n) in proxy::settings(&envs) {
+            report.mechanisms.push(Mechanism {
+                kind: InterceptStepKind::Proxy,
+                rule: setting,
+                origin: format!(
+                    "the environment of {n} process{}",
+                    if n == 1 { "" } else { "es" }
+                ),
+                to: "the proxy named, for the clients that read these variables".into(),
+            });
+        }
+    }
     Ok(report)
 }
 

@@ -31,6 +31,32 @@ pub fn choices(env: &Env, scheme: &str, host: &str, port: u16) -> Vec<ProxyChoic
     vec![curl(env, scheme, host), requests(env, scheme, host, port)]
 }
 
+/// The distinct proxy settings among processes' environments, each with how many processes
+/// carry it, most common first: `NAME=VALUE` with credentials redacted.
+pub fn settings(envs: &[Vec<(String, String)>]) -> Vec<(String, usize)> {
+    let mut counts: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for env in envs {
+        let mut mine: Vec<String> = env
+            .iter()
+            .filter(|(k, v)| !v.is_empty() && k.to_ascii_lowercase().ends_with("_proxy"))
+            .map(|(k, v)| {
+                if k.eq_ignore_ascii_case("no_proxy") {
+                    format!("{k}={v}")
+                } else {
+                    format!("{k}={}", without_credentials(v))
+                }
+            })
+            .collect();
+        mine.sort();
+        if !mine.is_empty() {
+            *counts.entry(mine.join(" ")).or_default() += 1;
+        }
+    }
+    let mut out: Vec<(String, usize)> = counts.into_iter().collect();
+    out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    out
+}
+
 fn choice(client: &str, proxy: Option<String>, because: String) -> ProxyChoice {
     ProxyChoice {
         client: client.to_owned(),
@@ -244,6 +270,18 @@ mod tests {
     fn proxied(e: &[(&str, &str)], host: &str) -> (bool, bool) {
         let c = choices(&env(e), "http", host, 8080);
         (c[0].proxy.is_some(), c[1].proxy.is_some())
+    }
+
+    #[test]
+    fn distinct_settings_are_counted() {
+        let a = env(&[("http_proxy", "http://u:pw@p:3128"), ("PATH", "/bin")]);
+        let b = env(&[("http_proxy", "http://u:pw@p:3128")]);
+        let c = env(&[("PATH", "/bin")]);
+        let s = settings(&[a, b, c]);
+        assert_eq!(
+            s,
+            vec![("http_proxy=http://<redacted>@p:3128".to_owned(), 2)]
+        );
     }
 
     #[test]

@@ -160,6 +160,7 @@ fn an_owner_scoped_redirect_diverts_one_user_and_the_trace_says_so() {
     );
     let pid = client.0.id().to_string();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    // (The environment is readable once the exec happened.)
     while !std::fs::read(format!("/proc/{pid}/environ"))
         .is_ok_and(|e| String::from_utf8_lossy(&e).contains("http_proxy"))
     {
@@ -189,6 +190,15 @@ fn an_owner_scoped_redirect_diverts_one_user_and_the_trace_says_so() {
         Some("http://<redacted>@127.0.0.1:3128")
     );
     assert!(!String::from_utf8_lossy(&out.stdout).contains("s3cret"));
+    // Without a destination, the distinct proxy settings of the namespace's processes.
+    let (r, _) = trace(&ns, &[]);
+    let m = r
+        .mechanisms
+        .iter()
+        .find(|m| m.kind.as_str() == "proxy")
+        .expect("the client's proxy setting");
+    assert_eq!(m.rule, "http_proxy=http://<redacted>@127.0.0.1:3128");
+    assert_eq!(m.origin, "the environment of 1 process");
     drop(client);
 
     // audit marks the listener that receives redirected traffic, with the rules.
