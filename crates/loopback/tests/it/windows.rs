@@ -349,6 +349,21 @@ fn the_windows_build_audits_doctors_resolves_explains_and_probes_under_wine() {
     let out = wine.loopback(&ns, &["bind", "127.0.0.1:41010", "--json"]);
     assert_eq!(exit(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
 
+    // intercept: Windows' routes for a uid, policy rules and filter rules are not read, and
+    // the trace says so rather than calling the path direct.
+    let out = wine.loopback(&ns, &["intercept", "127.0.0.1:41001", "--json"]);
+    assert_eq!(exit(&out), 1, "{}", String::from_utf8_lossy(&out.stderr));
+    let t: loopback_model::intercept::InterceptReport = json("intercept", &out);
+    assert_eq!(t.paths[0].verdict.as_str(), "unknown", "{t:#?}");
+    assert!(
+        t.paths[0]
+            .notes
+            .iter()
+            .chain(&t.warnings)
+            .any(|n| n.contains("Linux only")),
+        "{t:#?}"
+    );
+
     // exporter: a real scrape from curl in the namespace sees the listeners.
     let exporter = crate::support::Proc(
         wine.cmd(&ns, "loopback.exe")
