@@ -435,6 +435,19 @@ pub trait SystemView: Send + Sync {
             what: "cgroup BPF programs (Linux only)",
         })
     }
+    /// The interfaces each routing table's routes leave by (table id to interface indexes),
+    /// from one dump of every table.
+    fn table_devices(&self) -> Result<BTreeMap<u32, Vec<u32>>, SysError> {
+        Err(SysError::Unsupported {
+            what: "routing tables (Linux only)",
+        })
+    }
+    /// Every cgroup BPF program attached anywhere in the unified hierarchy.
+    fn all_cgroup_programs(&self) -> Result<Vec<routing::CgroupProgram>, SysError> {
+        Err(SysError::Unsupported {
+            what: "cgroup BPF programs (Linux only)",
+        })
+    }
     /// The policy routing rules (`ip rule`, both families), in priority order.
     fn policy_rules(&self) -> Result<Vec<routing::PolicyRule>, SysError> {
         Err(SysError::Unsupported {

@@ -144,6 +144,48 @@ pub fn run(
         }
     }
     if dest.is_none() {
+        // The devices each policy rule's table leads to (a tun, a wireguard device).
+        if let Ok(tables) = sys.table_devices() {
+            for m in &mut report.mechanisms {
+                if m.kind != InterceptStepKind::Route {
+                    continue;
+                }
+                let Some(t) = m.to.strip_prefix("table ").map(str::to_owned) else {
+                    continue;
+                };
+                let id = match t.as_str() {
+                    "main" => 254,
+                    "local" => 255,
+                    "default" => 253,
+                    n => n.parse().unwrap_or(0),
+                };
+                let devs: Vec<String> = tables
+                    .get(&id)
+                    .map(|v| {
+                        v.iter()
+                            .map(|i| interface_name(&snap, Some(*i)).unwrap_or_default())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                m.to = if devs.is_empty() {
+                    format!("table {t} (no route in it)")
+                } else {
+                    format!("table {t} (dev {})", devs.join(", "))
+                };
+            }
+        }
+        // Every cgroup's socket-address programs, not only the client's.
+        match sys.all_cgroup_programs() {
+            Ok(all) => {
+                report
+                    .mechanisms
+                    .retain(|m| m.kind != InterceptStepKind::Bpf);
+                report.mechanisms.extend(self::programs(&Ok(all)));
+            }
+            Err(e) => report.warnings.push(format!(
+                "the cgroup BPF programs of the host could not be listed: {e}"
+            )),
+        }
         // The proxy settings of this namespace's processes, read as root could.
         let current = sys.current_netns();
         let pids: Vec<u32> = sys

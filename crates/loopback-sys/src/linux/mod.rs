@@ -170,6 +170,23 @@ fn held_sockets() -> HeldScan {
     scan
 }
 
+/// Where the unified cgroup hierarchy is. `ip netns exec` runs us in a mount namespace of its
+/// own with a fresh /sys, where it is not mounted: then the host's, through init's root.
+fn cgroup2_root() -> Result<String, SysError> {
+    let mount = |mountinfo: &str, prefix: &str| {
+        crate::read_path(Path::new(mountinfo))
+            .ok()
+            .and_then(|m| crate::parse::mountinfo::cgroup2_mount(&m))
+            .map(|m| format!("{prefix}{m}"))
+    };
+    mount("/proc/self/mountinfo", "")
+        .or_else(|| mount("/proc/1/mountinfo", "/proc/1/root"))
+        .ok_or_else(|| SysError::Refused {
+            path: "/proc/self/mountinfo".into(),
+            reason: "no cgroup2 hierarchy is mounted".into(),
+        })
+}
+
 /// A TCP socket bound to 127.0.0.1 on a port the kernel picks, and that port.
 fn bound_probe() -> std::io::Result<(socket2::Socket, u16)> {
     let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
@@ -463,21 +480,45 @@ impl SystemView for LinuxSystem {
         Ok(procfs::parse_environ(&bytes))
     }
 
-    fn cgroup_programs(&self, path: &str) -> Result<Vec<crate::routing::CgroupProgram>, SysError> {
-        // `ip netns exec` runs us in a mount namespace of its own with a fresh /sys, where
-        // the cgroup hierarchy is not mounted: then the host's, through init's root.
-        let mount = |mountinfo: &str, prefix: &str| {
-            crate::read_path(Path::new(mountinfo))
-                .ok()
-                .and_then(|m| crate::parse::mountinfo::cgroup2_mount(&m))
-                .map(|m| format!("{prefix}{m}"))
-        };
-        let root = mount("/proc/self/mountinfo", "")
-            .or_else(|| mount("/proc/1/mountinfo", "/proc/1/root"))
-            .ok_or_else(|| SysError::Refused {
-                path: "/proc/self/mountinfo".into(),
-                reason: "no cgroup2 hierarchy is mounted".into(),
+    fn table_devices(&self) -> Result<BTreeMap<u32, Vec<u32>>, SysError> {
+        use crate::parse::policy::{decode_route_dump_chunk, route_dump_request};
+        let mut routes = Vec::new();
+        exchange(
+            NETLINK_ROUTE,
+            "route dump",
+            &route_dump_request(1),
+            None,
+            |buf| decode_route_dump_chunk(buf, &mut routes),
+        )?;
+        let mut out: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+        for (table, oif) in routes {
+            let devs = out.entry(table).or_default();
+            if let Some(i) = oif {
+                if !devs.contains(&i) {
+                    devs.push(i);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn all_cgroup_programs(&self) -> Result<Vec<crate::routing::CgroupProgram>, SysError> {
+        let root = cgroup2_root()?;
+        let bytes =
+            crate::command::run("bpftool", &["-j", "cgroup", "tree", &root]).map_err(|e| {
+                SysError::Refused {
+                    path: root.clone(),
+                    reason: format!("listing its BPF programs: {e}"),
+                }
             })?;
+        crate::parse::bpftool::parse_cgroup_tree(&bytes, &root).ok_or_else(|| SysError::Refused {
+            path: root,
+            reason: "bpftool's answer is not its JSON".into(),
+        })
+    }
+
+    fn cgroup_programs(&self, path: &str) -> Result<Vec<crate::routing::CgroupProgram>, SysError> {
+        let root = cgroup2_root()?;
         let mut out = Vec::new();
         let mut at = path.trim_end_matches('/').to_owned();
         loop {

@@ -32,6 +32,38 @@ pub fn parse_cgroup_show(bytes: &[u8], cgroup: &str) -> Option<Vec<CgroupProgram
     )
 }
 
+#[derive(Deserialize)]
+struct TreeRow {
+    cgroup: String,
+    #[serde(default)]
+    programs: Vec<Row>,
+}
+
+/// `bpftool -j cgroup tree ROOT`: every cgroup below ROOT with programs attached, each path
+/// made relative to ROOT (`/` for ROOT itself).
+pub fn parse_cgroup_tree(bytes: &[u8], root: &str) -> Option<Vec<CgroupProgram>> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Some(Vec::new());
+    }
+    let rows: Vec<TreeRow> = serde_json::from_slice(bytes).ok()?;
+    let root = root.trim_end_matches('/');
+    Some(
+        rows.into_iter()
+            .flat_map(|t| {
+                let rel = t.cgroup.strip_prefix(root).unwrap_or(&t.cgroup).to_owned();
+                let rel = if rel.is_empty() { "/".to_owned() } else { rel };
+                t.programs.into_iter().map(move |r| CgroupProgram {
+                    cgroup: rel.clone(),
+                    id: r.id,
+                    hook: SockAddrHook::of(&r.attach_type),
+                    name: r.name,
+                    attach_type: r.attach_type,
+                })
+            })
+            .collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -47,5 +79,12 @@ mod tests {
         );
         assert_eq!(parse_cgroup_show(b"\n", "/"), Some(Vec::new()));
         assert_eq!(parse_cgroup_show(b"Error: nope", "/"), None);
+    }
+
+    #[test]
+    fn bpftool_tree_paths_become_relative() {
+        let out = br#"[{"cgroup":"/sys/fs/cgroup/unified/lbt-t2","programs":[{"id":132,"attach_type":"cgroup_inet4_connect","attach_flags":"","name":"lbt_connect4"}]}]"#;
+        let p = parse_cgroup_tree(out, "/sys/fs/cgroup/unified/").expect("parses");
+        assert_eq!((p[0].cgroup.as_str(), p[0].id), ("/lbt-t2", 132));
     }
 }

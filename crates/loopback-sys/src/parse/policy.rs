@@ -90,6 +90,54 @@ pub fn decode_route_answer(buf: &[u8]) -> Result<Option<RouteAnswer>, DumpError>
     Ok(None)
 }
 
+/// The serialized `RTM_GETROUTE` dump of every table of both families.
+pub fn route_dump_request(seq: u32) -> Vec<u8> {
+    let mut msg = RouteMessage::default();
+    msg.header.address_family = AddressFamily::Unspec;
+    super::netlink::request(
+        RouteNetlinkMessage::GetRoute(msg),
+        NLM_F_REQUEST | NLM_F_DUMP,
+        seq,
+    )
+}
+
+/// Decode one `recv` of a route dump into (table, output interface index) pairs; `true` once
+/// `NLMSG_DONE` was seen.
+pub fn decode_route_dump_chunk(
+    buf: &[u8],
+    out: &mut Vec<(u32, Option<u32>)>,
+) -> Result<bool, DumpError> {
+    for frame in super::netlink::frames(buf) {
+        let frame = frame?;
+        let Ok(msg) = NetlinkMessage::<RouteNetlinkMessage>::deserialize(frame) else {
+            if u16::from_ne_bytes([frame[4], frame[5]]) == 3 {
+                return Ok(true);
+            }
+            continue;
+        };
+        match msg.payload {
+            NetlinkPayload::Done(_) => return Ok(true),
+            NetlinkPayload::Error(e) if e.code.is_some() => {
+                return Err(DumpError::Kernel(e.to_io()))
+            }
+            NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewRoute(r)) => {
+                let mut table = u32::from(r.header.table);
+                let mut oif = None;
+                for a in &r.attributes {
+                    match a {
+                        RouteAttribute::Table(t) => table = *t,
+                        RouteAttribute::Oif(i) => oif = Some(*i),
+                        _ => {}
+                    }
+                }
+                out.push((table, oif));
+            }
+            _ => {}
+        }
+    }
+    Ok(false)
+}
+
 /// The serialized `RTM_GETRULE` dump of one family.
 pub fn rule_dump_request(v4: bool, seq: u32) -> Vec<u8> {
     let mut msg = RuleMessage::default();

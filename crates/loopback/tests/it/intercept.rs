@@ -300,8 +300,17 @@ fn nothing_diverts_a_plain_namespace() {
     let (r, code) = trace(&ns, &["127.0.0.1:8080"]);
     assert_eq!(code, Some(0), "{r:#?}");
     assert_eq!(path(&r).verdict.as_str(), "direct");
+    // Cgroup BPF programs are the host's (another test attaches one meanwhile): the rest is
+    // this namespace's, and it has none.
     let (r, code) = trace(&ns, &[]);
-    assert_eq!((code, r.mechanisms.len()), (Some(0), 0));
+    let here: Vec<_> = r
+        .mechanisms
+        .iter()
+        .filter(|m| m.kind.as_str() != "bpf")
+        .collect();
+    assert!(here.is_empty(), "{here:#?}");
+    let host_wide = r.mechanisms.len() - here.len();
+    assert_eq!(code, Some(if host_wide == 0 { 0 } else { 1 }));
     let out = ns.loopback(&["doctor", "--json"]);
     let d: loopback_model::DoctorReport = serde_json::from_slice(&out.stdout).expect("doctor JSON");
     let c = d
@@ -650,6 +659,20 @@ fn a_connect4_program_on_the_clients_cgroup_is_listed_and_the_path_not_called_di
         "a program may rewrite it: {p:#?}"
     );
     assert!(r.mechanisms.iter().any(|m| m.kind.as_str() == "bpf"));
+    // Without a destination, every cgroup's programs, this one's among them.
+    let out = Command::new(loopback_bin())
+        .args(["intercept", "--json", "--netns", &ns.name])
+        .output()
+        .expect("intercept");
+    let r: InterceptReport = serde_json::from_slice(&out.stdout).expect("JSON");
+    let name = bpf.cgroup.rsplit('/').next().unwrap_or_default().to_owned();
+    assert!(
+        r.mechanisms.iter().any(|m| m.kind.as_str() == "bpf"
+            && m.origin.ends_with(&name)
+            && m.rule.contains("lbt_connect4")),
+        "{:#?}",
+        r.mechanisms
+    );
     // IPv6 connects do not pass a connect4 program.
     let out = Command::new(loopback_bin())
         .args(["intercept", "--json", "--pid", &pid, "[::1]:8080"])
