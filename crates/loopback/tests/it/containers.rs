@@ -223,6 +223,20 @@ fn published_ports_are_joined_to_the_container_listening_behind_them() {
         "reuseaddr",
     ]));
     assert_eq!(String::from_utf8_lossy(&real.stdout).trim(), "EADDRINUSE");
+    // The fix's `docker ps --filter publish=PORT` names the container that publishes it.
+    let fix = x.fix.as_deref().unwrap_or("");
+    assert!(
+        fix.contains(&format!("docker ps --filter publish={p_ok}")),
+        "{fix}"
+    );
+    let named = docker_ok(&[
+        "ps",
+        "--filter",
+        &format!("publish={p_ok}"),
+        "--format",
+        "{{.Names}}",
+    ]);
+    assert_eq!(named, ok.name);
 
     let out = Command::new(loopback_bin())
         .args(["audit", "-A", "--json"])
