@@ -6,7 +6,7 @@
 //! The message layouts come from `netlink-packet-route`; decoding takes the raw bytes the
 //! kernel returned, so tests replay recorded dumps.
 
-use netlink_packet_core::{NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST};
+use netlink_packet_core::{NLM_F_DUMP, NLM_F_REQUEST};
 use netlink_packet_route::link::{LinkAttribute, LinkInfo, LinkMessage};
 use netlink_packet_route::RouteNetlinkMessage;
 
@@ -40,25 +40,11 @@ pub fn link_dump_request(seq: u32) -> Vec<u8> {
 /// has been seen. A message this crate cannot decode is skipped, not fatal: one odd device
 /// must not hide the others.
 pub fn decode_link_chunk(buf: &[u8], out: &mut Vec<LinkFacts>) -> Result<bool, DumpError> {
-    for frame in super::netlink::frames(buf) {
-        let frame = frame?;
-        if let Ok(msg) = NetlinkMessage::<RouteNetlinkMessage>::deserialize(frame) {
-            match msg.payload {
-                NetlinkPayload::Done(_) => return Ok(true),
-                NetlinkPayload::Error(e) if e.code.is_some() => {
-                    return Err(DumpError::Kernel(e.to_io()))
-                }
-                NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(link)) => {
-                    out.push(facts(&link));
-                }
-                _ => {}
-            }
-        } else if u16::from_ne_bytes([frame[4], frame[5]]) == 3 {
-            // NLMSG_DONE whose body the crate did not accept.
-            return Ok(true);
+    super::policy::walk_dump_chunk(buf, |m| {
+        if let RouteNetlinkMessage::NewLink(link) = m {
+            out.push(facts(&link));
         }
-    }
-    Ok(false)
+    })
 }
 
 fn facts(link: &LinkMessage) -> LinkFacts {

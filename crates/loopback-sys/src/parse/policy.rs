@@ -101,15 +101,17 @@ pub fn route_dump_request(seq: u32) -> Vec<u8> {
     )
 }
 
-/// Decode one `recv` of a route dump into (table, output interface index) pairs; `true` once
-/// `NLMSG_DONE` was seen.
-pub fn decode_route_dump_chunk(
+/// Each `NETLINK_ROUTE` message of one `recv` of a dump, to `each`; `true` once `NLMSG_DONE`
+/// was seen. A message this crate cannot decode is skipped, not fatal: one odd entry must not
+/// hide the others.
+pub fn walk_dump_chunk(
     buf: &[u8],
-    out: &mut Vec<(u32, Option<u32>)>,
+    mut each: impl FnMut(RouteNetlinkMessage),
 ) -> Result<bool, DumpError> {
     for frame in super::netlink::frames(buf) {
         let frame = frame?;
         let Ok(msg) = NetlinkMessage::<RouteNetlinkMessage>::deserialize(frame) else {
+            // NLMSG_DONE whose body the crate did not accept.
             if u16::from_ne_bytes([frame[4], frame[5]]) == 3 {
                 return Ok(true);
             }
@@ -120,22 +122,33 @@ pub fn decode_route_dump_chunk(
             NetlinkPayload::Error(e) if e.code.is_some() => {
                 return Err(DumpError::Kernel(e.to_io()))
             }
-            NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewRoute(r)) => {
-                let mut table = u32::from(r.header.table);
-                let mut oif = None;
-                for a in &r.attributes {
-                    match a {
-                        RouteAttribute::Table(t) => table = *t,
-                        RouteAttribute::Oif(i) => oif = Some(*i),
-                        _ => {}
-                    }
-                }
-                out.push((table, oif));
-            }
+            NetlinkPayload::InnerMessage(m) => each(m),
             _ => {}
         }
     }
     Ok(false)
+}
+
+/// Decode one `recv` of a route dump into (table, output interface index) pairs; `true` once
+/// `NLMSG_DONE` was seen.
+pub fn decode_route_dump_chunk(
+    buf: &[u8],
+    out: &mut Vec<(u32, Option<u32>)>,
+) -> Result<bool, DumpError> {
+    walk_dump_chunk(buf, |m| {
+        if let RouteNetlinkMessage::NewRoute(r) = m {
+            let mut table = u32::from(r.header.table);
+            let mut oif = None;
+            for a in &r.attributes {
+                match a {
+                    RouteAttribute::Table(t) => table = *t,
+                    RouteAttribute::Oif(i) => oif = Some(*i),
+                    _ => {}
+                }
+            }
+            out.push((table, oif));
+        }
+    })
 }
 
 /// The serialized `RTM_GETRULE` dump of one family.
@@ -155,24 +168,11 @@ pub fn rule_dump_request(v4: bool, seq: u32) -> Vec<u8> {
 
 /// Decode one `recv` of a rule dump into `out`; `true` once `NLMSG_DONE` was seen.
 pub fn decode_rule_chunk(buf: &[u8], out: &mut Vec<PolicyRule>) -> Result<bool, DumpError> {
-    for frame in super::netlink::frames(buf) {
-        let frame = frame?;
-        let Ok(msg) = NetlinkMessage::<RouteNetlinkMessage>::deserialize(frame) else {
-            if u16::from_ne_bytes([frame[4], frame[5]]) == 3 {
-                return Ok(true);
-            }
-            continue;
-        };
-        match msg.payload {
-            NetlinkPayload::Done(_) => return Ok(true),
-            NetlinkPayload::Error(e) if e.code.is_some() => {
-                return Err(DumpError::Kernel(e.to_io()))
-            }
-            NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewRule(r)) => out.push(rule_of(&r)),
-            _ => {}
+    walk_dump_chunk(buf, |m| {
+        if let RouteNetlinkMessage::NewRule(r) = m {
+            out.push(rule_of(&r));
         }
-    }
-    Ok(false)
+    })
 }
 
 fn rule_of(r: &RuleMessage) -> PolicyRule {
