@@ -19,21 +19,26 @@ pub fn sockets_from_tables(tables: &[(Table, Vec<iphlp::Row>)]) -> Vec<BoundSock
             if r.proto == Proto::Tcp && r.state != Some(iphlp::MIB_TCP_STATE_LISTEN) {
                 continue;
             }
-            out.push(BoundSocket {
-                proto: r.proto,
-                address: r.address,
-                port: r.port,
-                // The tables do not say; Windows' default for a new IPv6 socket is on.
-                v6only: None,
-                bound_ifindex: None,
-                ifindex_known: false,
-                // Windows has no numeric uid: the owner's account names the user.
-                uid: 0,
-                inode: iphlp::socket_key(*table, i, r.pid),
-            });
+            out.push(socket_of_row(r, iphlp::socket_key(*table, i, r.pid)));
         }
     }
     out
+}
+
+/// A row's local end as a socket known by `inode`.
+fn socket_of_row(r: &iphlp::Row, inode: u64) -> BoundSocket {
+    BoundSocket {
+        proto: r.proto,
+        address: r.address,
+        port: r.port,
+        // The tables do not say; Windows' default for a new IPv6 socket is on.
+        v6only: None,
+        bound_ifindex: None,
+        ifindex_known: false,
+        // Windows has no numeric uid: the owner's account names the user.
+        uid: 0,
+        inode,
+    }
 }
 
 /// The sockets of whole TCP tables (`TCP_TABLE_OWNER_PID_ALL`) that hold a port without
@@ -56,21 +61,13 @@ pub fn held_from_tables(tables: &[(Table, Vec<iphlp::Row>)]) -> Vec<HeldSocket> 
             } else {
                 r.pid
             };
+            let inode = if pid == 0 {
+                0
+            } else {
+                iphlp::held_key(*table, i, pid)
+            };
             out.push(HeldSocket {
-                socket: BoundSocket {
-                    proto: r.proto,
-                    address: r.address,
-                    port: r.port,
-                    v6only: None,
-                    bound_ifindex: None,
-                    ifindex_known: false,
-                    uid: 0,
-                    inode: if pid == 0 {
-                        0
-                    } else {
-                        iphlp::held_key(*table, i, pid)
-                    },
-                },
+                socket: socket_of_row(r, inode),
                 state,
                 remote: r.remote,
             });
