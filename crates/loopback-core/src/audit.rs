@@ -327,6 +327,7 @@ fn classify_socket(
         fix: None,
         exposure: None,
         receives: Vec::new(),
+        names: Vec::new(),
     };
     if listener.exposed {
         listener.allowed_by = options.policy.as_ref().and_then(|p| p.allows(&listener));

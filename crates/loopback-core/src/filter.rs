@@ -130,6 +130,7 @@ mod tests {
             fix: None,
             exposure: None,
             receives: Vec::new(),
+            names: Vec::new(),
         }
     }
 

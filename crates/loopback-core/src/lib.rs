@@ -51,6 +51,7 @@ pub mod fuzz;
 pub mod host;
 pub mod intercept;
 pub mod localhost;
+pub mod names;
 pub mod policy;
 pub mod probe;
 pub mod publications;

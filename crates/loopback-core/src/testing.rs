@@ -93,6 +93,7 @@ pub fn listener(proto: Proto, addr: &str, port: u16) -> loopback_model::Listener
         fix: None,
         exposure: None,
         receives: Vec::new(),
+        names: Vec::new(),
     }
 }
 

@@ -213,6 +213,7 @@ mod tests {
                 notes: Vec::new(),
             })),
             receives: Vec::new(),
+            names: Vec::new(),
         }
     }
 

@@ -16,6 +16,7 @@ pub mod bench;
 pub mod bind;
 mod codes;
 pub mod intercept;
+pub mod names;
 pub mod watch;
 
 pub use address::{AddressClass, AddressKind};
@@ -297,6 +298,10 @@ pub struct Listener {
     /// them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub receives: Vec<String>,
+    /// The names `loopback names` manages for its address (`names add`), from the hosts
+    /// file's managed block.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<String>,
 }
 
 /// What a connection from another host reaches, through the packet filter and NAT.

@@ -39,6 +39,7 @@ mod ask;
 pub mod bench;
 pub use ask::{ASK_LIMIT, ASK_TIMEOUT};
 pub mod files;
+pub mod hostsfile;
 pub mod parse;
 pub mod probe;
 mod prober;

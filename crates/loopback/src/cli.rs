@@ -61,6 +61,11 @@ pub enum Command {
     /// every rule on the host that diverts local traffic. Exits 0 when every path is direct
     /// (without DEST: nothing diverts), 1 otherwise.
     Intercept(InterceptArgs),
+    /// Per-service loopback addresses and names (`127.0.0.2 api.test`) in a block of the
+    /// hosts file this command manages, written so that no byte outside it changes, and what
+    /// every client (glibc, curl, Python, Go, Node.js, browsers) makes of them.
+    #[command(subcommand)]
+    Names(NamesCommand),
     /// Measure what loopback costs next to a LAN link and a Unix socket: round trips, new
     /// connections and streams over 127.0.0.1, ::1, another 127/8 address, this host's own
     /// address, a veth link and a bridge with NAT (namespaces the bench makes and removes; root),
@@ -443,6 +448,60 @@ pub struct ProbeArgs {
     /// namespace), or a path to a namespace file. Needs CAP_SYS_ADMIN.
     #[arg(long, value_name = "TARGET")]
     pub netns: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NamesCommand {
+    /// Map NAME to a loopback address of its own: the lowest of 127.0.0.2-127.0.0.254 that
+    /// no hosts-file line maps and no socket is bound to, or --address. Exits 0 when NAME is
+    /// mapped (already or now), 2 when it is refused (the file is then untouched).
+    Add(NamesAddArgs),
+    /// Remove NAME from the managed block (the block goes with its last name). Exits 2 when
+    /// the block does not hold NAME.
+    Remove(NamesNameArgs),
+    /// List the managed names.
+    List(NamesFileArgs),
+    /// What each client would get for each managed name (or the NAMEs given), and whether it
+    /// agrees with the plan. Exits 1 when a client disagrees or the address is not assigned.
+    Verify(NamesVerifyArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct NamesFileArgs {
+    /// The hosts file (default: the system's, /etc/hosts or
+    /// %SystemRoot%\System32\drivers\etc\hosts).
+    #[arg(long, value_name = "FILE")]
+    pub hosts_file: Option<PathBuf>,
+    /// Print the JSON document (docs/json.md).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct NamesAddArgs {
+    /// The host name (api.test; a .test or .internal name works for every client).
+    pub name: String,
+    /// The address, in 127.0.0.0/8 (default: the lowest free one of 127.0.0.2-127.0.0.254).
+    #[arg(long, value_name = "127.X.Y.Z")]
+    pub address: Option<std::net::IpAddr>,
+    #[command(flatten)]
+    pub file: NamesFileArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct NamesNameArgs {
+    /// The managed name.
+    pub name: String,
+    #[command(flatten)]
+    pub file: NamesFileArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct NamesVerifyArgs {
+    /// Managed names to verify (default: every one).
+    pub names: Vec<String>,
+    #[command(flatten)]
+    pub file: NamesFileArgs,
 }
 
 #[derive(Debug, clap::Args)]

@@ -42,6 +42,9 @@ pub fn run(ctx: &Ctx, args: &AuditArgs) -> anyhow::Result<ExitStatus> {
     let mut report = ctx
         .timings
         .time("judge", || judge(&host, &options, &filter))?;
+    if args.snapshot.is_none() {
+        managed_names(ctx, &mut report);
+    }
     if args.bound {
         let (bound, unseen) = loopback_core::bind::bound_sockets(&host);
         report.bound = Some(bound);
@@ -319,6 +322,10 @@ fn row(
     }
     out.write_all(text.as_bytes())?;
     paths(l, style, out)?;
+    if !l.names.is_empty() {
+        let names: Vec<String> = l.names.iter().map(|n| esc(n).into_owned()).collect();
+        writeln!(out, "    name: {} (loopback names)", names.join(", "))?;
+    }
     for r in &l.receives {
         writeln!(
             out,
@@ -554,4 +561,28 @@ pub fn render(
         )?;
     }
     Ok(())
+}
+
+/// The names `loopback names` manages in this system's hosts file, on the listeners of this
+/// process's network namespace (the one whose programs read that file).
+fn managed_names(ctx: &Ctx, report: &mut loopback_model::AuditReport) {
+    let path = loopback_sys::hosts_path();
+    let Ok(bytes) = ctx.sys.read_file(std::path::Path::new(&path)) else {
+        return;
+    };
+    let Ok((managed, _)) = loopback_core::names::managed(&bytes, &path) else {
+        return;
+    };
+    if managed.is_empty() {
+        return;
+    }
+    let own = ctx.sys.current_netns();
+    let ours: Vec<&mut loopback_model::Listener> = report
+        .listeners
+        .iter_mut()
+        .filter(|l| own.is_none() || l.netns == 0 || Some(l.netns) == own)
+        .collect();
+    for l in ours {
+        loopback_core::names::annotate(std::slice::from_mut(l), &managed);
+    }
 }

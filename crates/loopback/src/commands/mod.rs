@@ -20,6 +20,7 @@ mod explain;
 mod exporter;
 mod help;
 mod intercept;
+mod names;
 mod probe;
 mod resolve;
 mod snapshot;
@@ -51,6 +52,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Explain(args) => explain::run(&ctx, args),
         Command::Bind(args) => bind::run(&ctx, args),
         Command::Intercept(args) => intercept::run(&ctx, args),
+        Command::Names(cmd) => names::run(&ctx, cmd),
         Command::Snapshot(args) => snapshot::run(&ctx, args),
         Command::Bench(args) => bench::run(&ctx, args),
         Command::Exporter(args) => exporter::run(&ctx, args),

@@ -87,7 +87,7 @@ fn command(ns: &Netns, client: ClientId, host: &str, port: u16) -> Command {
 }
 
 /// What the real client did: `connected ADDRESS` or `error MESSAGE`.
-fn real(ns: &Netns, client: ClientId, host: &str, port: u16) -> String {
+pub(crate) fn real(ns: &Netns, client: ClientId, host: &str, port: u16) -> String {
     let out = command(ns, client, host, port)
         .output()
         .unwrap_or_else(|e| panic!("running {client}: {e}"));

@@ -15,6 +15,7 @@ mod exposure;
 mod fleet;
 mod hostile;
 mod intercept;
+mod names;
 mod namespaces;
 mod package;
 mod probe;

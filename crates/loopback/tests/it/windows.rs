@@ -128,7 +128,11 @@ fn the_windows_build_audits_doctors_resolves_explains_and_probes_under_wine() {
     let original: Vec<u8> =
         String::from_utf8_lossy(&std::fs::read(wine.hosts()).expect("the prefix's hosts file"))
             .split_inclusive('\n')
-            .filter(|l| !l.contains("winapp.test"))
+            .filter(|l| {
+                !l.contains("winapp.test")
+                    && !l.contains("winnames.test")
+                    && !l.contains("loopback names")
+            })
             .collect::<String>()
             .into_bytes();
     let _cleanup = Cleanup {
@@ -363,6 +367,37 @@ fn the_windows_build_audits_doctors_resolves_explains_and_probes_under_wine() {
             .any(|n| n.contains("Linux only")),
         "{t:#?}"
     );
+
+    // names: the default hosts file is %SystemRoot%\System32\drivers\etc\hosts; an
+    // add and a remove give back its bytes, and the system resolver's model answers the name.
+    let before = std::fs::read(wine.hosts()).expect("the prefix's hosts file");
+    let out = wine.loopback(&ns, &["names", "add", "winnames.test", "--json"]);
+    assert_eq!(exit(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let r: loopback_model::names::NamesReport = json("names add", &out);
+    assert!(
+        r.hosts_file
+            .to_ascii_lowercase()
+            .ends_with(r"system32\drivers\etc\hosts"),
+        "{r:#?}"
+    );
+    assert!(
+        r.changed && r.write.map(|w| w.as_str()) == Some("rename"),
+        "{r:#?}"
+    );
+    let now = std::fs::read(wine.hosts()).expect("hosts");
+    assert!(now.starts_with(&before), "nothing before the block moves");
+    let line = format!("{} winnames.test", r.names[0].address);
+    assert!(String::from_utf8_lossy(&now).contains(&line), "{line}");
+    let out = wine.loopback(&ns, &["names", "verify", "winnames.test", "--json"]);
+    let v: loopback_model::names::NamesVerifyReport = json("names verify", &out);
+    let system = &v.names[0].clients[0];
+    assert_eq!(system.client.as_str(), "system", "{v:#?}");
+    assert_eq!(system.addresses, vec![r.names[0].address], "{v:#?}");
+    assert!(!system.tested, "not checked against Windows itself");
+    assert_eq!(exit(&out), 0, "{v:#?}");
+    let out = wine.loopback(&ns, &["names", "remove", "winnames.test"]);
+    assert_eq!(exit(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read(wine.hosts()).expect("hosts"), before);
 
     // exporter: a real scrape from curl in the namespace sees the listeners.
     let exporter = crate::support::Proc(
