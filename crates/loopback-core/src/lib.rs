@@ -26,6 +26,9 @@
 //!   (listening, bound and not listening, TIME_WAIT), the cause and the fix.
 //! - [`intercept`]: where a local connection really goes: marks, policy routes, NAT, TPROXY,
 //!   cgroup BPF programs, the receiver, and what each client does with the proxy environment.
+//! - [`names`]: per-service loopback names in a managed block of the hosts file, edited
+//!   without touching a byte outside it, and what each client (glibc, curl, Python, Go,
+//!   Node.js, browsers) makes of them.
 //! - [`doctor`]: is the loopback stack healthy, and if not, why; [`firewall`] names the rules.
 //! - [`mod@bench`]: what a round trip, a connection and a stream cost on each path (loopback, the
 //!   own address, a veth link, a bridge with NAT, Unix sockets), next to 127.0.0.1.

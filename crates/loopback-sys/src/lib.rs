@@ -22,6 +22,9 @@
 //! file, a netlink dump, `/etc/passwd`) and is wrapped by the code that reads the file, so each
 //! is tested on recorded bytes. They skip lines they cannot read rather than fail, and never
 //! panic on system data.
+//!
+//! The one write to a system file, the hosts file's managed block (`loopback names`), is
+//! [`hostsfile`]: locked, replaced by rename (or rewritten in place on a bind mount).
 
 #![warn(missing_docs)]
 

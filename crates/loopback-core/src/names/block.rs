@@ -47,6 +47,8 @@ pub struct HostsLayout<'a> {
     block: Option<(usize, usize)>,
     /// The line ending to write.
     eol: &'static [u8],
+    /// Every usable line, parsed once.
+    parsed: Vec<HostsEntry>,
 }
 
 /// One mapping inside the block.
@@ -137,6 +139,7 @@ impl<'a> HostsLayout<'a> {
             lines,
             block,
             eol,
+            parsed: parse_hosts(bytes).0,
         })
     }
 
@@ -147,8 +150,8 @@ impl<'a> HostsLayout<'a> {
     }
 
     /// Every usable line of the file, as glibc reads it.
-    pub fn all_entries(&self) -> Vec<HostsEntry> {
-        parse_hosts(self.bytes).0
+    pub fn all_entries(&self) -> &[HostsEntry] {
+        &self.parsed
     }
 
     fn inside(&self, line: usize) -> bool {
@@ -158,13 +161,13 @@ impl<'a> HostsLayout<'a> {
 
     /// The mappings inside the block, in order.
     pub fn entries(&self) -> Vec<BlockEntry> {
-        self.all_entries()
-            .into_iter()
+        self.parsed
+            .iter()
             .filter(|e| self.inside(e.line))
             .map(|e| BlockEntry {
                 line: e.line,
                 address: e.address,
-                names: e.names,
+                names: e.names.clone(),
             })
             .collect()
     }
@@ -188,9 +191,10 @@ impl<'a> HostsLayout<'a> {
 
     /// Usable lines outside the block that map `name`.
     pub fn outside(&self, name: &str) -> Vec<HostsEntry> {
-        self.all_entries()
-            .into_iter()
+        self.parsed
+            .iter()
             .filter(|e| !self.inside(e.line) && e.has_name(name))
+            .cloned()
             .collect()
     }
 

@@ -224,7 +224,7 @@ fn clients(
     } else {
         (NameClient::System, "the system resolver")
     };
-    let via = |what: &str| format!("{what} asks {resolver_name}: {}", r.because);
+    let via = |what: &str| format!("{what} asks {resolver_name}: the same answer");
     let own = loopback_pair();
     let mut out = vec![answer(
         resolver_id,
@@ -239,7 +239,7 @@ fn clients(
             NameClient::Curl,
             own.clone(),
             planned,
-            "curl answers *.localhost itself with 127.0.0.1 then ::1 and never reads the hosts file (RFC 6761; curl 7.85 and later)".into(),
+            "curl answers *.localhost itself with 127.0.0.1 then ::1 and never reads the hosts file (RFC 6761; seen with curl 7.88)".into(),
             linux,
         )
     } else {

@@ -174,10 +174,11 @@ fn render_verify(r: &NamesVerifyReport, style: Style) -> String {
             ));
         }
         for f in &n.findings {
+            let code = format!("{}:", f.code.as_str());
+            let text = output::wrap(&format!("{code} {}", esc(&f.message)), style.width, 4);
             out.push_str(&format!(
-                "  {} {}\n",
-                style.paint(&format!("{}:", f.code.as_str()), YELLOW),
-                output::wrap(&esc(&f.message), style.width, 4)
+                "  {}\n",
+                text.replacen(&code, &style.paint(&code, YELLOW), 1)
             ));
             if let Some(fix) = &f.fix {
                 out.push_str(&format!(
