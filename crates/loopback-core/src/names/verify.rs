@@ -420,7 +420,7 @@ pub fn judge_verify(
         .into_iter()
         .map(|m| {
             let assigned = super::assigned(snap, m.address);
-            let clients = clients(snap, &m.name, m.address, &entries, &nss, &path);
+            let clients = clients(snap, &m.name, m.address, entries, &nss, &path);
             let outside = layout.outside(&m.name);
             NameCheck {
                 findings: findings(
