@@ -233,12 +233,12 @@ pub fn plan_add(
     let address = match address {
         Some(a) => {
             check_address(a)?;
-            if let Some(by) = check::in_use(a, &entries, &bound, path) {
+            if let Some(by) = check::in_use(a, entries, &bound, path) {
                 return Err(NamesError::AddressInUse { address: a, by });
             }
             a
         }
-        None => check::lowest_free(&entries, &bound).ok_or_else(|| NamesError::NoFreeAddress {
+        None => check::lowest_free(entries, &bound).ok_or_else(|| NamesError::NoFreeAddress {
             path: path.to_owned(),
         })?,
     };
