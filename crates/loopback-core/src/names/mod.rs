@@ -297,11 +297,15 @@ pub fn plan_remove(
     })
 }
 
-/// The managed names, in block order (one entry per name).
+/// The managed names, in block order (one entry per name), with the notes about the block.
 pub fn managed(bytes: &[u8], path: &str) -> Result<(Vec<NameEntry>, Vec<String>), NamesError> {
     let l = layout(bytes, path)?;
-    let names = l
-        .entries()
+    Ok((managed_in(&l), notes_for(&l, None)))
+}
+
+/// [`managed`] of a file already laid out.
+fn managed_in(l: &HostsLayout<'_>) -> Vec<NameEntry> {
+    l.entries()
         .into_iter()
         .flat_map(|e| {
             e.names.into_iter().map(move |n| NameEntry {
@@ -309,8 +313,7 @@ pub fn managed(bytes: &[u8], path: &str) -> Result<(Vec<NameEntry>, Vec<String>)
                 address: e.address,
             })
         })
-        .collect();
-    Ok((names, notes_for(&l, None)))
+        .collect()
 }
 
 /// What an edit needs from the system: the sockets bound to an address, the interfaces.
@@ -412,7 +415,7 @@ pub fn list(path: &Path) -> Result<NamesReport, NamesError> {
 }
 
 /// Give each listener bound to a managed address its names (`audit`).
-pub fn annotate(listeners: &mut [Listener], managed: &[NameEntry]) {
+pub fn annotate<'a>(listeners: impl IntoIterator<Item = &'a mut Listener>, managed: &[NameEntry]) {
     for l in listeners {
         let names: Vec<String> = managed
             .iter()

@@ -577,12 +577,9 @@ fn managed_names(ctx: &Ctx, report: &mut loopback_model::AuditReport) {
         return;
     }
     let own = ctx.sys.current_netns();
-    let ours: Vec<&mut loopback_model::Listener> = report
+    let ours = report
         .listeners
         .iter_mut()
-        .filter(|l| own.is_none() || l.netns == 0 || Some(l.netns) == own)
-        .collect();
-    for l in ours {
-        loopback_core::names::annotate(std::slice::from_mut(l), &managed);
-    }
+        .filter(|l| own.is_none() || l.netns == 0 || Some(l.netns) == own);
+    loopback_core::names::annotate(ours, &managed);
 }

@@ -199,7 +199,8 @@ fn a_run_killed_at_any_point_leaves_the_old_file_or_the_new_one() {
             .spawn()
             .expect("spawn");
         // Kill somewhere in the run's life: before it starts, while it captures, while it
-        // holds the lock and writes, or after it is done.
+        // holds the lock and writes, or after it is done. The pause only picks where the kill
+        // lands; the assertions below hold wherever that is.
         std::thread::sleep(std::time::Duration::from_micros(rng.below(12_000)));
         let _ = child.kill();
         let status = child.wait().expect("wait");
