@@ -462,3 +462,36 @@ fn bind_escapes_every_field() {
     assert_clean("bind", &super::bind::render(&b, PLAIN));
     assert_only_own_colours("bind", &super::bind::render(&b, COLOUR));
 }
+
+#[test]
+fn names_escape_every_field() {
+    use loopback_model::names::{NameEntry, NamesReport, WriteMethod};
+    // A managed block is a file anyone with write access edits: its names come from outside.
+    let hosts = b"# BEGIN loopback names\n127.0.0.2 api.test\n127.0.0.3 web.localhost\n# END loopback names\n";
+    let mut sys = system();
+    sys.files.insert("/etc/hosts".into(), hosts.to_vec());
+    let v = loopback_core::names::verify(&sys, "/etc/hosts", &[], true, &Timings::new())
+        .expect("verify");
+    assert_eq!(v.names.len(), 2);
+    let (v, n) = hostile(&v);
+    assert!(n > 10, "{n}");
+    assert_clean("names verify", &super::names::render_verify(&v, PLAIN));
+    assert_only_own_colours("names verify", &super::names::render_verify(&v, COLOUR));
+    let r = NamesReport {
+        version: 1,
+        hosts_file: "/etc/hosts".into(),
+        names: vec![NameEntry {
+            name: "api.test".into(),
+            address: "127.0.0.2".parse().expect("ip"),
+        }],
+        changed: true,
+        write: Some(WriteMethod::InPlace),
+        written_to: Some("/etc/static/hosts".into()),
+        plan: vec!["ifconfig lo0 alias 127.0.0.2 up".into()],
+        notes: vec!["a note".into()],
+    };
+    let (r, n) = hostile(&r);
+    assert!(n >= 5, "{n}");
+    assert_clean("names add", &super::names::render_edit(&r, "added"));
+    assert_clean("names list", &super::names::render_list(&r));
+}

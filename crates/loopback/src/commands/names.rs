@@ -78,7 +78,7 @@ fn tail(r: &NamesReport, out: &mut String) {
     }
 }
 
-fn render_edit(r: &NamesReport, verb: &str) -> String {
+pub(crate) fn render_edit(r: &NamesReport, verb: &str) -> String {
     let mut out = String::new();
     let file = esc(&r.hosts_file);
     for n in &r.names {
@@ -111,7 +111,7 @@ fn render_edit(r: &NamesReport, verb: &str) -> String {
     out
 }
 
-fn render_list(r: &NamesReport) -> String {
+pub(crate) fn render_list(r: &NamesReport) -> String {
     let mut out = String::new();
     if r.names.is_empty() {
         out.push_str(&format!("no managed names in {}\n", esc(&r.hosts_file)));
@@ -132,7 +132,7 @@ fn render_list(r: &NamesReport) -> String {
     out
 }
 
-fn render_verify(r: &NamesVerifyReport, style: Style) -> String {
+pub(crate) fn render_verify(r: &NamesVerifyReport, style: Style) -> String {
     let mut out = String::new();
     if r.names.is_empty() {
         out.push_str(&format!("no managed names in {}\n", esc(&r.hosts_file)));
