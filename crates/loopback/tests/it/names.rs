@@ -123,6 +123,31 @@ fn edits_keep_every_byte_outside_the_block() {
 }
 
 #[test]
+fn a_blocklist_larger_than_the_resolver_reader_is_edited_and_verified() {
+    let dir = TempDir::new("names-big");
+    let p = dir.path("hosts");
+    let mut big = CORPUS[0].1.to_vec();
+    for i in 0..100_000 {
+        big.extend_from_slice(format!("0.0.0.0 ad{i}.example\n").as_bytes());
+    }
+    assert!(big.len() > 1 << 21);
+    std::fs::write(&p, &big).expect("write");
+    let f = p.to_str().expect("utf-8 path");
+    ok(names(&["add", "api.test", "--hosts-file", f, "--json"]));
+    let out = names(&["verify", "--hosts-file", f, "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: NamesVerifyReport = serde_json::from_slice(&out.stdout).expect("verify JSON");
+    assert_eq!(v.names[0].clients[0].addresses[0].to_string(), "127.0.0.2");
+    ok(names(&["remove", "api.test", "--hosts-file", f, "--json"]));
+    assert_eq!(std::fs::read(&p).expect("read"), big);
+}
+
+#[test]
 fn twenty_concurrent_adds_get_twenty_addresses() {
     let dir = TempDir::new("names-parallel");
     let p = dir.path("hosts");
