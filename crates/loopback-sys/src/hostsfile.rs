@@ -265,7 +265,10 @@ impl LockedHostsFile {
                 self.rewrite_in_place(new)?;
                 Ok(WriteMethod::InPlace)
             }
-            Err(e) if e.raw_os_error() == Some(libc::EROFS) => Err(HostsFileError::Refused {
+            // tempfile wraps the OS error with its path: match on the kind, which it keeps.
+            Err(e)
+                if e.kind() == std::io::ErrorKind::ReadOnlyFilesystem
+                    || e.raw_os_error() == Some(libc::EROFS) => Err(HostsFileError::Refused {
                 path: self.target.display().to_string(),
                 reason: "it is on a read-only file system (on NixOS, set networking.hosts in the system configuration instead)".into(),
             }),

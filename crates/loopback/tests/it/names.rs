@@ -502,3 +502,32 @@ fn verify_predicts_what_the_real_clients_reach() {
     let text = ns.loopback(&["audit"]);
     assert!(String::from_utf8_lossy(&text.stdout).contains("name: api.test"));
 }
+
+#[test]
+#[ignore = "needs root (a mount namespace): ./scripts/test runs it"]
+fn a_read_only_file_system_is_refused_with_what_to_do() {
+    require_root();
+    let dir = TempDir::new("names-ro");
+    let mnt = dir.path("ro");
+    std::fs::create_dir_all(&mnt).expect("mkdir");
+    let m = mnt.to_str().expect("utf-8");
+    // A private mount namespace: a tmpfs with a hosts file, remounted read-only, as NixOS's
+    // /etc/hosts is; the mount goes with the namespace.
+    let script = format!(
+        "mount -t tmpfs lbt {m} && printf '127.0.0.1 localhost\\n' > {m}/hosts && mount -o remount,ro {m} && {} names add api.test --hosts-file {m}/hosts; echo \"rc=$?\" >&2; cat {m}/hosts",
+        loopback_bin()
+    );
+    let out =
+        run(Command::new("unshare").args(["-m", "--propagation", "private", "sh", "-c", &script]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("rc=2"), "{err}");
+    assert!(
+        err.contains("read-only file system") && err.contains("NixOS"),
+        "{err}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "127.0.0.1 localhost\n",
+        "untouched, nothing else printed"
+    );
+}
