@@ -145,7 +145,7 @@ fn line_text(e: &loopback_sys::parse::hosts::HostsEntry) -> String {
 /// Notes about a name and the block, for every command that touches them.
 fn notes_for(l: &HostsLayout<'_>, name: Option<&str>) -> Vec<String> {
     let mut notes = Vec::new();
-    if let Some(n) = name.filter(|n| n.ends_with(".localhost")) {
+    if let Some(n) = name.filter(|n| crate::probe::must_be_loopback(n)) {
         notes.push(format!(
             "{n} ends in .localhost: curl and browsers answer such names with 127.0.0.1 and ::1 themselves and never read the hosts file (`loopback names verify {n}`)"
         ));
@@ -259,9 +259,9 @@ pub fn plan_remove(
 ) -> Result<Edit, NamesError> {
     let name = name.trim().to_ascii_lowercase();
     let l = layout(bytes, path)?;
-    let found = l
-        .entries()
-        .into_iter()
+    let entries = l.entries();
+    let found = entries
+        .iter()
         .find(|e| e.names.iter().any(|n| n.eq_ignore_ascii_case(&name)));
     let (Some(e), Some(new)) = (found, l.with_removed(&name)) else {
         let hint = match l.outside(&name).first() {
@@ -278,8 +278,7 @@ pub fn plan_remove(
         });
     };
     // The alias goes only when no other name of the block keeps the address.
-    let shared = l
-        .entries()
+    let shared = entries
         .iter()
         .any(|x| x.address == e.address && x.names.iter().any(|n| !n.eq_ignore_ascii_case(&name)));
     Ok(Edit {

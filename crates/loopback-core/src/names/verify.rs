@@ -27,22 +27,18 @@ use loopback_sys::parse::nsswitch::{parse_nsswitch_hosts, HostsLine};
 use loopback_sys::{QueryFamily, SystemView};
 
 use super::NamesError;
+use crate::probe::{must_be_loopback, own_addresses};
+use crate::resolve::nss::source_list;
 use crate::resolve::{files_lookup, LibcAnswers, NOT_ASKED};
 use crate::snapshot::{Part, Parts, Request, ResolverPaths, Snapshot};
 use crate::timings::Timings;
 use loopback_sys::hostsfile::LockedHostsFile;
 
-/// `localhost` or a name under `.localhost` (RFC 6761 § 6.3).
-pub(crate) fn localhost_name(name: &str) -> bool {
-    let n = name.trim_end_matches('.').to_ascii_lowercase();
-    n == "localhost" || n.ends_with(".localhost")
-}
-
-/// What RFC 6761 clients answer a localhost name with.
-fn loopback_pair() -> Vec<IpAddr> {
+/// What nss-myhostname and systemd-resolved answer a localhost name with, in glibc's order.
+fn synthesized() -> Vec<IpAddr> {
     vec![
-        IpAddr::V4(Ipv4Addr::LOCALHOST),
         IpAddr::V6(Ipv6Addr::LOCALHOST),
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
     ]
 }
 
@@ -91,9 +87,9 @@ fn walk_sources(nss: &HostsLine, entries: &[HostsEntry], name: &str, path: &str)
                     break;
                 }
             }
-            "myhostname" if localhost_name(name) => {
+            "myhostname" if must_be_loopback(name) => {
                 return Resolver {
-                    addresses: vec![IpAddr::V6(Ipv6Addr::LOCALHOST), IpAddr::V4(Ipv4Addr::LOCALHOST)],
+                    addresses: synthesized(),
                     because: "`myhostname` comes before `files` and answers *.localhost itself with ::1 and 127.0.0.1 (its documentation; not tested here)".into(),
                     sure: false,
                 };
@@ -101,9 +97,9 @@ fn walk_sources(nss: &HostsLine, entries: &[HostsEntry], name: &str, path: &str)
             "myhostname" => {}
             "resolve" => {
                 let (addrs, lines) = hosts_hits(entries, name);
-                return if localhost_name(name) {
+                return if must_be_loopback(name) {
                     Resolver {
-                        addresses: vec![IpAddr::V6(Ipv6Addr::LOCALHOST), IpAddr::V4(Ipv4Addr::LOCALHOST)],
+                        addresses: synthesized(),
                         because: "`resolve` (systemd-resolved) comes before `files` and answers *.localhost itself (its documentation; not tested here)".into(),
                         sure: false,
                     }
@@ -131,17 +127,9 @@ fn walk_sources(nss: &HostsLine, entries: &[HostsEntry], name: &str, path: &str)
     }
     Resolver {
         addresses: Vec::new(),
-        because: format!("no source of `hosts: {}` answers it", nss_text(nss)),
+        because: format!("no source of `hosts: {}` answers it", source_list(nss)),
         sure: true,
     }
-}
-
-fn nss_text(nss: &HostsLine) -> String {
-    nss.sources
-        .iter()
-        .map(|s| s.name.as_str())
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 fn resolver(
@@ -158,7 +146,7 @@ fn resolver(
             let because = if snap.os == Os::Linux {
                 format!(
                     "`hosts: {}`: `files` answers from {path} line {}",
-                    nss_text(nss),
+                    source_list(nss),
                     lines_text(&lines)
                 )
             } else {
@@ -188,7 +176,7 @@ fn go_reads_hosts_itself(nss: &HostsLine, name: &str) -> bool {
     nss.sources.iter().any(|s| s.name == "files")
         && nss.sources.iter().all(|s| match s.name.as_str() {
             "files" | "dns" => true,
-            "myhostname" => !localhost_name(name),
+            "myhostname" => !must_be_loopback(name),
             _ => false,
         })
 }
@@ -226,7 +214,7 @@ fn clients(
         (NameClient::System, "the system resolver")
     };
     let via = |what: &str| format!("{what} asks {resolver_name}: the same answer");
-    let own = loopback_pair();
+    let own = own_addresses(name);
     let mut out = vec![answer(
         resolver_id,
         r.addresses.clone(),
@@ -234,7 +222,7 @@ fn clients(
         r.because.clone(),
         linux && r.sure,
     )];
-    let lh = localhost_name(name);
+    let lh = must_be_loopback(name);
     out.push(if lh {
         answer(
             NameClient::Curl,
@@ -261,7 +249,7 @@ fn clients(
             planned,
             format!(
                 "Go's own resolver reads {path} itself for `hosts: {}` (line {})",
-                nss_text(nss),
+                source_list(nss),
                 lines_text(&lines)
             ),
             true,
@@ -318,7 +306,7 @@ fn findings(
     path: &str,
 ) -> Vec<NameFinding> {
     let mut out = Vec::new();
-    if localhost_name(name) && planned != IpAddr::V4(Ipv4Addr::LOCALHOST) {
+    if must_be_loopback(name) && planned != IpAddr::V4(Ipv4Addr::LOCALHOST) {
         out.push(NameFinding {
             code: NameFindingCode::LocalhostName,
             message: format!("{name} is a .localhost name: RFC 6761 clients (curl, Chromium, Firefox) answer it with 127.0.0.1 and ::1 themselves, never reading the hosts file, so they reach 127.0.0.1, not {planned}"),

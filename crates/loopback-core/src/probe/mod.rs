@@ -24,6 +24,10 @@ mod diagnose;
 mod evidence;
 
 pub use diagnose::{describe_listener, judge, Tried};
+// `names verify` asks the same questions of a name: is it a localhost name, and what do
+// curl and the browsers answer it with.
+pub(crate) use clients::own_addresses;
+pub(crate) use evidence::must_be_loopback;
 
 /// How to probe.
 #[derive(Debug, Clone)]
