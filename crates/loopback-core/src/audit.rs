@@ -208,6 +208,13 @@ pub fn audit(snap: &Snapshot, options: &AuditOptions) -> Result<AuditReport, Mis
             }
             listener.service = Some(found.info);
         }
+        if sock.proto == Proto::Tcp {
+            let target = crate::services::ask::ask_at(sock.address, sock.port);
+            if let Some(c) = snap.http.ok().and_then(|h| h.get(&target)) {
+                let check = crate::http::judge(c, listener.service.as_deref());
+                listener.http = Some(Box::new(check));
+            }
+        }
         if is_udp_client(sock, ephemeral) {
             udp_clients.push(listener);
         } else {
@@ -215,6 +222,9 @@ pub fn audit(snap: &Snapshot, options: &AuditOptions) -> Result<AuditReport, Mis
         }
     }
     warnings.extend(ident.take_warnings());
+    if let Part::Failed(why) = &snap.http {
+        warnings.push(format!("--http: {why}"));
+    }
     sort_listeners(&mut listeners);
     sort_listeners(&mut udp_clients);
     Ok(AuditReport {
@@ -328,6 +338,7 @@ fn classify_socket(
         exposure: None,
         receives: Vec::new(),
         names: Vec::new(),
+        http: None,
     };
     if listener.exposed {
         listener.allowed_by = options.policy.as_ref().and_then(|p| p.allows(&listener));

@@ -131,6 +131,7 @@ mod tests {
             exposure: None,
             receives: Vec::new(),
             names: Vec::new(),
+            http: None,
         }
     }
 

@@ -52,6 +52,7 @@ pub mod filter;
 pub mod firewall;
 pub mod fuzz;
 pub mod host;
+pub mod http;
 pub mod intercept;
 pub mod localhost;
 pub mod names;

@@ -21,6 +21,9 @@ use loopback_sys::{
 /// The inode of the fixture's one network namespace (the usual initial namespace's).
 pub const FAKE_NETNS: u64 = 4_026_531_840;
 
+/// A fixture HTTP server: the exchange for a request's bytes, sent over TLS or not.
+pub type FakeHttp = fn(&[u8], bool) -> loopback_sys::http::HttpExchange;
+
 /// A system made of fixtures.
 #[derive(Debug)]
 pub struct FakeSystem {
@@ -64,6 +67,9 @@ pub struct FakeSystem {
     /// What a local service answers at an address (`ask_local_service`); elsewhere the
     /// connection is refused.
     pub answers: HashMap<std::net::SocketAddr, Vec<u8>>,
+    /// The HTTP servers `http_exchange` talks to: what each answers to a request (its bytes,
+    /// and whether it came over TLS); elsewhere the connection is refused.
+    pub http_servers: HashMap<std::net::SocketAddr, FakeHttp>,
     /// Why `getaddrinfo` is not the host's resolver (a static musl build), if it is not.
     pub foreign_resolver: Option<&'static str>,
     /// Every path `file` was asked for, in order.
@@ -94,6 +100,7 @@ pub fn listener(proto: Proto, addr: &str, port: u16) -> loopback_model::Listener
         exposure: None,
         receives: Vec::new(),
         names: Vec::new(),
+        http: None,
     }
 }
 
@@ -157,6 +164,7 @@ impl FakeSystem {
             http_reply: HttpReply::NoResponse { closed: false },
             proc_missing: None,
             answers: HashMap::new(),
+            http_servers: HashMap::new(),
             foreign_resolver: None,
             files_read: std::sync::Mutex::default(),
         }
@@ -363,6 +371,22 @@ impl SystemView for FakeSystem {
                 path: addr.to_string(),
                 reason: "Connection refused".into(),
             })
+    }
+    fn http_exchange(
+        &self,
+        addr: std::net::SocketAddr,
+        request: &[u8],
+        tls: bool,
+        _timeout: Duration,
+        _complete: fn(&[u8]) -> bool,
+    ) -> loopback_sys::http::HttpExchange {
+        match self.http_servers.get(&addr) {
+            Some(server) => server(request, tls),
+            None => loopback_sys::http::HttpExchange {
+                connect_error: Some("Connection refused (os error 111)".into()),
+                ..Default::default()
+            },
+        }
     }
     fn proc_available(&self) -> Result<(), String> {
         match &self.proc_missing {

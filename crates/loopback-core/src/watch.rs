@@ -214,6 +214,7 @@ mod tests {
             })),
             receives: Vec::new(),
             names: Vec::new(),
+            http: None,
         }
     }
 

@@ -15,6 +15,7 @@ mod address;
 pub mod bench;
 pub mod bind;
 mod codes;
+pub mod http;
 pub mod intercept;
 pub mod names;
 pub mod watch;
@@ -302,6 +303,11 @@ pub struct Listener {
     /// file's managed block.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub names: Vec<String>,
+    /// With `--http`: whether a web page in the user's browser can reach it (DNS rebinding,
+    /// CORS); `None` when not asked, or not an HTTP candidate (UDP; exposed, without
+    /// `--http-all`).
+    #[serde(default)]
+    pub http: Option<Box<http::HttpCheck>>,
 }
 
 /// What a connection from another host reaches, through the packet filter and NAT.
@@ -425,7 +431,7 @@ pub struct AuditReport {
 }
 
 /// Version of the `audit` JSON document.
-pub const AUDIT_VERSION: u32 = 4;
+pub const AUDIT_VERSION: u32 = 5;
 
 /// A network namespace: who it is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -729,7 +735,9 @@ impl AuditReport {
     /// Whether the audit needs attention (exit 1): a listener is exposed and no policy rule
     /// allows it. The one rule used by the binary (and the exporter to come).
     pub fn needs_attention(&self) -> bool {
-        self.listeners.iter().any(|l| l.verdict == Verdict::Exposed)
+        self.listeners.iter().any(|l| {
+            l.verdict == Verdict::Exposed || l.http.as_ref().is_some_and(|h| !h.findings.is_empty())
+        })
             || self.publications.iter().any(|p| {
                 matches!(
                     p.diagnosis,

@@ -43,6 +43,7 @@ pub mod bench;
 pub use ask::{ASK_LIMIT, ASK_TIMEOUT};
 pub mod files;
 pub mod hostsfile;
+pub mod http;
 pub mod parse;
 pub mod probe;
 mod prober;
@@ -476,6 +477,20 @@ pub trait SystemView: Send + Sync {
         complete: fn(&[u8]) -> bool,
     ) -> Result<Vec<u8>, SysError> {
         ask::exchange(addr, request, complete)
+    }
+    /// One HTTP request to a local server (a loopback address or one of this host's, never
+    /// another host), over TLS when `tls`: connect, send `request`, read until `complete` says
+    /// the answer is whole, the server closes, [`http::HTTP_LIMIT`] bytes arrived or `timeout`
+    /// passed ([`http::exchange`], shared by every platform).
+    fn http_exchange(
+        &self,
+        addr: SocketAddr,
+        request: &[u8],
+        tls: bool,
+        timeout: std::time::Duration,
+        complete: fn(&[u8]) -> bool,
+    ) -> http::HttpExchange {
+        http::exchange(addr, request, tls, timeout, http::HTTP_LIMIT, complete)
     }
     /// Run `job` on a thread that has entered `target`'s network namespace (only that thread
     /// moves; every other method called from `job` then sees that namespace). With `inode`,

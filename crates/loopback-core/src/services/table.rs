@@ -88,6 +88,13 @@ pub struct ServiceDef {
     /// The fix, with `{config}`, `{port}`, `{current}` and `{container_port}` (docker-proxy's
     /// `-container-port`) filled in.
     pub fix: String,
+    #[serde(default)]
+    /// The setting that makes it refuse a foreign `Host` (`audit --http`'s `rebindable`), with
+    /// `{config}` and `{port}` filled in.
+    pub http_hosts: Option<String>,
+    #[serde(default)]
+    /// The setting that keeps foreign origins from reading it (`cross-origin-readable`).
+    pub http_origins: Option<String>,
 }
 
 fn yes() -> bool {

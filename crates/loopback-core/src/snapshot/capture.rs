@@ -68,6 +68,16 @@ pub fn extend(snap: &mut Snapshot, sys: &dyn SystemView, req: &Request) {
     if want.firewall && !snap.firewall.is_requested() {
         snap.firewall = Part::Captured(sys.firewall());
     }
+    if let Some(options) = req.http.filter(|_| !snap.http.is_requested()) {
+        snap.http = match &snap.sockets {
+            Part::Captured(scan) => {
+                let targets = crate::http::candidates(scan, options.all);
+                let foreign = crate::http::foreign_name();
+                Part::Captured(crate::http::capture(sys, &targets, options, &foreign))
+            }
+            _ => Part::Failed("the sockets could not be read".into()),
+        };
+    }
 }
 
 /// The inodes of every socket `snap` holds, listening or not: what its owners are looked up

@@ -295,6 +295,10 @@ pub struct Request {
     pub resolver_paths: ResolverPaths,
     /// Destinations whose route (source address) to look up.
     pub routes_to: Vec<IpAddr>,
+    /// Ask the TCP listeners about the browser (`--http`): the four requests of
+    /// [`crate::http`], answers kept in [`Snapshot::http`].
+    #[serde(default)]
+    pub http: Option<crate::http::HttpOptions>,
 }
 
 impl Request {
@@ -335,6 +339,9 @@ pub struct Snapshot {
     pub resolver: Part<ResolverFiles>,
     /// The packet-filter ruleset.
     pub firewall: Part<FirewallDump>,
+    /// With `--http`: what each candidate TCP listener answered to the four requests.
+    #[serde(default)]
+    pub http: Part<crate::http::HttpCaptures>,
     /// Whether process information could be read, and why not.
     pub proc: Part<()>,
     /// The effective uid of the capturing process (owners are complete only for root).
