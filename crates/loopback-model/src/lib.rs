@@ -765,6 +765,7 @@ impl ProbeReport {
     /// Whether the diagnosis is anything but `ok`.
     pub fn needs_attention(&self) -> bool {
         self.diagnosis.code != DiagnosisCode::Ok
+            || self.http.as_ref().is_some_and(|h| !h.findings.is_empty())
     }
 }
 
@@ -790,6 +791,10 @@ pub struct ProbeReport {
     /// TCP: what each known client would do with this name and these results.
     #[serde(default)]
     pub clients: Vec<ClientOutcome>,
+    /// With `--http`: whether a web page in the user's browser can reach the server at the
+    /// first address that accepted (DNS rebinding, CORS); null otherwise.
+    #[serde(default)]
+    pub http: Option<Box<http::HttpCheck>>,
 }
 
 /// What one client program would do with the probed name (`probe --clients`).

@@ -127,7 +127,11 @@ pub fn exchange(
         if let Err(e) = conn.complete_io(&mut sock) {
             done.timed_out = is_timeout(&e);
             done.closed = is_close(&e);
-            done.tls = Some(Err(e.to_string()));
+            done.tls = Some(Err(if done.timed_out {
+                "no answer to the handshake within the deadline".to_owned()
+            } else {
+                e.to_string()
+            }));
             return done;
         }
     }

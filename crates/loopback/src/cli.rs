@@ -229,7 +229,7 @@ pub struct AuditArgs {
     pub output: Option<PathBuf>,
     /// Keep watching: print a line (or with --json a JSON line) for each change, listener
     /// added or gone, exposure changed, publication changed, until interrupted.
-    #[arg(long, conflicts_with = "snapshot")]
+    #[arg(long, conflicts_with_all = ["snapshot", "http", "http_all"])]
     pub watch: bool,
     /// Also list TCP sockets bound to a port and not listening: they hold the port (a server
     /// cannot bind it) though no listening table shows them (sock_diag's bound-inactive dump,
@@ -240,12 +240,50 @@ pub struct AuditArgs {
     #[arg(long, value_name = "TIME", default_value = "2s", value_parser = parse_duration, requires = "watch")]
     pub interval: std::time::Duration,
     /// Judge a snapshot saved by `loopback snapshot` instead of this host.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["source", "netns", "all_namespaces"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["source", "netns", "all_namespaces", "http", "http_all"])]
     pub snapshot: Option<PathBuf>,
     #[command(flatten)]
     pub scope: ScopeArgs,
     #[command(flatten)]
     pub filter: FilterArgs,
+    #[command(flatten)]
+    pub http: HttpArgs,
+}
+
+/// `--http`: whether a web page in the user's browser can reach the local HTTP servers.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct HttpArgs {
+    /// Ask each TCP listener bound to loopback whether a web page can reach it: `GET /` with its
+    /// own Host and with a foreign one (DNS rebinding), a CORS preflight and a `GET /` from a
+    /// foreign Origin; TLS when the port speaks it. Only GET and OPTIONS, no body, no cookie,
+    /// one connection at a time per listener. Nothing is sent without it.
+    #[arg(long)]
+    pub http: bool,
+    /// Like --http, for every TCP listener (wildcards at 127.0.0.1 or ::1, other addresses of
+    /// this host at themselves), not only those bound to loopback.
+    #[arg(long)]
+    pub http_all: bool,
+    /// Deadline of each HTTP request: 1s, 500ms, or seconds (at most 30s).
+    #[arg(long, value_name = "TIME", default_value = "1s", value_parser = parse_http_timeout)]
+    pub http_timeout: std::time::Duration,
+}
+
+impl HttpArgs {
+    /// What the capture asks for, when anything.
+    pub fn options(&self) -> Option<loopback_core::http::HttpOptions> {
+        (self.http || self.http_all).then_some(loopback_core::http::HttpOptions {
+            all: self.http_all,
+            timeout: self.http_timeout,
+        })
+    }
+}
+
+fn parse_http_timeout(s: &str) -> Result<std::time::Duration, String> {
+    let d = parse_duration(s)?;
+    if d.is_zero() || d > std::time::Duration::from_secs(30) {
+        return Err("between 10ms and 30s".into());
+    }
+    Ok(d)
 }
 
 /// Output formats of `audit`.
@@ -359,6 +397,8 @@ pub struct ExporterArgs {
     /// and slow connections hold no worker.
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub workers: u16,
+    #[command(flatten)]
+    pub http: HttpArgs,
 }
 
 #[derive(Debug, clap::Args)]

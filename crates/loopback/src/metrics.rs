@@ -98,6 +98,33 @@ fn gauges(registry: &mut Registry, name: &str, help: &str, values: BTreeMap<Labe
     registry.register(name, help, family);
 }
 
+/// With `--http`: one series per finding (`rebindable`, `cross-origin-readable`) of each
+/// listener, always 1; a listener without findings has none.
+fn http_metrics(registry: &mut Registry, report: &AuditReport) {
+    let mut findings = BTreeMap::new();
+    for l in &report.listeners {
+        let Some(h) = &l.http else { continue };
+        for f in &h.findings {
+            let mut set: Labels = namespace_labels(&report.namespaces, l.netns).into();
+            set.extend([
+                ("proto", l.proto.as_str().to_owned()),
+                ("address", l.address.to_string()),
+                ("port", l.port.to_string()),
+                ("transport", h.transport.as_str().to_owned()),
+                ("code", f.code.as_str().to_owned()),
+            ]);
+            findings.insert(set, 1);
+        }
+    }
+    gauges(
+        registry,
+        "loopback_listener_http_finding",
+        "A finding of --http about a listener: a web page can reach it by DNS rebinding \
+         (rebindable) or read it cross-origin (cross-origin-readable); always 1",
+        findings,
+    );
+}
+
 fn report_metrics(registry: &mut Registry, report: &AuditReport) {
     let mut listeners = BTreeSet::new();
     for l in &report.listeners {
@@ -129,6 +156,9 @@ fn report_metrics(registry: &mut Registry, report: &AuditReport) {
         "A listening TCP or bound UDP socket and the audit's judgment of it (always 1)",
         listeners,
     );
+    if report.listeners.iter().any(|l| l.http.is_some()) {
+        http_metrics(registry, report);
+    }
 
     let mut by_verdict: BTreeMap<Labels, i64> = Verdict::ALL
         .iter()

@@ -87,16 +87,19 @@ pub fn capture(
     out.into_inner().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Whether an answer to a plaintext request says the port speaks TLS, or may: bytes that are
-/// not HTTP (a TLS alert is `15 03 0x`), a close with nothing said, or nginx's `400` to plain
-/// HTTP on an HTTPS port. A server that said nothing before the deadline is not asked again.
+/// Whether an answer to a plaintext request says the port speaks TLS, or may: a TLS record
+/// (an alert is `15 03 0x`), a close with nothing said, or nginx's `400` to plain HTTP on an
+/// HTTPS port. A server that said nothing before the deadline, or sent other bytes, is not
+/// asked again: it has had its deadline.
 fn worth_tls(x: &HttpExchange) -> bool {
     if x.connect_error.is_some() || x.timed_out {
         return false;
     }
-    match status(&x.reply) {
-        Some((code, _)) => code == 400,
-        None => true,
+    match (status(&x.reply), x.reply.as_slice()) {
+        (Some((code, _)), _) => code == 400,
+        (None, []) => true,
+        (None, [0x15 | 0x16, 0x03, ..]) => true,
+        (None, _) => false,
     }
 }
 

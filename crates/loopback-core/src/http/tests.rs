@@ -190,7 +190,7 @@ fn services_that_do_not_speak_http_get_no_further_requests() {
     assert_eq!(c.foreign_host, ForeignHost::NoAnswer);
     assert_eq!(c.preflight, Preflight::NoAnswer);
     assert!(c.findings.is_empty());
-    assert_eq!(SEEN.load(std::sync::atomic::Ordering::SeqCst), 2, "one plain GET and one TLS try");
+    assert_eq!(SEEN.load(std::sync::atomic::Ordering::SeqCst), 1, "garbage is not asked for TLS");
     assert!(c.notes.iter().any(|n| n.contains("not HTTP: -ERR")), "{:?}", c.notes);
 }
 

@@ -182,6 +182,7 @@ pub fn judge(snap: &Snapshot, tried: Tried) -> Result<ProbeReport, MissingPart> 
         clients,
         diagnosis,
         listeners,
+        http: None,
     })
 }
 

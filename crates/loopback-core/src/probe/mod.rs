@@ -194,6 +194,7 @@ pub fn run(
                     fix: Some(format!("see how it resolves: loopback resolve {host}")),
                 },
                 listeners: vec![],
+                http: None,
             });
         }
     };
@@ -256,7 +257,33 @@ pub fn run(
     if proto == Proto::Tcp && snap.os == loopback_model::Os::Linux {
         tried.paths = timings.time("intercept", || traced(sys, &mut snap, &tried));
     }
-    Ok(timings.time("judge", || judge(&snap, tried))?)
+    let mut report = timings.time("judge", || judge(&snap, tried))?;
+    if opts.http && proto == Proto::Tcp {
+        report.http = timings.time("http", || browser_check(sys, &report, scope, opts.timeout));
+    }
+    Ok(report)
+}
+
+/// `--http`: the browser's questions ([`crate::http`]) to the first address that accepted.
+fn browser_check(
+    sys: &dyn SystemView,
+    report: &ProbeReport,
+    scope: Option<u32>,
+    timeout: Duration,
+) -> Option<Box<loopback_model::http::HttpCheck>> {
+    let a = report
+        .attempts
+        .iter()
+        .chain(&report.client_attempts)
+        .find(|a| a.result == loopback_model::AttemptResult::Connected)?;
+    let target = crate::target::socket_addr(a.address, a.port, scope);
+    let capture = crate::http::capture_one(sys, target, &crate::http::foreign_name(), timeout);
+    let service = report
+        .listeners
+        .iter()
+        .find(|l| l.port == a.port && l.proto == Proto::Tcp)
+        .and_then(|l| l.service.clone());
+    Some(Box::new(crate::http::judge(&capture, service.as_deref())))
 }
 
 /// Where each attempted connection went, by `intercept`'s trace for this process's uid: the

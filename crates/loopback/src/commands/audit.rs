@@ -34,6 +34,7 @@ pub fn run(ctx: &Ctx, args: &AuditArgs) -> anyhow::Result<ExitStatus> {
             .time("capture", || {
                 let mut req = request(&args.scope);
                 req.parts.held = args.bound;
+                req.http = args.http.options();
                 capture_host(ctx.sys.as_ref(), &scope_of(&args.scope)?, &req)
                     .map_err(|e| anyhow::anyhow!(e))
             })
@@ -215,7 +216,10 @@ fn service(l: &Listener) -> String {
     }
 }
 
-fn cells(l: &Listener) -> [String; 9] {
+/// Where the HTTP column sits in `cells`.
+const HTTP_COLUMN: usize = 8;
+
+fn cells(l: &Listener) -> [String; 10] {
     [
         l.verdict.as_str().to_owned(),
         l.proto.to_string(),
@@ -228,6 +232,7 @@ fn cells(l: &Listener) -> [String; 9] {
             .to_owned(),
         esc(&l.reachable_via.join(",")).into_owned(),
         service(l),
+        l.http.as_deref().map(super::http::cell).unwrap_or_default(),
         owners(l),
     ]
 }
@@ -322,6 +327,9 @@ fn row(
     }
     out.write_all(text.as_bytes())?;
     paths(l, style, out)?;
+    if let Some(h) = &l.http {
+        super::http::details(h, style, "    ", out)?;
+    }
     if !l.names.is_empty() {
         let names: Vec<String> = l.names.iter().map(|n| esc(n).into_owned()).collect();
         writeln!(out, "    name: {} (loopback names)", names.join(", "))?;
@@ -389,7 +397,7 @@ pub fn render(
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
     // The same length as `cells`, so a column cannot be dropped silently.
-    let header: [&str; 9] = [
+    let header: [&str; 10] = [
         "VERDICT",
         "PROTO",
         "LOCAL",
@@ -398,8 +406,11 @@ pub fn render(
         "EXPOSURE",
         "REACHABLE VIA",
         "SERVICE",
+        "HTTP",
         "OWNER",
     ];
+    // The HTTP column only when --http asked.
+    let http = report.listeners.iter().any(|l| l.http.is_some());
     let mut widths = header.map(str::len);
     for l in &report.listeners {
         for (w, cell) in widths.iter_mut().zip(cells(l)) {
@@ -408,7 +419,14 @@ pub fn render(
     }
     let line = |cells: &[String]| -> String {
         let mut s = String::new();
-        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+        let shown = cells
+            .iter()
+            .zip(widths)
+            .enumerate()
+            .filter(|(i, _)| http || *i != HTTP_COLUMN)
+            .map(|(_, c)| c);
+        let cells: Vec<(&String, usize)> = shown.collect();
+        for (i, (cell, w)) in cells.iter().copied().enumerate() {
             if i + 1 == cells.len() {
                 s.push_str(cell);
             } else {

@@ -150,7 +150,10 @@ pub fn run(ctx: &Ctx, args: &ExporterArgs) -> anyhow::Result<ExitStatus> {
         ctx,
         args,
         scope: scope_of(&args.scope)?,
-        req: request(&args.scope),
+        req: Request {
+            http: args.http.options(),
+            ..request(&args.scope)
+        },
         options: audit_options(&args.scope)?,
         filter: args.filter.filter(),
         state: Mutex::new((

@@ -19,6 +19,7 @@ mod doctor;
 mod explain;
 mod exporter;
 mod help;
+mod http;
 mod intercept;
 mod names;
 mod probe;

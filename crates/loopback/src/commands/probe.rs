@@ -51,6 +51,16 @@ pub fn render(r: &ProbeReport, style: Style, clients: bool) -> String {
     if let Some(fix) = &r.diagnosis.fix {
         out.push_str(&format!("  fix: {}\n", output::wrap(fix, style.width, 7)));
     }
+    if let Some(h) = &r.http {
+        out.push_str(&format!(
+            "\nbrowser (--http): {}\n",
+            output::wrap(&super::http::summary(h), style.width, 2)
+        ));
+        let mut lines = Vec::new();
+        // Writing to a Vec cannot fail.
+        let _ = super::http::details(h, style, "  ", &mut lines);
+        out.push_str(&String::from_utf8_lossy(&lines));
+    }
     if clients && !r.clients.is_empty() {
         out.push_str("\nclients:\n");
         for c in &r.clients {
