@@ -24,6 +24,7 @@ pub const TARGETS: &[Target] = &[
     ("redaction", redaction),
     ("targets", targets),
     ("http_reply", http_reply),
+    ("http_answer", http_answer),
     ("resolve_model", resolve_model),
     ("ruleset", ruleset),
     ("service_reply", service_reply),
@@ -253,6 +254,51 @@ pub fn http_reply(data: &[u8]) {
         HttpReply::NotHttp(first) => assert!(first.len() <= MAX_STATUS_LINE),
         HttpReply::NoResponse { .. } => assert!(data.is_empty()),
         HttpReply::NotSent => unreachable!("a reply was read"),
+    }
+}
+
+/// `audit --http`'s judgment with the input as every answer (split by `\0` into the four):
+/// a finding only from an HTTP answer, `cors` other than `none` only with the header that says
+/// so, and every kept header value bounded.
+pub fn http_answer(data: &[u8]) {
+    use loopback_model::http::{Cors, HttpRequestKind};
+    let mut parts = data.split(|b| *b == 0);
+    let capture = crate::http::HttpCapture {
+        target: std::net::SocketAddr::from(([127, 0, 0, 1], 8000)),
+        foreign: "lb-0000000000000000.invalid".into(),
+        timeout_ms: 1000,
+        transport: loopback_model::http::HttpTransport::Plain,
+        exchanges: HttpRequestKind::ALL
+            .iter()
+            .map(|k| {
+                let reply = parts.next().unwrap_or(&[]).to_vec();
+                let x = loopback_sys::http::HttpExchange {
+                    sent: true,
+                    closed: reply.len() % 2 == 0,
+                    timed_out: reply.len() % 2 == 1,
+                    reply,
+                    ..Default::default()
+                };
+                (*k, x)
+            })
+            .collect(),
+        other_attempt: None,
+    };
+    let h = crate::http::judge(&capture, None);
+    assert!(h.speaks_http || h.findings.is_empty());
+    assert!(h.cors == Cors::None || h.answers[3].allow_origin.is_some());
+    for a in &h.answers {
+        for v in [
+            &a.allow_origin,
+            &a.allow_credentials,
+            &a.server,
+            &a.location,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            assert!(v.len() <= 256 * 3, "{}", v.len());
+        }
     }
 }
 

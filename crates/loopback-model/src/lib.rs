@@ -737,13 +737,12 @@ impl AuditReport {
     pub fn needs_attention(&self) -> bool {
         self.listeners.iter().any(|l| {
             l.verdict == Verdict::Exposed || l.http.as_ref().is_some_and(|h| !h.findings.is_empty())
+        }) || self.publications.iter().any(|p| {
+            matches!(
+                p.diagnosis,
+                PublicationDiagnosis::NoListener | PublicationDiagnosis::TargetLoopbackOnly
+            )
         })
-            || self.publications.iter().any(|p| {
-                matches!(
-                    p.diagnosis,
-                    PublicationDiagnosis::NoListener | PublicationDiagnosis::TargetLoopbackOnly
-                )
-            })
     }
 }
 

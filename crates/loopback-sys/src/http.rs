@@ -2,7 +2,7 @@
 //! one deadline (`SystemView::http_exchange`, for `audit --http`). Plain `std::net` and
 //! rustls, so every platform shares it.
 //!
-//! Every read and write is given what is left of the deadline (a [`DeadlineStream`]), so a
+//! Every read and write is given what is left of the deadline (a `DeadlineStream`), so a
 //! server that never answers, or trickles a byte at a time, costs the deadline and no more,
 //! through the TLS handshake too. The certificate is not checked: the exchange only observes
 //! how the server answers (no cookie, body or credential is ever sent), so there is nothing for

@@ -30,7 +30,10 @@ pub fn status(reply: &[u8]) -> Option<(u16, &[u8])> {
         return None;
     }
     let sp = first.iter().position(|b| *b == b' ')?;
-    let code = std::str::from_utf8(first.get(sp + 1..sp + 4)?).ok()?.parse().ok()?;
+    let code = std::str::from_utf8(first.get(sp + 1..sp + 4)?)
+        .ok()?
+        .parse()
+        .ok()?;
     Some((code, first))
 }
 

@@ -65,7 +65,7 @@ pub fn candidates(scan: &SocketScan, all: bool) -> Vec<SocketAddr> {
     out
 }
 
-/// Ask every target, [`WORKERS`] at a time.
+/// Ask every target, eight at a time.
 pub fn capture(
     sys: &dyn SystemView,
     targets: &[SocketAddr],

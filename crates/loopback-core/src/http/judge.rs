@@ -18,7 +18,7 @@ const HOSTS_FIX: &str = "make the server check the Host header against the names
 const ORIGINS_FIX: &str = "send `Access-Control-Allow-Origin` only for the origins that need \
      it (a fixed list), never `*` or the request's Origin echoed back";
 
-fn answer<'a>(answers: &'a [HttpAnswer], kind: HttpRequestKind) -> Option<&'a HttpAnswer> {
+fn answer(answers: &[HttpAnswer], kind: HttpRequestKind) -> Option<&HttpAnswer> {
     answers.iter().find(|a| a.request == kind)
 }
 
@@ -130,7 +130,8 @@ pub fn judge(c: &HttpCapture, service: Option<&ServiceInfo>) -> HttpCheck {
         }
     };
     // Browsers send no cookies to a `*` origin, whatever the credentials header says.
-    let credentials = cors == Cors::ReflectsOrigin && with_origin.is_some_and(|a| is_true(&a.allow_credentials));
+    let credentials =
+        cors == Cors::ReflectsOrigin && with_origin.is_some_and(|a| is_true(&a.allow_credentials));
     let private_network = preflight_answer.is_some_and(|a| {
         a.status.is_some_and(|s| (200..300).contains(&s))
             && cors_of(a, &foreign_origin) != Cors::None
@@ -140,7 +141,9 @@ pub fn judge(c: &HttpCapture, service: Option<&ServiceInfo>) -> HttpCheck {
     let mut findings = Vec::new();
     let port = c.target.port();
     if foreign_host == ForeignHost::Accepted {
-        let f = foreign.and_then(|f| f.status_line.clone()).unwrap_or_default();
+        let f = foreign
+            .and_then(|f| f.status_line.clone())
+            .unwrap_or_default();
         findings.push(HttpFinding {
             code: HttpFindingCode::Rebindable,
             summary: format!(

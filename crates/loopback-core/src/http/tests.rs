@@ -34,15 +34,24 @@ fn foreign(req: &[u8]) -> bool {
     header(req, "host").is_some_and(|h| h.ends_with(".invalid:8000"))
 }
 
-fn check(server: crate::testing::FakeHttp, service: Option<&ServiceInfo>) -> loopback_model::http::HttpCheck {
+fn check(
+    server: crate::testing::FakeHttp,
+    service: Option<&ServiceInfo>,
+) -> loopback_model::http::HttpCheck {
     let mut sys = FakeSystem::default();
     sys.http_servers.insert(addr(), server);
-    judge(&capture_one(&sys, addr(), FOREIGN, Duration::from_secs(1)), service)
+    judge(
+        &capture_one(&sys, addr(), FOREIGN, Duration::from_secs(1)),
+        service,
+    )
 }
 
 #[test]
 fn a_server_that_answers_any_host_is_rebindable() {
-    let c = check(|_, _| reply(b"HTTP/1.0 200 OK\r\nServer: SimpleHTTP/0.6 Python/3.11.2\r\n\r\n"), None);
+    let c = check(
+        |_, _| reply(b"HTTP/1.0 200 OK\r\nServer: SimpleHTTP/0.6 Python/3.11.2\r\n\r\n"),
+        None,
+    );
     assert!(c.speaks_http);
     assert_eq!(c.transport, HttpTransport::Plain);
     assert_eq!(c.foreign_host, ForeignHost::Accepted);
@@ -51,8 +60,16 @@ fn a_server_that_answers_any_host_is_rebindable() {
     assert_eq!(c.answers.len(), 4);
     let codes: Vec<_> = c.findings.iter().map(|f| f.code).collect();
     assert_eq!(codes, [HttpFindingCode::Rebindable]);
-    assert!(c.findings[0].summary.contains(FOREIGN), "{}", c.findings[0].summary);
-    assert!(c.findings[0].fix.contains("Host header"), "{}", c.findings[0].fix);
+    assert!(
+        c.findings[0].summary.contains(FOREIGN),
+        "{}",
+        c.findings[0].summary
+    );
+    assert!(
+        c.findings[0].fix.contains("Host header"),
+        "{}",
+        c.findings[0].fix
+    );
 }
 
 #[test]
@@ -104,7 +121,11 @@ fn wildcard_and_reflected_origins_are_readable() {
             let Some(o) = header(req, "origin") else {
                 return reply(b"HTTP/1.1 200 OK\r\n\r\n");
             };
-            let pna = if req.starts_with(b"OPTIONS") { "Access-Control-Allow-Private-Network: true\r\n" } else { "" };
+            let pna = if req.starts_with(b"OPTIONS") {
+                "Access-Control-Allow-Private-Network: true\r\n"
+            } else {
+                ""
+            };
             reply(format!("HTTP/1.1 204 No Content\r\naccess-control-allow-origin: {o}\r\nAccess-Control-Allow-Credentials: true\r\nAccess-Control-Allow-Methods: *\r\n{pna}\r\n").as_bytes())
         },
         None,
@@ -113,13 +134,19 @@ fn wildcard_and_reflected_origins_are_readable() {
     assert!(c.credentials);
     assert!(c.private_network);
     assert_eq!(c.preflight, Preflight::Allowed);
-    assert!(c.findings.iter().any(|f| f.summary.contains("cookies")), "{:?}", c.findings);
+    assert!(
+        c.findings.iter().any(|f| f.summary.contains("cookies")),
+        "{:?}",
+        c.findings
+    );
 }
 
 #[test]
 fn a_header_sent_twice_matches_nothing() {
     let c = check(
-        |_, _| reply(b"HTTP/1.1 200 OK\r\nAccess-Control-Allow-Origin: *\r\nAccess-Control-Allow-Origin: *\r\n\r\n"),
+        |_, _| {
+            reply(b"HTTP/1.1 200 OK\r\nAccess-Control-Allow-Origin: *\r\nAccess-Control-Allow-Origin: *\r\n\r\n")
+        },
         None,
     );
     assert_eq!(c.cors, Cors::None);
@@ -138,29 +165,41 @@ fn a_service_the_table_knows_gets_its_own_setting() {
         current_from: None,
         default: String::new(),
     };
-    let c = check(|_, _| reply(b"HTTP/1.1 200 OK\r\nAccess-Control-Allow-Origin: *\r\n\r\n"), Some(&vite));
-    assert!(c.findings.iter().all(|f| f.fix.starts_with("Vite dev server: ")), "{:?}", c.findings);
+    let c = check(
+        |_, _| reply(b"HTTP/1.1 200 OK\r\nAccess-Control-Allow-Origin: *\r\n\r\n"),
+        Some(&vite),
+    );
+    assert!(
+        c.findings
+            .iter()
+            .all(|f| f.fix.starts_with("Vite dev server: ")),
+        "{:?}",
+        c.findings
+    );
     assert!(c.findings[0].fix.contains("server.allowedHosts"));
     assert!(c.findings[1].fix.contains("server.cors"));
     // Named by its port alone, the service is a guess: the general fix.
-    let guessed = ServiceInfo { identified_by: IdentifiedBy::Port, ..vite };
+    let guessed = ServiceInfo {
+        identified_by: IdentifiedBy::Port,
+        ..vite
+    };
     let c = check(|_, _| reply(b"HTTP/1.1 200 OK\r\n\r\n"), Some(&guessed));
-    assert!(c.findings[0].fix.starts_with("make the server check"), "{:?}", c.findings);
+    assert!(
+        c.findings[0].fix.starts_with("make the server check"),
+        "{:?}",
+        c.findings
+    );
 }
 
 #[test]
 fn a_tls_only_server_is_spoken_to_over_tls() {
     let c = check(
-        |req, tls| {
+        |_, tls| {
             if !tls {
                 // What a TLS server's library does with plaintext: an alert, then close.
                 return reply(b"\x15\x03\x01\x00\x02\x02\x46");
             }
-            let mut x = if foreign(req) {
-                reply(b"HTTP/1.1 200 OK\r\n\r\n")
-            } else {
-                reply(b"HTTP/1.1 200 OK\r\n\r\n")
-            };
+            let mut x = reply(b"HTTP/1.1 200 OK\r\n\r\n");
             x.tls = Some(Ok("TLSv1.3".into()));
             x
         },
@@ -169,7 +208,11 @@ fn a_tls_only_server_is_spoken_to_over_tls() {
     assert_eq!(c.transport, HttpTransport::Tls);
     assert!(c.speaks_http);
     assert_eq!(c.foreign_host, ForeignHost::Accepted);
-    assert!(c.notes.iter().any(|n| n.contains("spoken to over TLS")), "{:?}", c.notes);
+    assert!(
+        c.notes.iter().any(|n| n.contains("spoken to over TLS")),
+        "{:?}",
+        c.notes
+    );
 }
 
 #[test]
@@ -179,7 +222,10 @@ fn services_that_do_not_speak_http_get_no_further_requests() {
         |_, tls| {
             SEEN.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             if tls {
-                HttpExchange { tls: Some(Err("received corrupt message".into())), ..HttpExchange::default() }
+                HttpExchange {
+                    tls: Some(Err("received corrupt message".into())),
+                    ..HttpExchange::default()
+                }
             } else {
                 reply(b"-ERR unknown command 'GET'\r\n")
             }
@@ -190,8 +236,16 @@ fn services_that_do_not_speak_http_get_no_further_requests() {
     assert_eq!(c.foreign_host, ForeignHost::NoAnswer);
     assert_eq!(c.preflight, Preflight::NoAnswer);
     assert!(c.findings.is_empty());
-    assert_eq!(SEEN.load(std::sync::atomic::Ordering::SeqCst), 1, "garbage is not asked for TLS");
-    assert!(c.notes.iter().any(|n| n.contains("not HTTP: -ERR")), "{:?}", c.notes);
+    assert_eq!(
+        SEEN.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "garbage is not asked for TLS"
+    );
+    assert!(
+        c.notes.iter().any(|n| n.contains("not HTTP: -ERR")),
+        "{:?}",
+        c.notes
+    );
 }
 
 #[test]
@@ -200,13 +254,23 @@ fn a_server_that_never_answers_is_asked_once() {
     let c = check(
         |_, _| {
             SEEN.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            HttpExchange { sent: true, timed_out: true, ..HttpExchange::default() }
+            HttpExchange {
+                sent: true,
+                timed_out: true,
+                ..HttpExchange::default()
+            }
         },
         None,
     );
     assert!(!c.speaks_http);
     assert_eq!(SEEN.load(std::sync::atomic::Ordering::SeqCst), 1);
-    assert!(c.notes.iter().any(|n| n.contains("no answer within the deadline")), "{:?}", c.notes);
+    assert!(
+        c.notes
+            .iter()
+            .any(|n| n.contains("no answer within the deadline")),
+        "{:?}",
+        c.notes
+    );
 }
 
 #[test]
@@ -214,14 +278,29 @@ fn requests_are_only_get_and_options_without_body_or_cookie() {
     for kind in loopback_model::http::HttpRequestKind::ALL {
         let (_, _, bytes) = request(*kind, "[::1]:3000".parse().expect("addr"), FOREIGN);
         let text = String::from_utf8(bytes).expect("ascii");
-        assert!(text.starts_with("GET / HTTP/1.1\r\n") || text.starts_with("OPTIONS / HTTP/1.1\r\n"), "{text}");
-        assert!(text.ends_with("\r\n\r\n") && !text.to_ascii_lowercase().contains("cookie"), "{text}");
-        assert!(!text.to_ascii_lowercase().contains("content-length"), "{text}");
+        assert!(
+            text.starts_with("GET / HTTP/1.1\r\n") || text.starts_with("OPTIONS / HTTP/1.1\r\n"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("\r\n\r\n") && !text.to_ascii_lowercase().contains("cookie"),
+            "{text}"
+        );
+        assert!(
+            !text.to_ascii_lowercase().contains("content-length"),
+            "{text}"
+        );
         let host = header(text.as_bytes(), "host").expect("host");
-        assert!(host == "[::1]:3000" || host == "lb-0123456789abcdef.invalid:3000", "{host}");
+        assert!(
+            host == "[::1]:3000" || host == "lb-0123456789abcdef.invalid:3000",
+            "{host}"
+        );
     }
     let name = foreign_name();
-    assert!(name.starts_with("lb-") && name.ends_with(".invalid") && name.len() == 27, "{name}");
+    assert!(
+        name.starts_with("lb-") && name.ends_with(".invalid") && name.len() == 27,
+        "{name}"
+    );
     assert_ne!(foreign_name(), name, "a new name each run");
 }
 
@@ -254,10 +333,19 @@ fn candidates_are_loopback_tcp_listeners_unless_all() {
     let sys = sockets();
     let scan = loopback_sys::SystemView::sockets(&sys, Default::default()).expect("sockets");
     let shown = |v: Vec<SocketAddr>| v.iter().map(ToString::to_string).collect::<Vec<_>>();
-    assert_eq!(shown(candidates(&scan, false)), ["127.0.0.1:8000", "[::1]:3000"]);
+    assert_eq!(
+        shown(candidates(&scan, false)),
+        ["127.0.0.1:8000", "[::1]:3000"]
+    );
     assert_eq!(
         shown(candidates(&scan, true)),
-        ["127.0.0.1:8000", "127.0.0.1:8080", "198.18.0.1:9000", "[::1]:3000", "[::1]:5173"]
+        [
+            "127.0.0.1:8000",
+            "127.0.0.1:8080",
+            "198.18.0.1:9000",
+            "[::1]:3000",
+            "[::1]:5173"
+        ]
     );
 }
 
@@ -266,11 +354,17 @@ fn captures_survive_the_snapshot_json() {
     let mut sys = sockets();
     for s in &sys.sockets {
         if s.proto == loopback_model::Proto::Tcp {
-            sys.http_servers.insert(crate::services::ask::ask_at(s.address, s.port), |_, _| reply(b"HTTP/1.1 200 OK\r\n\r\n"));
+            sys.http_servers
+                .insert(crate::services::ask::ask_at(s.address, s.port), |_, _| {
+                    reply(b"HTTP/1.1 200 OK\r\n\r\n")
+                });
         }
     }
     let req = crate::snapshot::Request {
-        http: Some(HttpOptions { all: true, timeout: Duration::from_millis(300) }),
+        http: Some(HttpOptions {
+            all: true,
+            timeout: Duration::from_millis(300),
+        }),
         ..crate::snapshot::Request::of(crate::snapshot::Parts::LISTENERS)
     };
     let snap = crate::snapshot::capture(&sys, &req);
@@ -286,5 +380,9 @@ fn captures_survive_the_snapshot_json() {
         assert_eq!(l.http.is_some(), judged, "{}:{}", l.address, l.port);
     }
     assert!(report.needs_attention());
-    assert!(report.listeners.iter().filter(|l| l.proto == loopback_model::Proto::Udp).all(|l| l.http.is_none()));
+    assert!(report
+        .listeners
+        .iter()
+        .filter(|l| l.proto == loopback_model::Proto::Udp)
+        .all(|l| l.http.is_none()));
 }

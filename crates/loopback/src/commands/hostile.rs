@@ -495,3 +495,58 @@ fn names_escape_every_field() {
     assert_clean("names add", &super::names::render_edit(&r, "added"));
     assert_clean("names list", &super::names::render_list(&r));
 }
+
+#[test]
+fn http_findings_escape_every_field() {
+    let mut sys = system();
+    // A server's status line and headers are its own to write.
+    sys.http_servers.insert("127.0.0.1:6379".parse().expect("sa"), |_, _| {
+        loopback_sys::http::HttpExchange {
+            sent: true,
+            closed: true,
+            reply: b"HTTP/1.1 200 \x1b[2J\x1b]0;pwned\x07OK\r\nServer: \x1b[2J\xff\r\nAccess-Control-Allow-Origin: *\r\nLocation: \r\x9b31m\r\n\r\n".to_vec(),
+            ..Default::default()
+        }
+    });
+    let req = loopback_core::snapshot::Request {
+        http: Some(loopback_core::http::HttpOptions::default()),
+        ..loopback_core::snapshot::Request::of(loopback_core::snapshot::Parts::LISTENERS)
+    };
+    let snap = loopback_core::snapshot::capture(&sys, &req);
+    let report = audit(&snap, &AuditOptions::default()).expect("audit");
+    let h = report
+        .listeners
+        .iter()
+        .find_map(|l| l.http.as_deref())
+        .expect("an http check");
+    // httparse refuses the control characters, so no header is read; the status line is
+    // still shown, and the finding quotes it.
+    assert!(
+        !h.findings.is_empty()
+            && h.answers[0]
+                .status_line
+                .as_deref()
+                .is_some_and(|l| l.contains('\x1b')),
+        "{h:#?}"
+    );
+    for report in [report.clone(), hostile(&report).0] {
+        for (style, check) in [
+            (PLAIN, assert_clean as fn(&str, &str)),
+            (COLOUR, assert_only_own_colours),
+        ] {
+            let mut out = Vec::new();
+            super::audit::render(&report, style, false, &mut out).expect("render");
+            check("audit --http", &String::from_utf8(out).expect("utf8"));
+            let h = report
+                .listeners
+                .iter()
+                .find_map(|l| l.http.as_deref())
+                .expect("http");
+            let mut out = Vec::new();
+            super::http::details(h, style, "  ", &mut out).expect("render");
+            check("http details", &String::from_utf8(out).expect("utf8"));
+            // The summary holds only closed sets and numbers.
+            assert!(!has_raw_control(&super::http::summary(h)));
+        }
+    }
+}

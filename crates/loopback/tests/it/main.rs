@@ -14,6 +14,7 @@ mod explain;
 mod exposure;
 mod fleet;
 mod hostile;
+mod http;
 mod intercept;
 mod names;
 mod namespaces;

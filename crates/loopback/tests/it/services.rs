@@ -13,7 +13,7 @@ use crate::support::{require_root, Netns};
 
 /// The path of an installed program. A missing one fails the test: it cannot run, and a test
 /// that did not run must not count as passed (scripts/test installs them all).
-fn installed(candidates: &[&str]) -> PathBuf {
+pub(crate) fn installed(candidates: &[&str]) -> PathBuf {
     candidates
         .iter()
         .map(PathBuf::from)
@@ -65,7 +65,7 @@ fn on_port(r: &AuditReport, port: u16) -> Vec<&Listener> {
 
 /// On drop: runs the stop command, kills and reaps the child, then removes the scratch
 /// directory (in that order: a stop command may need the pid file inside it).
-struct Stop(Option<Command>, Option<Child>, Option<PathBuf>);
+pub(crate) struct Stop(pub Option<Command>, pub Option<Child>, pub Option<PathBuf>);
 
 impl Drop for Stop {
     fn drop(&mut self) {
@@ -276,7 +276,7 @@ fn nginx_listen_directive() {
 }
 
 /// memcached in the foreground; `-vv` prints "server listening" once it is bound.
-fn start_memcached(ns: &Netns, memcached: &Path, port: u16, listen: &str) -> Stop {
+pub(crate) fn start_memcached(ns: &Netns, memcached: &Path, port: u16, listen: &str) -> Stop {
     let mut child = ns
         .cmd(memcached)
         .args([
