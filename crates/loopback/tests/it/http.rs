@@ -21,7 +21,7 @@ fn script() -> PathBuf {
 }
 
 /// One of `http_servers.py`'s servers; its connections are counted in `counts/PORT`.
-fn serve(
+pub(crate) fn serve(
     ns: &Netns,
     dir: &TempDir,
     mode: &str,
@@ -38,7 +38,7 @@ fn serve(
     Listeners::spawn(cmd)
 }
 
-fn connections(dir: &TempDir, port: u16) -> usize {
+pub(crate) fn connections(dir: &TempDir, port: u16) -> usize {
     std::fs::read_to_string(dir.path(&format!("conn-{port}")))
         .map(|s| s.lines().count())
         .unwrap_or(0)

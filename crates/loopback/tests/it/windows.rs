@@ -167,6 +167,68 @@ fn the_windows_build_audits_doctors_resolves_explains_and_probes_under_wine() {
     ]);
     let held = Listeners::spawn(listen);
 
+    // audit --http: the Windows build's HTTP exchange (Winsock) and TLS (rustls with graviola)
+    // against lb-listen.exe's HTTP answer (any Host) and a TLS server in the namespace.
+    let mut web = wine.cmd(&ns, "lb-listen.exe");
+    web.arg("tcp:127.0.0.1:41005,http");
+    let _web = Listeners::spawn(web);
+    let dir = crate::support::TempDir::new("winhttp");
+    let (cert, key) = (dir.path("cert.pem"), dir.path("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl");
+    assert!(made.success());
+    let _tls = crate::http::serve(&ns, &dir, "tls", 41006, Some((&cert, &key)));
+    let out = wine.loopback(&ns, &["audit", "--http", "--json", "--port", "41005,41006"]);
+    assert_eq!(exit(&out), 1, "both answer a foreign Host");
+    let r: AuditReport = json("audit --http", &out);
+    let check = |port: u16| {
+        r.listeners
+            .iter()
+            .find(|l| l.port == port)
+            .and_then(|l| l.http.as_deref())
+            .unwrap_or_else(|| panic!("no http check on {port}: {:#?}", r.listeners))
+    };
+    let h = check(41005);
+    assert!(
+        h.speaks_http && h.foreign_host == loopback_model::http::ForeignHost::Accepted,
+        "{h:#?}"
+    );
+    assert_eq!(h.transport, loopback_model::http::HttpTransport::Plain);
+    let h = check(41006);
+    assert_eq!(
+        h.transport,
+        loopback_model::http::HttpTransport::Tls,
+        "{h:#?}"
+    );
+    assert_eq!(
+        h.answers.iter().filter(|a| a.status == Some(200)).count(),
+        3,
+        "{h:#?}"
+    );
+    // The plain try fails its TLS handshake before the server's handler counts it.
+    assert_eq!(
+        crate::http::connections(&dir, 41006),
+        4,
+        "four requests over TLS"
+    );
+
     // audit: every socket ss sees, each with its scope and verdict.
     let out = wine.loopback(&ns, &["audit", "--json", "--uplink", "lan0"]);
     assert_eq!(
