@@ -211,6 +211,8 @@ pub struct SnapshotArgs {
     /// Where to read sockets from.
     #[arg(long, value_enum, default_value_t = Source::Auto)]
     pub source: Source,
+    #[command(flatten)]
+    pub http: HttpArgs,
 }
 
 #[derive(Debug, clap::Args)]

@@ -544,6 +544,20 @@ pub fn render(
             loopback_model::SocketSourceKind::Libproc => "libproc",
         }
     )?;
+    if http {
+        let checks: Vec<_> = report
+            .listeners
+            .iter()
+            .filter_map(|l| l.http.as_deref())
+            .collect();
+        let speaking = checks.iter().filter(|h| h.speaks_http).count();
+        let reachable = checks.iter().filter(|h| !h.findings.is_empty()).count();
+        writeln!(
+            out,
+            "--http: {} TCP listeners asked, {speaking} speak HTTP, {reachable} of them a web page in the browser can reach.",
+            checks.len()
+        )?;
+    }
     if report.uplinks.is_empty() {
         writeln!(
             out,

@@ -347,6 +347,28 @@ fn real_servers_are_judged_as_curl_sees_them() {
     assert_eq!(h.target.to_string(), "127.0.0.1:18107");
     assert_eq!(h.foreign_host, ForeignHost::Accepted);
 
+    // A snapshot keeps the answers; judged elsewhere, they give the same verdicts.
+    let out = ns.loopback(&["snapshot", "--http"]);
+    assert!(out.status.success());
+    std::fs::write(dir.path("snap.json"), &out.stdout).expect("snapshot");
+    let out = Command::new(crate::support::loopback_bin())
+        .args(["audit", "--json", "--snapshot"])
+        .arg(dir.path("snap.json"))
+        .output()
+        .expect("audit --snapshot");
+    assert_eq!(out.status.code(), Some(1), "the same findings");
+    let later: AuditReport = serde_json::from_slice(&out.stdout).expect("audit --snapshot JSON");
+    for port in 18100..=18109 {
+        let verdicts = |r: &AuditReport| {
+            r.listeners
+                .iter()
+                .find(|l| l.port == port)
+                .and_then(|l| l.http.as_deref())
+                .map(|h| (h.transport, h.speaks_http, h.foreign_host, h.cors, codes(h)))
+        };
+        assert_eq!(verdicts(&later), verdicts(&r), "port {port}");
+    }
+
     // probe --http asks the same questions of the address that accepted.
     let out = ns.loopback(&["probe", "127.0.0.1:18102", "--http", "--json"]);
     assert_eq!(out.status.code(), Some(1), "findings exit 1");
