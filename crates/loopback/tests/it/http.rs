@@ -517,3 +517,93 @@ fn vite_refuses_foreign_hosts_unless_allowed_hosts_is_true() {
         }
     }
 }
+
+/// Headless Chromium in `ns` (its own profile; no background traffic), printing the DOM of
+/// `url` once its scripts have run.
+fn chromium(ns: &Netns, profile: &Path, rules: &str, url: &str) -> String {
+    let mut cmd = ns.cmd("chromium");
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--virtual-time-budget=5000",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()))
+    .arg(format!("--host-resolver-rules={rules}"))
+    .args(["--dump-dom", url]);
+    let (out, _) = output_within(cmd, Duration::from_secs(120));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+#[ignore = "needs root, network namespaces and Chromium: ./scripts/test runs it"]
+fn chromium_reads_what_the_audit_says_a_page_can_read() {
+    require_root();
+    installed(&["/usr/bin/chromium"]);
+    let ns = Netns::new("chrome");
+    let dir = TempDir::new("chrome");
+    std::fs::write(dir.path("index.html"), "served by http.server\n").expect("index");
+    let _page = serve(&ns, &dir, "page", 18300, None);
+    let _reject = serve(&ns, &dir, "reject-host", 18301, None);
+    let _star = serve(&ns, &dir, "acao-star", 18302, None);
+    let _reflect = serve(&ns, &dir, "reflect", 18303, None);
+    let mut simple = ns.cmd("python3");
+    simple
+        .args(["-m", "http.server", "--bind", "127.0.0.1", "18304"])
+        .current_dir(dir.path(""));
+    let _simple = Stop(
+        None,
+        Some(
+            simple
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("http.server"),
+        ),
+        None,
+    );
+    wait_listening(&ns, 18304, 400);
+    let (r, _) = audit(&ns, &["--http", "--port", "18301,18302,18303,18304"]);
+    for port in 18301..=18304 {
+        let h = http(&r, port);
+        // Cross-origin: a page from http://127.0.0.2:18300 fetches the server, with cookies.
+        let dom = chromium(
+            &ns,
+            &dir.path(&format!("profile-cors-{port}")),
+            "",
+            &format!("http://127.0.0.2:18300/?t=http://127.0.0.1:{port}/"),
+        );
+        let (anon, creds) = (dom.contains("ANON READ"), dom.contains("CREDS READ"));
+        assert!(dom.contains("ANON "), "the page did not run: {dom}");
+        assert_eq!(
+            anon,
+            h.cors != Cors::None,
+            "port {port}: Chromium without cookies: {dom}; the audit says cors {}",
+            h.cors
+        );
+        assert_eq!(
+            creds, h.credentials,
+            "port {port}: Chromium with cookies: {dom}; the audit says credentials {}",
+            h.credentials
+        );
+        // Rebinding: the browser resolves a name of the page's to 127.0.0.1 and sends
+        // `Host: rebind.test:PORT`; what it then shows is that origin's own.
+        let dom = chromium(
+            &ns,
+            &dir.path(&format!("profile-rebind-{port}")),
+            "MAP rebind.test 127.0.0.1",
+            &format!("http://rebind.test:{port}/"),
+        );
+        let served = dom.contains("served");
+        assert_eq!(
+            served,
+            h.foreign_host == ForeignHost::Accepted,
+            "port {port}: {dom}"
+        );
+    }
+}

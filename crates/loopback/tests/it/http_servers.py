@@ -13,6 +13,8 @@ MODE:
   silent       accepts and never answers
   trickle      answers one byte a second
   tls          like reject-host's 200 for every Host, over TLS (CERT, KEY)
+  page         serves one page whose script fetches the URL in its `t` parameter without and
+               with credentials and writes `ANON READ|BLOCKED CREDS READ|BLOCKED` into the body
 """
 
 import http.server
@@ -25,6 +27,15 @@ import threading
 import time
 
 mode, port, count_file = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+address = "127.0.0.2" if mode == "page" else "127.0.0.1"
+PAGE = b"""<!doctype html><body><script>
+const t = new URLSearchParams(location.search).get('t');
+const ask = (opts) => fetch(t, opts).then(r => r.text()).then(() => 'READ', e => 'BLOCKED');
+Promise.all([ask({}), ask({credentials: 'include'})]).then(([anon, creds]) => {
+  document.body.textContent = 'ANON ' + anon + ' CREDS ' + creds;
+});
+</script></body>
+"""
 lock = threading.Lock()
 
 
@@ -44,13 +55,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         count()
         super().setup()
 
-    def answer(self, code, headers):
+    def answer(self, code, headers, body=b""):
         self.send_response(code)
         for k, v in headers:
             self.send_header(k, v)
-        self.send_header("Content-Length", "0")
+        self.send_header("Content-Length", str(len(body)))
         self.send_header("Connection", "close")
         self.end_headers()
+        self.wfile.write(body)
         self.close_connection = True
 
     def cors(self, preflight):
@@ -74,10 +86,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return []
 
     def do_GET(self):
+        if mode == "page":
+            return self.answer(200, [("Content-Type", "text/html")], PAGE)
         host = (self.headers.get("Host") or "").rsplit(":", 1)[0]
         if mode == "reject-host" and host not in ("127.0.0.1", "localhost", "[::1]"):
-            return self.answer(421, [])
-        self.answer(200, self.cors(False))
+            return self.answer(421, [], b"refused")
+        self.answer(200, self.cors(False), b"served")
 
     def do_OPTIONS(self):
         self.answer(204 if self.cors(True) else 405, self.cors(True))
@@ -123,7 +137,7 @@ def trickle(c):
 if mode in ("silent", "trickle"):
     keep = raw(silent if mode == "silent" else trickle)
 else:
-    srv = Server(("127.0.0.1", port), Handler)
+    srv = Server((address, port), Handler)
     if mode == "tls":
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(sys.argv[4], sys.argv[5])
