@@ -253,7 +253,7 @@ pub struct AuditArgs {
 }
 
 /// `--http`: whether a web page in the user's browser can reach the local HTTP servers.
-#[derive(Debug, Clone, Copy, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct HttpArgs {
     /// Ask each TCP listener bound to loopback whether a web page can reach it: `GET /` with its
     /// own Host and with a foreign one (DNS rebinding), a CORS preflight and a `GET /` from a
@@ -271,11 +271,13 @@ pub struct HttpArgs {
 }
 
 impl HttpArgs {
-    /// What the capture asks for, when anything.
-    pub fn options(&self) -> Option<loopback_core::http::HttpOptions> {
-        (self.http || self.http_all).then_some(loopback_core::http::HttpOptions {
+    /// What the capture asks for, when anything: only listeners on `ports` when some are
+    /// given (`--port`).
+    pub fn options(&self, ports: &[u16]) -> Option<loopback_core::http::HttpOptions> {
+        (self.http || self.http_all).then(|| loopback_core::http::HttpOptions {
             all: self.http_all,
             timeout: self.http_timeout,
+            ports: ports.to_vec(),
         })
     }
 }

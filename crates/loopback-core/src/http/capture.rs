@@ -44,15 +44,17 @@ pub struct HttpCapture {
 /// Every listener's answers, by target.
 pub type HttpCaptures = BTreeMap<SocketAddr, HttpCapture>;
 
-/// Where to send the requests for the TCP listeners of `scan`: those bound to loopback, or
-/// with `all` every one (a wildcard at its family's loopback address). IPv6 link-local
+/// Where to send the requests for the TCP listeners of `scan` (on `options.ports`, when
+/// given): those bound to loopback, or with `options.all` every one (a wildcard at its family's loopback address). IPv6 link-local
 /// addresses are left out (a connection needs the interface, which the address alone does not
 /// name).
-pub fn candidates(scan: &SocketScan, all: bool) -> Vec<SocketAddr> {
+pub fn candidates(scan: &SocketScan, options: &HttpOptions) -> Vec<SocketAddr> {
+    let all = options.all;
     let mut out: Vec<SocketAddr> = scan
         .sockets
         .iter()
         .filter(|s| s.proto == Proto::Tcp)
+        .filter(|s| options.ports.is_empty() || options.ports.contains(&s.port))
         .filter(|s| all || unmap(s.address).is_loopback())
         .map(|s| ask_at(s.address, s.port))
         .filter(|a| match a.ip() {
@@ -69,7 +71,7 @@ pub fn candidates(scan: &SocketScan, all: bool) -> Vec<SocketAddr> {
 pub fn capture(
     sys: &dyn SystemView,
     targets: &[SocketAddr],
-    options: HttpOptions,
+    options: &HttpOptions,
     foreign: &str,
 ) -> HttpCaptures {
     let next = AtomicUsize::new(0);

@@ -35,12 +35,17 @@ use serde::{Deserialize, Serialize};
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// What `--http` asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HttpOptions {
     /// Every TCP listener (`--http-all`), not only those bound to loopback.
     pub all: bool,
     /// The deadline of each request.
     pub timeout: Duration,
+    /// Only listeners on these ports (`--port`); every port when empty. The other filters
+    /// need owners, which are not known yet when the requests are sent: they only choose
+    /// what is shown.
+    #[serde(default)]
+    pub ports: Vec<u16>,
 }
 
 impl Default for HttpOptions {
@@ -48,6 +53,7 @@ impl Default for HttpOptions {
         HttpOptions {
             all: false,
             timeout: DEFAULT_TIMEOUT,
+            ports: Vec::new(),
         }
     }
 }

@@ -334,11 +334,17 @@ fn candidates_are_loopback_tcp_listeners_unless_all() {
     let scan = loopback_sys::SystemView::sockets(&sys, Default::default()).expect("sockets");
     let shown = |v: Vec<SocketAddr>| v.iter().map(ToString::to_string).collect::<Vec<_>>();
     assert_eq!(
-        shown(candidates(&scan, false)),
+        shown(candidates(&scan, &HttpOptions::default())),
         ["127.0.0.1:8000", "[::1]:3000"]
     );
     assert_eq!(
-        shown(candidates(&scan, true)),
+        shown(candidates(
+            &scan,
+            &HttpOptions {
+                all: true,
+                ..HttpOptions::default()
+            }
+        )),
         [
             "127.0.0.1:8000",
             "127.0.0.1:8080",
@@ -364,6 +370,7 @@ fn captures_survive_the_snapshot_json() {
         http: Some(HttpOptions {
             all: true,
             timeout: Duration::from_millis(300),
+            ports: Vec::new(),
         }),
         ..crate::snapshot::Request::of(crate::snapshot::Parts::LISTENERS)
     };

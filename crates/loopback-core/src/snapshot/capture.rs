@@ -68,10 +68,10 @@ pub fn extend(snap: &mut Snapshot, sys: &dyn SystemView, req: &Request) {
     if want.firewall && !snap.firewall.is_requested() {
         snap.firewall = Part::Captured(sys.firewall());
     }
-    if let Some(options) = req.http.filter(|_| !snap.http.is_requested()) {
+    if let Some(options) = req.http.as_ref().filter(|_| !snap.http.is_requested()) {
         snap.http = match &snap.sockets {
             Part::Captured(scan) => {
-                let targets = crate::http::candidates(scan, options.all);
+                let targets = crate::http::candidates(scan, options);
                 let foreign = crate::http::foreign_name();
                 Part::Captured(crate::http::capture(sys, &targets, options, &foreign))
             }

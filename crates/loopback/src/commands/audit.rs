@@ -34,7 +34,7 @@ pub fn run(ctx: &Ctx, args: &AuditArgs) -> anyhow::Result<ExitStatus> {
             .time("capture", || {
                 let mut req = request(&args.scope);
                 req.parts.held = args.bound;
-                req.http = args.http.options();
+                req.http = args.http.options(&args.filter.port);
                 capture_host(ctx.sys.as_ref(), &scope_of(&args.scope)?, &req)
                     .map_err(|e| anyhow::anyhow!(e))
             })

@@ -151,7 +151,7 @@ pub fn run(ctx: &Ctx, args: &ExporterArgs) -> anyhow::Result<ExitStatus> {
         args,
         scope: scope_of(&args.scope)?,
         req: Request {
-            http: args.http.options(),
+            http: args.http.options(&args.filter.port),
             ..request(&args.scope)
         },
         options: audit_options(&args.scope)?,

@@ -14,7 +14,7 @@ pub fn run(ctx: &Ctx, args: &SnapshotArgs) -> anyhow::Result<ExitStatus> {
             ..Parts::ALL
         },
         source: args.source.preference(),
-        http: args.http.options(),
+        http: args.http.options(&[]),
         ..Request::default()
     };
     let snap = ctx
