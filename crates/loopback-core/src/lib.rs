@@ -29,6 +29,8 @@
 //! - [`names`]: per-service loopback names in a managed block of the hosts file, edited
 //!   without touching a byte outside it, and what each client (glibc, curl, Python, Go,
 //!   Node.js, browsers) makes of them.
+//! - [`http`]: whether a web page in the user's browser can reach a local HTTP server (DNS
+//!   rebinding, CORS): four requests captured into the snapshot, judged from their bytes.
 //! - [`doctor`]: is the loopback stack healthy, and if not, why; [`firewall`] names the rules.
 //! - [`mod@bench`]: what a round trip, a connection and a stream cost on each path (loopback, the
 //!   own address, a veth link, a bridge with NAT, Unix sockets), next to 127.0.0.1.

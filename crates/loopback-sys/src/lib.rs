@@ -25,6 +25,7 @@
 //!
 //! The one write to a system file, the hosts file's managed block (`loopback names`), is
 //! [`hostsfile`]: locked, replaced by rename (or rewritten in place on a bind mount).
+//! [`http`]: one HTTP request to a local listener, plain or over TLS, under one deadline.
 
 #![warn(missing_docs)]
 

@@ -98,7 +98,10 @@ pub fn judge(c: &HttpCapture, service: Option<&ServiceInfo>) -> HttpCheck {
         }
     }
 
-    let foreign = answer(&answers, HttpRequestKind::ForeignHost);
+    // Only a server that spoke HTTP to the plain request is judged (a snapshot may hold
+    // answers to the others anyway: it is outside data).
+    let judged: &[HttpAnswer] = if speaks_http { &answers } else { &[] };
+    let foreign = answer(judged, HttpRequestKind::ForeignHost);
     let foreign_host = match (foreign, plain) {
         (Some(f), _) if success(f) => ForeignHost::Accepted,
         (Some(f), Some(p)) if f.status.is_some() && f.status == p.status => {
@@ -109,9 +112,9 @@ pub fn judge(c: &HttpCapture, service: Option<&ServiceInfo>) -> HttpCheck {
         _ => ForeignHost::NoAnswer,
     };
 
-    let with_origin = answer(&answers, HttpRequestKind::Origin);
+    let with_origin = answer(judged, HttpRequestKind::Origin);
     let cors = with_origin.map_or(Cors::None, |a| cors_of(a, &foreign_origin));
-    let preflight_answer = answer(&answers, HttpRequestKind::Preflight);
+    let preflight_answer = answer(judged, HttpRequestKind::Preflight);
     let preflight = match preflight_answer {
         None => Preflight::NoAnswer,
         Some(a) if a.status.is_none() => Preflight::NoAnswer,

@@ -393,3 +393,40 @@ fn captures_survive_the_snapshot_json() {
         .filter(|l| l.proto == loopback_model::Proto::Udp)
         .all(|l| l.http.is_none()));
 }
+
+#[test]
+fn answers_after_a_plain_request_that_was_not_http_are_not_judged() {
+    // fuzz/corpus/http_answer/not-http-first: a snapshot may hold them, a capture never does.
+    let x = |b: &[u8]| reply(b);
+    let c = HttpCapture {
+        target: addr(),
+        foreign: FOREIGN.into(),
+        timeout_ms: 1000,
+        transport: HttpTransport::Plain,
+        exchanges: vec![
+            (
+                loopback_model::http::HttpRequestKind::Plain,
+                x(b"\x15\x03\x017"),
+            ),
+            (
+                loopback_model::http::HttpRequestKind::ForeignHost,
+                x(b"HTTP/1.1 200 OK\r\n\r\n"),
+            ),
+            (
+                loopback_model::http::HttpRequestKind::Preflight,
+                x(b"HTTP/1.1 204 x\r\nAccess-Control-Allow-Origin: *\r\n\r\n"),
+            ),
+            (
+                loopback_model::http::HttpRequestKind::Origin,
+                x(b"HTTP/1.1 200 OK\r\nAccess-Control-Allow-Origin: *\r\n\r\n"),
+            ),
+        ],
+        other_attempt: None,
+    };
+    let h = judge(&c, None);
+    assert!(!h.speaks_http && h.findings.is_empty(), "{h:#?}");
+    assert_eq!(
+        (h.foreign_host, h.cors, h.preflight),
+        (ForeignHost::NoAnswer, Cors::None, Preflight::NoAnswer)
+    );
+}

@@ -346,7 +346,11 @@ fn real_servers_are_judged_as_curl_sees_them() {
     let h = http(&all, 18107);
     assert_eq!(h.target.to_string(), "127.0.0.1:18107");
     assert_eq!(h.foreign_host, ForeignHost::Accepted);
-    assert_eq!(connections(&dir, 18104), 1, "--port limits the requests to its ports");
+    assert_eq!(
+        connections(&dir, 18104),
+        1,
+        "--port limits the requests to its ports"
+    );
 
     // A snapshot keeps the answers; judged elsewhere, they give the same verdicts.
     let out = ns.loopback(&["snapshot", "--http"]);
