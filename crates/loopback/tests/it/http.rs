@@ -44,6 +44,40 @@ pub(crate) fn connections(dir: &TempDir, port: u16) -> usize {
         .unwrap_or(0)
 }
 
+/// A self-signed certificate and its key in `dir`, for a TLS server.
+pub(crate) fn self_signed(dir: &TempDir) -> (PathBuf, PathBuf) {
+    let (cert, key) = (dir.path("cert.pem"), dir.path("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .args(["-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl");
+    assert!(made.success(), "openssl req: {made}");
+    (cert, key)
+}
+
+/// Python's own `python3 -m http.server` serving `dir`, as people run it (it prints nothing
+/// when ready: wait for its socket).
+fn http_server(ns: &Netns, dir: &TempDir, bind: &str, port: u16) -> Stop {
+    let child = ns
+        .cmd("python3")
+        .args(["-m", "http.server", "--bind", bind, &port.to_string()])
+        .current_dir(dir.path(""))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("http.server");
+    let stop = Stop(None, Some(child), None);
+    wait_listening(ns, port, 400);
+    stop
+}
+
 /// Wait until something listens on `port` in `ns` (a server that prints nothing when ready),
 /// asking `ss` at most `tries` times.
 fn wait_listening(ns: &Netns, port: u16, tries: usize) {
@@ -156,27 +190,7 @@ fn real_servers_are_judged_as_curl_sees_them() {
     let memcached = installed(&["/usr/bin/memcached"]);
     let ns = Netns::new("http");
     let dir = TempDir::new("http");
-    let (cert, key) = (dir.path("cert.pem"), dir.path("key.pem"));
-    let made = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=localhost",
-            "-keyout",
-        ])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(Stdio::null())
-        .status()
-        .expect("openssl");
-    assert!(made.success());
+    let (cert, key) = self_signed(&dir);
 
     let _reject = serve(&ns, &dir, "reject-host", 18101, None);
     let _star = serve(&ns, &dir, "acao-star", 18102, None);
@@ -185,34 +199,8 @@ fn real_servers_are_judged_as_curl_sees_them() {
     let _trickle = serve(&ns, &dir, "trickle", 18105, None);
     let _tls = serve(&ns, &dir, "tls", 18106, Some((&cert, &key)));
     // Python's own http.server, as people run it: on loopback, and on every address.
-    let mut simple = ns.cmd("python3");
-    simple
-        .args(["-m", "http.server", "--bind", "127.0.0.1", "18100"])
-        .current_dir(dir.path(""));
-    let _simple = Stop(
-        None,
-        Some(
-            simple
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("http.server"),
-        ),
-        None,
-    );
-    let mut wide = ns.cmd("python3");
-    wide.args(["-m", "http.server", "--bind", "0.0.0.0", "18107"])
-        .current_dir(dir.path(""));
-    let _wide = Stop(
-        None,
-        Some(
-            wide.stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("http.server"),
-        ),
-        None,
-    );
+    let _simple = http_server(&ns, &dir, "127.0.0.1", 18100);
+    let _wide = http_server(&ns, &dir, "0.0.0.0", 18107);
     let mut rs = ns
         .cmd(&redis)
         .args([
@@ -238,8 +226,6 @@ fn real_servers_are_judged_as_curl_sees_them() {
     assert!(ready, "redis did not start");
     let _redis = Stop(None, Some(rs), None);
     let _memcached = start_memcached(&ns, &memcached, 18109, "127.0.0.1");
-    wait_listening(&ns, 18100, 400);
-    wait_listening(&ns, 18107, 400);
 
     // Without --http nothing is sent: no server sees a connection.
     let (plain, _) = audit(&ns, &[]);
@@ -557,22 +543,7 @@ fn chromium_reads_what_the_audit_says_a_page_can_read() {
     let _reject = serve(&ns, &dir, "reject-host", 18301, None);
     let _star = serve(&ns, &dir, "acao-star", 18302, None);
     let _reflect = serve(&ns, &dir, "reflect", 18303, None);
-    let mut simple = ns.cmd("python3");
-    simple
-        .args(["-m", "http.server", "--bind", "127.0.0.1", "18304"])
-        .current_dir(dir.path(""));
-    let _simple = Stop(
-        None,
-        Some(
-            simple
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("http.server"),
-        ),
-        None,
-    );
-    wait_listening(&ns, 18304, 400);
+    let _simple = http_server(&ns, &dir, "127.0.0.1", 18304);
     let (r, _) = audit(&ns, &["--http", "--port", "18301,18302,18303,18304"]);
     for port in 18301..=18304 {
         let h = http(&r, port);

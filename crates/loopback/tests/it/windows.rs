@@ -173,27 +173,7 @@ fn the_windows_build_audits_doctors_resolves_explains_and_probes_under_wine() {
     web.arg("tcp:127.0.0.1:41005,http");
     let _web = Listeners::spawn(web);
     let dir = crate::support::TempDir::new("winhttp");
-    let (cert, key) = (dir.path("cert.pem"), dir.path("key.pem"));
-    let made = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=localhost",
-            "-keyout",
-        ])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .expect("openssl");
-    assert!(made.success());
+    let (cert, key) = crate::http::self_signed(&dir);
     let _tls = crate::http::serve(&ns, &dir, "tls", 41006, Some((&cert, &key)));
     let out = wine.loopback(&ns, &["audit", "--http", "--json", "--port", "41005,41006"]);
     assert_eq!(exit(&out), 1, "both answer a foreign Host");
