@@ -45,10 +45,12 @@ pub struct HttpCapture {
 pub type HttpCaptures = BTreeMap<SocketAddr, HttpCapture>;
 
 /// Where to send the requests for the TCP listeners of `scan` (on `options.ports`, when
-/// given): those bound to loopback, or with `options.all` every one (a wildcard at its family's loopback address). IPv6 link-local
-/// addresses are left out (a connection needs the interface, which the address alone does not
-/// name).
-pub fn candidates(scan: &SocketScan, options: &HttpOptions) -> Vec<SocketAddr> {
+/// given): those bound to loopback, or with `options.all` every one (a wildcard at its
+/// family's loopback address), but only at a loopback address or one of `own` (this host's
+/// addresses: a socket bound with `IP_FREEBIND` may hold another host's, and no request
+/// leaves the host). IPv6 link-local addresses are left out (a connection needs the
+/// interface, which the address alone does not name).
+pub fn candidates(scan: &SocketScan, options: &HttpOptions, own: &[IpAddr]) -> Vec<SocketAddr> {
     let all = options.all;
     let mut out: Vec<SocketAddr> = scan
         .sockets
@@ -57,6 +59,7 @@ pub fn candidates(scan: &SocketScan, options: &HttpOptions) -> Vec<SocketAddr> {
         .filter(|s| options.ports.is_empty() || options.ports.contains(&s.port))
         .filter(|s| all || unmap(s.address).is_loopback())
         .map(|s| ask_at(s.address, s.port))
+        .filter(|a| a.ip().is_loopback() || own.contains(&a.ip()))
         .filter(|a| match a.ip() {
             IpAddr::V6(v) => (v.segments()[0] & 0xffc0) != 0xfe80 && !v.is_multicast(),
             IpAddr::V4(v) => !v.is_multicast() && !v.is_broadcast(),

@@ -324,6 +324,8 @@ fn sockets() -> FakeSystem {
     sys.add_socket(Tcp, "::", 5173, Some(true), 4);
     sys.add_socket(Tcp, "198.18.0.1", 9000, None, 5);
     sys.add_socket(Tcp, "fe80::1", 9001, Some(true), 6);
+    // Bound with IP_FREEBIND to an address that is not this host's: never asked.
+    sys.add_socket(Tcp, "203.0.113.9", 9002, None, 8);
     sys.add_socket(Udp, "127.0.0.1", 8000, None, 7);
     sys
 }
@@ -332,9 +334,10 @@ fn sockets() -> FakeSystem {
 fn candidates_are_loopback_tcp_listeners_unless_all() {
     let sys = sockets();
     let scan = loopback_sys::SystemView::sockets(&sys, Default::default()).expect("sockets");
+    let own: Vec<std::net::IpAddr> = vec!["198.18.0.1".parse().expect("ip")];
     let shown = |v: Vec<SocketAddr>| v.iter().map(ToString::to_string).collect::<Vec<_>>();
     assert_eq!(
-        shown(candidates(&scan, &HttpOptions::default())),
+        shown(candidates(&scan, &HttpOptions::default(), &own)),
         ["127.0.0.1:8000", "[::1]:3000"]
     );
     assert_eq!(
@@ -343,7 +346,8 @@ fn candidates_are_loopback_tcp_listeners_unless_all() {
             &HttpOptions {
                 all: true,
                 ..HttpOptions::default()
-            }
+            },
+            &own
         )),
         [
             "127.0.0.1:8000",
@@ -352,6 +356,15 @@ fn candidates_are_loopback_tcp_listeners_unless_all() {
             "[::1]:3000",
             "[::1]:5173"
         ]
+    );
+    let some = HttpOptions {
+        all: true,
+        ports: vec![8080, 3000],
+        ..HttpOptions::default()
+    };
+    assert_eq!(
+        shown(candidates(&scan, &some, &own)),
+        ["127.0.0.1:8080", "[::1]:3000"]
     );
 }
 
@@ -383,7 +396,8 @@ fn captures_survive_the_snapshot_json() {
     let report = crate::audit::audit(&snap, &Default::default()).expect("audit");
     for l in &report.listeners {
         let link_local = l.address.to_string().starts_with("fe80");
-        let judged = l.proto == loopback_model::Proto::Tcp && !link_local;
+        let foreign = l.address.to_string() == "203.0.113.9";
+        let judged = l.proto == loopback_model::Proto::Tcp && !link_local && !foreign;
         assert_eq!(l.http.is_some(), judged, "{}:{}", l.address, l.port);
     }
     assert!(report.needs_attention());

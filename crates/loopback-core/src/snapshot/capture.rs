@@ -1,6 +1,7 @@
 //! Capturing a [`Snapshot`]: the one place that reads the system for a judgment.
 
 use std::collections::HashSet;
+use std::net::IpAddr;
 use std::path::Path;
 
 use loopback_model::Os;
@@ -71,7 +72,16 @@ pub fn extend(snap: &mut Snapshot, sys: &dyn SystemView, req: &Request) {
     if let Some(options) = req.http.as_ref().filter(|_| !snap.http.is_requested()) {
         snap.http = match &snap.sockets {
             Part::Captured(scan) => {
-                let targets = crate::http::candidates(scan, options);
+                let own: Vec<IpAddr> = snap
+                    .interface_list()
+                    .iter()
+                    .flat_map(|i| {
+                        i.addresses
+                            .iter()
+                            .map(|a| crate::classify::unmap(a.address))
+                    })
+                    .collect();
+                let targets = crate::http::candidates(scan, options, &own);
                 let foreign = crate::http::foreign_name();
                 Part::Captured(crate::http::capture(sys, &targets, options, &foreign))
             }
