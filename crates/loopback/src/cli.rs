@@ -403,6 +403,11 @@ pub struct ExporterArgs {
     pub workers: u16,
     #[command(flatten)]
     pub http: HttpArgs,
+    /// A host name scrapers may use in the Host header (repeatable), besides IP addresses,
+    /// `localhost` and `*.localhost`; any other name is refused with 421, so that a web page
+    /// cannot read the metrics by DNS rebinding.
+    #[arg(long, value_name = "NAME")]
+    pub allowed_host: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]

@@ -127,6 +127,14 @@ impl Scraper<'_> {
     }
 
     fn handle(&self, req: &serve::Request) -> Response {
+        if !serve::host_allowed(req.host.as_deref(), &self.args.allowed_host) {
+            return Response::text(
+                421,
+                "this Host is not a name of this exporter: a web page may be rebinding its own \
+                 name to this address; scrape it by IP address or localhost, or name it with \
+                 --allowed-host\n",
+            );
+        }
         match req.path.as_str() {
             "/metrics" => {
                 let format = Exposition::negotiate(&req.accept);

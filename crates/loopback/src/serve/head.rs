@@ -33,8 +33,11 @@ pub fn parse(buf: &[u8]) -> Parsed {
             let mut keep = req.version == Some(1);
             let mut body = false;
             let mut accept = String::new();
+            let mut host = None;
             for h in req.headers.iter() {
-                if h.name.eq_ignore_ascii_case("accept") {
+                if h.name.eq_ignore_ascii_case("host") {
+                    host = Some(String::from_utf8_lossy(h.value).into_owned());
+                } else if h.name.eq_ignore_ascii_case("accept") {
                     accept = String::from_utf8_lossy(h.value).into_owned();
                 } else if h.name.eq_ignore_ascii_case("connection") {
                     let v = String::from_utf8_lossy(h.value).to_ascii_lowercase();
@@ -58,6 +61,7 @@ pub fn parse(buf: &[u8]) -> Parsed {
                     method,
                     path,
                     accept,
+                    host,
                 },
                 keep,
                 len,
@@ -70,6 +74,26 @@ pub fn parse(buf: &[u8]) -> Parsed {
     }
 }
 
+/// Whether a request's `Host` names this server: none at all (HTTP/1.0), an IP literal,
+/// `localhost` or a `.localhost` name, or one of `allowed` (`--allowed-host`). Any other name
+/// is what a page that rebinds a name of its own to this address sends (DNS rebinding), so it
+/// is refused: the exporter checks what `audit --http` checks others for.
+pub fn host_allowed(host: Option<&str>, allowed: &[String]) -> bool {
+    let Some(host) = host.map(str::trim) else {
+        return true;
+    };
+    // `[::1]:10127`, `127.0.0.1:10127`, `name:10127`, `name`.
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    name.parse::<std::net::IpAddr>().is_ok()
+        || name == "localhost"
+        || name.ends_with(".localhost")
+        || allowed.iter().any(|a| a.eq_ignore_ascii_case(&name))
+}
+
 fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
@@ -77,6 +101,7 @@ fn reason(status: u16) -> &'static str {
         404 => "Not Found",
         405 => "Method Not Allowed",
         413 => "Content Too Large",
+        421 => "Misdirected Request",
         431 => "Request Header Fields Too Large",
         503 => "Service Unavailable",
         _ => "Error",
@@ -108,6 +133,33 @@ mod tests {
         match parse(buf) {
             Parsed::Complete { request, keep, len } => (request, keep, len),
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn only_this_servers_names_are_allowed_hosts() {
+        let extra = vec!["node1.example".to_owned()];
+        for ok in [
+            None,
+            Some("127.0.0.1:10127"),
+            Some("[::1]:10127"),
+            Some("localhost:10127"),
+            Some("LOCALHOST"),
+            Some("metrics.localhost:80"),
+            Some("198.18.0.1:10127"),
+            Some("node1.example:10127"),
+            Some("node1.example.:10127"),
+        ] {
+            assert!(host_allowed(ok, &extra), "{ok:?}");
+        }
+        for bad in [
+            Some("lb-0123456789abcdef.invalid:10127"),
+            Some("attacker.example"),
+            Some("localhost.attacker.example"),
+            Some("node1.example.attacker:10127"),
+            Some(""),
+        ] {
+            assert!(!host_allowed(bad, &extra), "{bad:?}");
         }
     }
 

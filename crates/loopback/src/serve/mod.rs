@@ -14,6 +14,7 @@
 //! per connection, a head of at most 8 KiB ([`head::HEAD_MAX`]), and no request body.
 
 mod head;
+pub use head::host_allowed;
 
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
@@ -74,6 +75,8 @@ pub struct Request {
     pub path: String,
     /// The Accept header (empty without one).
     pub accept: String,
+    /// The Host header, when there is one.
+    pub host: Option<String>,
 }
 
 /// What the handler answers.

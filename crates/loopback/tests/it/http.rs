@@ -399,6 +399,41 @@ fn real_servers_are_judged_as_curl_sees_them() {
         series.iter().all(|l| l.contains("port=\"18102\"")),
         "{series:?}"
     );
+
+    // loopback's own exporter refuses a foreign Host: the audit finds nothing to read there.
+    let exporter = ns
+        .cmd(crate::support::loopback_bin())
+        .args([
+            "exporter",
+            "--listen",
+            "127.0.0.1:18110",
+            "--allowed-host",
+            "metrics.test",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("exporter");
+    let _exporter = Stop(None, Some(exporter), None);
+    wait_listening(&ns, 18110, 400);
+    let (r, _) = audit(&ns, &["--http", "--port", "18110"]);
+    let h = http(&r, 18110);
+    assert_eq!(h.foreign_host, ForeignHost::Rejected, "{h:#?}");
+    assert_eq!(h.answers[1].status, Some(421));
+    assert!(h.findings.is_empty());
+    let code = |host: &str| {
+        let out = ns
+            .cmd("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H"])
+            .arg(format!("Host: {host}"))
+            .arg("http://127.0.0.1:18110/metrics")
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(code("metrics.test:18110"), "200", "--allowed-host");
+    assert_eq!(code("127.0.0.1:18110"), "200");
+    assert_eq!(code("rebind.example:18110"), "421");
 }
 
 /// Vite from the npm registry, installed once into the target directory.
