@@ -763,8 +763,9 @@ impl ResolveReport {
 impl ProbeReport {
     /// Whether the diagnosis is anything but `ok`.
     pub fn needs_attention(&self) -> bool {
+        // `--http`'s findings are reported, not counted: probe's exit status has always been
+        // whether every address accepts, and scripts rely on it.
         self.diagnosis.code != DiagnosisCode::Ok
-            || self.http.as_ref().is_some_and(|h| !h.findings.is_empty())
     }
 }
 

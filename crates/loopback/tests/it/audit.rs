@@ -73,7 +73,7 @@ fn audit_classifies_every_kind_of_listener_in_a_lan_namespace() {
     let out = ns.loopback(&["audit", "--json"]);
     assert_eq!(out.status.code(), Some(1), "exposed listeners exit 1");
     let r = report(&out);
-    assert_eq!(r.version, 4);
+    assert_eq!(r.version, 5);
     assert_eq!(r.source, SocketSourceKind::Netlink);
 
     let lan = vec!["lo".to_owned(), "lan0".to_owned()];
