@@ -362,7 +362,11 @@ fn real_servers_are_judged_as_curl_sees_them() {
 
     // probe --http asks the same questions of the address that accepted.
     let out = ns.loopback(&["probe", "127.0.0.1:18102", "--http", "--json"]);
-    assert_eq!(out.status.code(), Some(0), "probe's status is its diagnosis");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "probe's status is its diagnosis"
+    );
     let p: ProbeReport = serde_json::from_slice(&out.stdout).expect("probe JSON");
     let h = p.http.as_deref().expect("probe http");
     assert_eq!(h.cors, Cors::Wildcard);
